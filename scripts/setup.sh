@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# scripts/setup.sh — installs what hubwire's demo and tests need on a fresh
+# Debian machine, idempotently: every step checks before it installs.
+#
+#   ./scripts/setup.sh            install everything (what scripts/test.sh needs)
+#   source scripts/setup.sh       only define the ensure_* functions (demo.sh, test.sh)
+#
+# Everything comes from the package registries this project may reach:
+# rustup's target, crates.io (wasm-pack, wasm-bindgen-cli), Debian (chromium,
+# chromium-driver, mosquitto, binaryen) and npm (`npm ci` from committed
+# lockfiles). Nothing downloads a prebuilt binary from anywhere else.
+
+HUBWIRE_ROOT=${HUBWIRE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+export HUBWIRE_ROOT
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# Debian packages the tests use: headless browser + driver for wasm-pack test
+# and Playwright, a real MQTT broker for the peer tests, wasm-opt for release builds.
+HUBWIRE_APT_PACKAGES=(chromium chromium-driver mosquitto binaryen)
+# Directories whose committed package-lock.json is installed with `npm ci`.
+# The root holds shared dev tools; add a directory here when a suite brings its own.
+HUBWIRE_NPM_DIRS=(. tests/sdk-peer tests/runtimes tests/e2e www bench)
+
+setup_log() { printf '[setup] %s\n' "$*" >&2; }
+
+# Runs a command as root (directly, or through sudo when we are not root).
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+ensure_wasm_target() {
+    if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+        return 0
+    fi
+    setup_log "rustup target add wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+}
+
+ensure_wasm_pack() {
+    if command -v wasm-pack >/dev/null 2>&1; then
+        return 0
+    fi
+    setup_log "cargo install wasm-pack (a few minutes on 2 cores)"
+    cargo install wasm-pack
+}
+
+# The wasm-bindgen version pinned by Cargo.lock (the CLI must match it exactly).
+wasm_bindgen_locked_version() {
+    awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' \
+        "$HUBWIRE_ROOT/Cargo.lock"
+}
+
+ensure_wasm_bindgen_cli() {
+    local want have
+    want=$(wasm_bindgen_locked_version)
+    if [ -z "$want" ]; then
+        setup_log "Cargo.lock has no wasm-bindgen entry; run 'cargo generate-lockfile' first"
+        return 1
+    fi
+    have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }')
+    if [ "$have" = "$want" ]; then
+        return 0
+    fi
+    # Without --locked: the CLI's own lockfile pins crates that may no longer build.
+    setup_log "cargo install wasm-bindgen-cli --version $want (have: ${have:-none})"
+    cargo install wasm-bindgen-cli --version "$want" --force
+}
+
+# ensure_apt_packages [pkg...]: installs the missing ones (apt-get update once).
+ensure_apt_packages() {
+    local pkgs=("$@") missing=() p
+    [ ${#pkgs[@]} -gt 0 ] || pkgs=("${HUBWIRE_APT_PACKAGES[@]}")
+    for p in "${pkgs[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$p")
+        fi
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    if [ -z "${HUBWIRE_APT_UPDATED:-}" ]; then
+        setup_log "apt-get update"
+        as_root apt-get update -qq || return 1
+        HUBWIRE_APT_UPDATED=1
+    fi
+    setup_log "apt-get install ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}"
+}
+
+# npm ci in one directory, skipped when node_modules already matches the lockfile.
+ensure_npm_dir() {
+    local dir="$HUBWIRE_ROOT/$1" stamp sum
+    [ -f "$dir/package.json" ] || return 0
+    if [ ! -f "$dir/package-lock.json" ]; then
+        setup_log "$1/package.json has no committed package-lock.json: npm install (commit the lockfile!)"
+        (cd "$dir" && npm install --no-audit --no-fund) || return 1
+        return 0
+    fi
+    stamp="$dir/node_modules/.hubwire-lock.sha256"
+    sum=$( (cat "$dir/package-lock.json" "$dir/package.json") | sha256sum | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
+        return 0
+    fi
+    setup_log "npm ci in $1"
+    (cd "$dir" && npm ci --no-audit --no-fund) || return 1
+    echo "$sum" >"$stamp"
+}
+
+ensure_npm() {
+    local d
+    for d in "${HUBWIRE_NPM_DIRS[@]}"; do
+        ensure_npm_dir "$d" || return 1
+    done
+}
+
+# What `wasm-pack build` needs (the demo needs only this).
+ensure_build_tools() {
+    ensure_wasm_target && ensure_wasm_pack && ensure_wasm_bindgen_cli && ensure_apt_packages binaryen
+}
+
+# Everything scripts/test.sh needs.
+ensure_all() {
+    ensure_build_tools && ensure_apt_packages && ensure_npm
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    set -euo pipefail
+    ensure_all
+    setup_log "done"
+fi

@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# scripts/test.sh — runs every hubwire test suite that exists, in order, and
+# ends with one line `N passed, N failed` (exit status 1 if anything failed).
+#
+#   ./scripts/test.sh                    setup, then every suite in SUITES
+#   ./scripts/test.sh wasm_test e2e      only these suites (the emulator starts when one needs it)
+#   ./scripts/test.sh --list             list the suites
+#   HUBWIRE_SKIP_SETUP=1 ./scripts/test.sh   skip the install checks (scripts/setup.sh)
+#   HUBWIRE_REQUIRE_PEERS=0 ...          let peer tests skip when a peer is missing (default 1: they fail)
+#
+# ADDING A SUITE: write a function `suite_<name>` below that runs your tests
+# and returns their exit status — or calls `skip "why"` and returns 0 when its
+# files are not there yet — then add <name> to SUITES in the order it should run.
+# Helpers: `need_emulator` (starts the emulator once, exports HUBWIRE_EMULATOR_*),
+# `with_timeout SECS cmd...`, `node_tests DIR` (runs DIR's *.test.{mjs,js,cjs}
+# with `node --test`). Output goes to the terminal and to artifacts/test-logs/<name>.log.
+#
+# COUNTING: from each suite's log, libtest lines (`test result: ok. N passed; M failed`,
+# also printed by wasm-bindgen-test-runner), node --test lines (`# pass N` / `# fail N`,
+# or `ℹ pass N` / `ℹ fail N`) and plain `N passed, N failed` lines are added up.
+# A suite that prints none of these counts as one check (1 passed or 1 failed by its
+# exit status); a suite that exits non-zero without reporting a failure counts 1 failed.
+
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+HUBWIRE_ROOT=$ROOT
+# shellcheck source=scripts/setup.sh
+source "$ROOT/scripts/setup.sh"
+
+SUITES=(setup fmt clippy cargo_test wasm_build emulator wasm_test sdk_peer e2e runtimes)
+
+LOG_DIR=${HUBWIRE_LOG_DIR:-$ROOT/artifacts/test-logs}
+mkdir -p "$LOG_DIR"
+RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/hubwire-test.XXXXXX")
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
+export HUBWIRE_REQUIRE_PEERS=${HUBWIRE_REQUIRE_PEERS:-1}
+export HUBWIRE_CHROMIUM=${HUBWIRE_CHROMIUM:-/usr/bin/chromium}
+export HUBWIRE_NODE_BIN="$ROOT/node_modules/.bin"   # node@22, deno, bun, workerd, tsc, vite
+export CARGO_TERM_COLOR=never
+
+# ---------------------------------------------------------------- helpers
+
+with_timeout() {
+    local secs=$1
+    shift
+    timeout -k 10 "$secs" "$@"
+}
+
+SUITE_SKIPPED=""
+skip() {
+    SUITE_SKIPPED="$*"
+    echo "SKIP: $*"
+}
+
+# Node for the node --test suites: the lockfile's node@22 (global WebSocket), else the system's.
+hubwire_node() {
+    if [ -x "$HUBWIRE_NODE_BIN/node" ]; then echo "$HUBWIRE_NODE_BIN/node"; else command -v node; fi
+}
+
+# node_tests DIR: runs every *.test.{mjs,js,cjs} under DIR (not node_modules) with node --test.
+node_tests() {
+    local dir=$1 files
+    mapfile -t files < <(find "$dir" -path '*/node_modules' -prune -o -type f \
+        \( -name '*.test.mjs' -o -name '*.test.js' -o -name '*.test.cjs' \) -print | sort)
+    if [ ${#files[@]} -eq 0 ]; then
+        skip "$dir has no *.test.mjs / *.test.js / *.test.cjs files"
+        return 0
+    fi
+    echo "node $("$(hubwire_node)" --version) --test ${files[*]}"
+    with_timeout "${HUBWIRE_NODE_TIMEOUT:-900}" "$(hubwire_node)" --test --test-reporter=spec "${files[@]}"
+}
+
+EMULATOR_PID=""
+emulator_exists() {
+    [ -d emulator/src ] && grep -rqs HUBWIRE_EMULATOR_READY emulator/src
+}
+
+# Starts target/debug/hubwire-emulator once and exports HUBWIRE_EMULATOR_URL (http),
+# HUBWIRE_EMULATOR_WS_URL, HUBWIRE_EMULATOR_HOST_NAME, HUBWIRE_DEVICE_CONNECTION_STRING
+# (the demo device), HUBWIRE_SERVICE_CONNECTION_STRING, HUBWIRE_EMULATOR_READY_FILE.
+need_emulator() {
+    if [ -n "$EMULATOR_PID" ] && kill -0 "$EMULATOR_PID" 2>/dev/null; then
+        return 0
+    fi
+    if ! emulator_exists; then
+        echo "emulator: not implemented yet (emulator/src never prints HUBWIRE_EMULATOR_READY)"
+        return 2
+    fi
+    with_timeout 1200 cargo build -p hubwire-emulator || return 1
+    local ready="$RUN_DIR/emulator-ready.json" args i
+    rm -f "$ready"
+    args=(--port 0 --ready-file "$ready" --state-file "$RUN_DIR/emulator-state.json")
+    if [ -d www ] && [ -d pkg ]; then args+=(--static www --pkg pkg); fi
+    echo "starting: $TARGET_DIR/debug/hubwire-emulator ${args[*]} (log: $LOG_DIR/emulator.log)"
+    "$TARGET_DIR/debug/hubwire-emulator" "${args[@]}" >"$LOG_DIR/emulator.log" 2>&1 </dev/null 5>&- &
+    EMULATOR_PID=$!
+    for i in $(seq 1 300); do
+        if [ -s "$ready" ] && read_ready_file "$ready"; then
+            echo "emulator up (pid $EMULATOR_PID): $HUBWIRE_EMULATOR_URL  $HUBWIRE_EMULATOR_WS_URL"
+            return 0
+        fi
+        if ! kill -0 "$EMULATOR_PID" 2>/dev/null; then
+            echo "emulator exited before it was ready:"
+            tail -20 "$LOG_DIR/emulator.log"
+            EMULATOR_PID=""
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "emulator not ready after 30 s"
+    stop_emulator
+    return 1
+}
+
+read_ready_file() {
+    local out
+    out=$(node -e '
+        const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+        const q = (s) => "\x27" + String(s ?? "").replace(/\x27/g, "\x27\\\x27\x27") + "\x27";
+        const v = {
+          HUBWIRE_EMULATOR_URL: r.httpUrl, HUBWIRE_EMULATOR_WS_URL: r.wsUrl,
+          HUBWIRE_EMULATOR_HOST_NAME: r.hostName, HUBWIRE_EMULATOR_TLS_PORT: r.tlsPort,
+          HUBWIRE_EMULATOR_CERT_PATH: r.certPath,
+          HUBWIRE_SERVICE_CONNECTION_STRING: r.serviceConnectionString,
+          HUBWIRE_DEVICE_ID: r.demoDevice && r.demoDevice.deviceId,
+          HUBWIRE_DEVICE_CONNECTION_STRING: r.demoDevice && r.demoDevice.connectionString,
+        };
+        if (!r.httpUrl || !r.wsUrl) process.exit(1);
+        for (const [k, x] of Object.entries(v)) console.log(`export ${k}=${q(x)}`);
+    ' "$1" 2>/dev/null) || return 1
+    eval "$out"
+    export HUBWIRE_EMULATOR_READY_FILE="$1"
+}
+
+stop_emulator() {
+    if [ -n "$EMULATOR_PID" ]; then
+        kill "$EMULATOR_PID" 2>/dev/null
+        wait "$EMULATOR_PID" 2>/dev/null
+        EMULATOR_PID=""
+    fi
+}
+
+cleanup() {
+    stop_emulator
+    rm -rf "$RUN_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- suites
+
+suite_setup() {
+    if [ -n "${HUBWIRE_SKIP_SETUP:-}" ]; then
+        skip "HUBWIRE_SKIP_SETUP is set"
+        return 0
+    fi
+    ensure_all
+}
+
+suite_fmt() {
+    cargo fmt --all --check
+}
+
+suite_clippy() {
+    with_timeout 1200 cargo clippy --workspace --all-targets -- -D warnings || return 1
+    # The wasm shell (src/wasm, cfg wasm32) and the wasm tests only exist for wasm32.
+    with_timeout 900 cargo clippy -p hubwire --target wasm32-unknown-unknown --lib --tests -- -D warnings
+}
+
+suite_cargo_test() {
+    echo "HUBWIRE_REQUIRE_PEERS=$HUBWIRE_REQUIRE_PEERS cargo test --workspace"
+    with_timeout 1500 cargo test --workspace
+}
+
+suite_wasm_build() {
+    with_timeout 1200 wasm-pack build --target web --release || return 1
+    bundle_size
+}
+
+# Prints (and writes to artifacts/bundle-size.json) the raw and gzip -9 sizes of pkg/.
+bundle_size() {
+    local wasm js wasm_raw wasm_gz js_raw js_gz
+    wasm=$(ls pkg/*_bg.wasm | head -1)
+    js=${wasm%_bg.wasm}.js
+    wasm_raw=$(wc -c <"$wasm"); wasm_gz=$(gzip -9 -c "$wasm" | wc -c)
+    js_raw=$(wc -c <"$js"); js_gz=$(gzip -9 -c "$js" | wc -c)
+    echo "bundle: $wasm $wasm_raw B (gzip $wasm_gz B) + $js $js_raw B (gzip $js_gz B) = gzip $((wasm_gz + js_gz)) B"
+    mkdir -p artifacts
+    printf '{"wasm":{"bytes":%d,"gzip":%d},"js":{"bytes":%d,"gzip":%d},"gzipTotal":%d}\n' \
+        "$wasm_raw" "$wasm_gz" "$js_raw" "$js_gz" $((wasm_gz + js_gz)) >artifacts/bundle-size.json
+}
+
+suite_emulator() {
+    if ! emulator_exists; then
+        skip "emulator not implemented yet (emulator/src never prints HUBWIRE_EMULATOR_READY)"
+        return 0
+    fi
+    need_emulator
+}
+
+suite_wasm_test() {
+    # Tests read HUBWIRE_EMULATOR_* at build time (option_env!), so start it first.
+    if emulator_exists; then need_emulator || return 1; fi
+    with_timeout 1200 wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER"
+}
+
+suite_sdk_peer() {
+    if [ ! -d tests/sdk-peer ]; then
+        skip "tests/sdk-peer does not exist yet"
+        return 0
+    fi
+    need_emulator || return 1
+    node_tests tests/sdk-peer
+}
+
+suite_e2e() {
+    local dirs=() d rc=0
+    for d in www/tests tests/e2e; do [ -d "$d" ] && dirs+=("$d"); done
+    if [ ${#dirs[@]} -eq 0 ]; then
+        skip "neither www/tests nor tests/e2e exists yet"
+        return 0
+    fi
+    need_emulator || return 1
+    for d in "${dirs[@]}"; do node_tests "$d" || rc=1; done
+    return $rc
+}
+
+suite_runtimes() {
+    if [ ! -d tests/runtimes ]; then
+        skip "tests/runtimes does not exist yet"
+        return 0
+    fi
+    need_emulator || return 1
+    node_tests tests/runtimes
+}
+
+# ---------------------------------------------------------------- runner
+
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+TOTAL_IGNORED=0
+SUMMARY=()
+
+# count_log LOG: prints "passed failed ignored" parsed from a suite's log.
+count_log() {
+    awk '
+        /test result: / {
+            for (i = 1; i <= NF; i++) {
+                if ($(i) ~ /^passed;?$/) p += $(i - 1)
+                if ($(i) ~ /^failed;?$/) f += $(i - 1)
+                if ($(i) ~ /^ignored;?$/) g += $(i - 1)
+            }
+            seen = 1; next
+        }
+        /^(# |ℹ )pass [0-9]+$/ { p += $NF; seen = 1; next }
+        /^(# |ℹ )fail [0-9]+$/ { f += $NF; seen = 1; next }
+        /^(# |ℹ )skipped [0-9]+$/ { g += $NF; next }
+        /^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed/ {
+            for (i = 1; i <= NF; i++) {
+                if ($(i) ~ /^passed,?$/) p += $(i - 1)
+                if ($(i) ~ /^failed,?$/) f += $(i - 1)
+            }
+            seen = 1; next
+        }
+        END { if (seen) print p + 0, f + 0, g + 0; else print "none" }
+    ' "$1"
+}
+
+run_suite() {
+    local name=$1 log="$LOG_DIR/$1.log" rc start secs counts p f g status
+    printf '\n==================== %s ====================\n' "$name"
+    start=$SECONDS
+    SUITE_SKIPPED=""
+    # fd 5 feeds tee; background processes a suite starts must not inherit it (5>&-).
+    exec 5> >(tee "$log")
+    local tee_pid=$!
+    "suite_$name" >&5 2>&1
+    rc=$?
+    exec 5>&-
+    wait "$tee_pid" 2>/dev/null # let tee finish writing the log
+    secs=$((SECONDS - start))
+    if [ -n "$SUITE_SKIPPED" ]; then
+        SUMMARY+=("$(printf '%-11s %-7s %5ss  %s' "$name" SKIPPED "$secs" "$SUITE_SKIPPED")")
+        return 0
+    fi
+    counts=$(count_log "$log")
+    if [ "$counts" = none ]; then
+        if [ $rc -eq 0 ]; then p=1 f=0; else p=0 f=1; fi
+        g=0
+    else
+        read -r p f g <<<"$counts"
+        if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    fi
+    if [ $rc -eq 0 ] && [ "$f" -eq 0 ]; then status=ok; else status=FAILED; fi
+    TOTAL_PASSED=$((TOTAL_PASSED + p))
+    TOTAL_FAILED=$((TOTAL_FAILED + f))
+    TOTAL_IGNORED=$((TOTAL_IGNORED + g))
+    SUMMARY+=("$(printf '%-11s %-7s %5ss  %s passed, %s failed, %s ignored (exit %s)' \
+        "$name" "$status" "$secs" "$p" "$f" "$g" "$rc")")
+}
+
+main() {
+    local selected=() s
+    if [ "${1:-}" = "--list" ]; then
+        printf '%s\n' "${SUITES[@]}"
+        return 0
+    fi
+    if [ $# -gt 0 ]; then
+        for s in "$@"; do
+            if ! declare -F "suite_$s" >/dev/null; then
+                echo "unknown suite '$s'; suites: ${SUITES[*]}" >&2
+                return 2
+            fi
+        done
+        selected=("$@")
+    else
+        selected=("${SUITES[@]}")
+    fi
+    local t0=$SECONDS
+    for s in "${selected[@]}"; do run_suite "$s"; done
+    stop_emulator
+    printf '\n==================== summary (%ss, logs in %s) ====================\n' \
+        "$((SECONDS - t0))" "$LOG_DIR"
+    printf '%s\n' "${SUMMARY[@]}"
+    echo "ignored/skipped tests: $TOTAL_IGNORED"
+    echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+    [ "$TOTAL_FAILED" -eq 0 ]
+}
+
+main "$@"
