@@ -1,0 +1,80 @@
+//! Hand-written TypeScript for docs/js-api.md, emitted into the `.d.ts`.
+//!
+//! The `DeviceClient` class itself is generated from `client.rs`; the
+//! `interface DeviceClient` below merges typed overloads of `on`/`onMethod`
+//! into it (TypeScript class/interface declaration merging).
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type ConnectionState = "disconnected" | "connecting" | "connected" | "reconnecting" | "closed";
+
+export interface WebSocketLike {
+  readonly readyState: number;
+  binaryType: string;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: string, listener: (ev: any) => void): void;
+  removeEventListener(type: string, listener: (ev: any) => void): void;
+}
+
+export interface ClientOptions {
+  url?: string;
+  allowInsecure?: boolean;
+  keepAliveSeconds?: number;
+  cleanSession?: boolean;
+  tokenTtlSeconds?: number;
+  retry?: { minDelayMs?: number; maxDelayMs?: number; jitter?: number };
+  offlineQueue?: { maxMessages?: number; maxBytes?: number };
+  webSocketFactory?: (url: string, protocols: string[]) => WebSocketLike | Promise<WebSocketLike>;
+  modelId?: string;
+  productInfo?: string;
+  operationTimeoutMs?: number;
+  coalesce?: boolean;
+}
+
+export interface TokenProvider {
+  hostName: string;
+  deviceId: string;
+  moduleId?: string;
+  gatewayHostName?: string;
+  getToken: (expirySeconds: number) => Promise<string>;
+}
+
+export interface MessageOptions {
+  properties?: Record<string, string> | [string, string][];
+  messageId?: string; correlationId?: string; contentType?: string; contentEncoding?: string;
+  userId?: string; expiry?: Date | string; component?: string; qos?: 0 | 1;
+}
+
+export interface C2dMessage {
+  body: Uint8Array; text(): string; json<T = unknown>(): T;
+  messageId?: string; correlationId?: string; to?: string; expiry?: string;
+  contentType?: string; contentEncoding?: string; userId?: string;
+  properties: Record<string, string | null>;
+}
+
+export type TwinProperties = { $version: number; [key: string]: JsonValue };
+export interface Twin { desired: TwinProperties; reported: TwinProperties; }
+
+export interface MethodRequest { name: string; component?: string; command: string; requestId: string; payload: JsonValue | null; }
+export interface MethodResponse { status: number; payload?: JsonValue; }
+export type MethodHandler = (req: MethodRequest) => MethodResponse | Promise<MethodResponse>;
+
+export type ErrorCode = "INVALID_CONNECTION_STRING" | "INVALID_ARGUMENT" | "UNAUTHORIZED" | "DEVICE_DISABLED"
+  | "PAYLOAD_TOO_LARGE" | "QOS_NOT_SUPPORTED" | "TIMEOUT" | "THROTTLED" | "DISCONNECTED" | "QUEUE_FULL"
+  | "PROTOCOL_ERROR" | "SERVER_ERROR" | "BAD_REQUEST" | "NOT_FOUND" | "CLOSED" | "INSECURE_URL" | "TRANSPORT"
+  | "INTERNAL";
+export interface HubwireError extends Error { code: ErrorCode; status?: number; retryable: boolean; }
+
+export interface DeviceClient {
+  onMethod(name: string, handler: MethodHandler): void;
+  onMethod(handler: MethodHandler): void;
+  on(event: "connected", cb: () => void): void;
+  on(event: "disconnected", cb: (e: { reason: string; code: ErrorCode; willRetry: boolean }) => void): void;
+  on(event: "reconnecting", cb: (e: { attempt: number; delayMs: number }) => void): void;
+  on(event: "error", cb: (e: HubwireError) => void): void;
+}
+"#;
