@@ -1,0 +1,26 @@
+//! IoT Hub semantics over the MQTT session, sans-IO (see docs/hub.md and docs/core-api.md).
+//!
+//! One file per feature, like azure-sdk-for-c's `az_iot_hub_client_*`:
+//! the pure modules build and parse topics, property bags, usernames and SAS
+//! tokens and own no state; [`Client`] drives an [`crate::mqtt::Session`] with
+//! them. The core reads no clock: every `now` is milliseconds since the Unix
+//! epoch, passed in by the shell.
+
+pub mod c2d;
+pub mod connection_string;
+pub mod encoding;
+pub mod error;
+pub mod ids;
+pub mod methods;
+pub mod retry;
+pub mod sas;
+pub mod telemetry;
+pub mod twin;
+pub mod username;
+
+pub use connection_string::{ConnectionString, Credential, Secret, SymmetricKey};
+pub use error::Error;
+pub use telemetry::{SystemProperties, Telemetry};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,318 @@
+//! Device-to-cloud telemetry: topics, system properties, size limit.
+//!
+//! Topic: `devices/{id}/messages/events/{bag}` (modules:
+//! `devices/{id}/modules/{mid}/messages/events/{bag}`), where the bag holds
+//! the system properties (`$.mid`, `$.cid`, ...) and then the application
+//! properties in insertion order.
+
+use crate::mqtt::QoS;
+use bytes::Bytes;
+
+use super::encoding::{decode_bag, push_pair, PropertyBag};
+use super::error::{Error, MalformedError};
+
+/// IoT Hub's largest device-to-cloud message (topic + body), in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Bag key of the creation time (an application-level name the hub understands).
+pub const CREATION_TIME_KEY: &str = "iothub-creation-time-utc";
+
+/// System properties shared by telemetry and cloud-to-device messages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SystemProperties {
+    /// `$.mid`
+    pub message_id: Option<String>,
+    /// `$.cid`
+    pub correlation_id: Option<String>,
+    /// `$.uid`
+    pub user_id: Option<String>,
+    /// `$.to`
+    pub to: Option<String>,
+    /// `$.ct`
+    pub content_type: Option<String>,
+    /// `$.ce`
+    pub content_encoding: Option<String>,
+    /// `$.exp` (ISO 8601 text for telemetry; C2D carries what the hub sends)
+    pub expiry: Option<String>,
+    /// `iothub-creation-time-utc` (ISO 8601)
+    pub creation_time_utc: Option<String>,
+    /// `$.on`: a module's output name
+    pub output_name: Option<String>,
+    /// `$.ifid`: interface id (security messages)
+    pub interface_id: Option<String>,
+    /// `$.sub`: Plug and Play component name
+    pub component: Option<String>,
+}
+
+impl SystemProperties {
+    fn fields(&self) -> [(&'static str, &Option<String>); 11] {
+        [
+            ("$.mid", &self.message_id),
+            ("$.cid", &self.correlation_id),
+            ("$.uid", &self.user_id),
+            ("$.to", &self.to),
+            ("$.ct", &self.content_type),
+            ("$.ce", &self.content_encoding),
+            ("$.exp", &self.expiry),
+            (CREATION_TIME_KEY, &self.creation_time_utc),
+            ("$.on", &self.output_name),
+            ("$.ifid", &self.interface_id),
+            ("$.sub", &self.component),
+        ]
+    }
+
+    fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
+        Some(match key {
+            "$.mid" => &mut self.message_id,
+            "$.cid" => &mut self.correlation_id,
+            "$.uid" => &mut self.user_id,
+            "$.to" => &mut self.to,
+            "$.ct" => &mut self.content_type,
+            "$.ce" => &mut self.content_encoding,
+            "$.exp" => &mut self.expiry,
+            CREATION_TIME_KEY => &mut self.creation_time_utc,
+            "$.on" => &mut self.output_name,
+            "$.ifid" => &mut self.interface_id,
+            "$.sub" => &mut self.component,
+            _ => return None,
+        })
+    }
+
+    /// Appends the set system properties to a bag being built in `out`.
+    pub fn encode_into(&self, out: &mut String, bag_start: usize) {
+        for (k, v) in self.fields() {
+            if let Some(v) = v {
+                push_pair(out, bag_start, k, Some(v));
+            }
+        }
+    }
+
+    /// Splits a decoded bag into system properties and the remaining application properties (in order).
+    /// The first occurrence of a system key wins; a bare system key is kept as an application property.
+    pub fn split_bag(bag: PropertyBag) -> (SystemProperties, PropertyBag) {
+        let mut sys = SystemProperties::default();
+        let mut app = Vec::new();
+        for (k, v) in bag {
+            match (sys.slot(&k), v) {
+                (Some(slot), Some(v)) if slot.is_none() => *slot = Some(v),
+                (_, v) => app.push((k, v)),
+            }
+        }
+        (sys, app)
+    }
+}
+
+/// A telemetry message to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Telemetry {
+    /// The body.
+    pub payload: Bytes,
+    /// QoS 1 (default, resolved on PUBACK) or 0; QoS 2 is refused with [`Error::QosNotSupported`].
+    pub qos: QoS,
+    /// System properties.
+    pub system: SystemProperties,
+    /// Application properties, sent in this order.
+    pub properties: Vec<(String, String)>,
+}
+
+impl Telemetry {
+    /// A QoS 1 message with this body and no properties.
+    pub fn new(payload: impl Into<Bytes>) -> Self {
+        Telemetry {
+            payload: payload.into(),
+            qos: QoS::AtLeastOnce,
+            system: SystemProperties::default(),
+            properties: Vec::new(),
+        }
+    }
+
+    /// Adds an application property (kept in insertion order).
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// `devices/{id}/messages/events/` or `devices/{id}/modules/{mid}/messages/events/`.
+pub fn topic_prefix(device_id: &str, module_id: Option<&str>) -> String {
+    match module_id {
+        Some(m) => format!("devices/{device_id}/modules/{m}/messages/events/"),
+        None => format!("devices/{device_id}/messages/events/"),
+    }
+}
+
+/// The full telemetry topic with its property bag.
+pub fn topic(
+    device_id: &str,
+    module_id: Option<&str>,
+    system: &SystemProperties,
+    properties: &[(String, String)],
+) -> String {
+    let mut out = topic_prefix(device_id, module_id);
+    let start = out.len();
+    system.encode_into(&mut out, start);
+    for (k, v) in properties {
+        push_pair(&mut out, start, k, Some(v));
+    }
+    out
+}
+
+/// Refuses a message IoT Hub would refuse: topic + body above 256 KiB, or QoS 2.
+pub fn check(topic_len: usize, payload_len: usize, qos: QoS) -> Result<(), Error> {
+    if qos == QoS::ExactlyOnce {
+        return Err(Error::QosNotSupported);
+    }
+    let size = topic_len.saturating_add(payload_len);
+    if size > MAX_MESSAGE_BYTES {
+        return Err(Error::PayloadTooLarge {
+            size,
+            max: MAX_MESSAGE_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// A received telemetry topic, decoded (what the emulator records).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TelemetryTopic {
+    /// Device id from the topic.
+    pub device_id: String,
+    /// Module id, if the topic is a module's.
+    pub module_id: Option<String>,
+    /// System properties.
+    pub system: SystemProperties,
+    /// Application properties in order (a bare key has `None`).
+    pub properties: PropertyBag,
+}
+
+/// Parses a telemetry topic. `Ok(None)` if the topic is not a telemetry topic.
+pub fn parse_topic(topic: &str) -> Result<Option<TelemetryTopic>, MalformedError> {
+    let Some(rest) = topic.strip_prefix("devices/") else {
+        return Ok(None);
+    };
+    let Some((device, rest)) = rest.split_once('/') else {
+        return Ok(None);
+    };
+    let (module, rest) = match rest.strip_prefix("modules/") {
+        Some(r) => match r.split_once('/') {
+            Some((m, r)) => (Some(m), r),
+            None => return Ok(None),
+        },
+        None => (None, rest),
+    };
+    let bag = match rest.strip_prefix("messages/events") {
+        Some("") => "",
+        Some(b) => match b.strip_prefix('/') {
+            Some(b) => b,
+            None => return Ok(None),
+        },
+        None => return Ok(None),
+    };
+    if device.is_empty() || module == Some("") {
+        return Err(MalformedError::BadTopic);
+    }
+    let (system, properties) = SystemProperties::split_bag(decode_bag(bag)?);
+    Ok(Some(TelemetryTopic {
+        device_id: device.to_owned(),
+        module_id: module.map(str::to_owned),
+        system,
+        properties,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_module_output_and_component_succeeds() {
+        let sys = SystemProperties {
+            output_name: Some("out 1".into()),
+            component: Some("thermostat1".into()),
+            creation_time_utc: Some("2030-01-02T03:04:05.006Z".into()),
+            ..Default::default()
+        };
+        let t = topic(
+            "d",
+            Some("m"),
+            &sys,
+            &[("b".into(), "2".into()), ("a".into(), "1".into())],
+        );
+        assert_eq!(
+            t,
+            "devices/d/modules/m/messages/events/iothub-creation-time-utc=2030-01-02T03%3A04%3A05.006Z&%24.on=out%201&%24.sub=thermostat1&b=2&a=1"
+        );
+        let parsed = parse_topic(&t).unwrap().unwrap();
+        assert_eq!(parsed.module_id.as_deref(), Some("m"));
+        assert_eq!(parsed.system, sys);
+        assert_eq!(
+            parsed.properties,
+            vec![
+                ("b".into(), Some("2".into())),
+                ("a".into(), Some("1".into()))
+            ]
+        );
+    }
+
+    #[test]
+    fn parse_topic_node_capture_succeeds() {
+        let t = "devices/dev1/messages/events/%24.mid=mid%201%26x%3Dy&%24.cid=cid%2F1&%24.ct=application%2Fjson&%24.ce=utf-8&my%20key=a%20b&amp%26=x%26y&eq%3D=p%3Dq&slash%2F=a%2Fb&unicode=%C3%BC%E2%98%83&plus=1%2B2&subdelims=!'()*~-_.&dollar%24=%24x%23%3F%25&%24.sub=thermostat1";
+        let p = parse_topic(t).unwrap().unwrap();
+        assert_eq!(p.device_id, "dev1");
+        assert_eq!(p.system.message_id.as_deref(), Some("mid 1&x=y"));
+        assert_eq!(p.system.correlation_id.as_deref(), Some("cid/1"));
+        assert_eq!(p.system.component.as_deref(), Some("thermostat1"));
+        let keys: Vec<_> = p.properties.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "my key",
+                "amp&",
+                "eq=",
+                "slash/",
+                "unicode",
+                "plus",
+                "subdelims",
+                "dollar$"
+            ]
+        );
+        assert_eq!(p.properties[4].1.as_deref(), Some("ü☃"));
+        assert_eq!(p.properties[5].1.as_deref(), Some("1+2"));
+        assert_eq!(p.properties[7].1.as_deref(), Some("$x#?%"));
+    }
+
+    #[test]
+    fn parse_topic_other_topics_succeeds() {
+        assert_eq!(parse_topic("$iothub/twin/res/200/?$rid=1").unwrap(), None);
+        assert_eq!(
+            parse_topic("devices/d/messages/devicebound/").unwrap(),
+            None
+        );
+        assert_eq!(parse_topic("devices/d/messages/eventsX").unwrap(), None);
+        assert!(parse_topic("devices/d/messages/events").unwrap().is_some());
+    }
+
+    #[test]
+    fn parse_topic_bad_escape_fails() {
+        assert_eq!(
+            parse_topic("devices/d/messages/events/a=%zz"),
+            Err(MalformedError::BadPercentEscape)
+        );
+    }
+
+    #[test]
+    fn check_limits_fails() {
+        assert_eq!(
+            check(10, 100, QoS::ExactlyOnce),
+            Err(Error::QosNotSupported)
+        );
+        assert_eq!(
+            check(30, MAX_MESSAGE_BYTES - 29, QoS::AtLeastOnce),
+            Err(Error::PayloadTooLarge {
+                size: MAX_MESSAGE_BYTES + 1,
+                max: MAX_MESSAGE_BYTES
+            })
+        );
+        assert_eq!(check(30, MAX_MESSAGE_BYTES - 30, QoS::AtMostOnce), Ok(()));
+    }
+}

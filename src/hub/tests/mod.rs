@@ -1,0 +1,3 @@
+//! Tests that span the hub modules: the shared vectors and the scripted client tests.
+
+mod vectors;
