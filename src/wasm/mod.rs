@@ -11,3 +11,6 @@ mod socket;
 mod timer;
 mod types;
 mod url;
+
+#[cfg(test)]
+mod tests;
