@@ -1,0 +1,178 @@
+// Fleet mode: N device identities registered through the service API, each with its own
+// DeviceClient, timer and counters, all in this tab.
+
+import { gaussian, round, errorText } from "./dom.js";
+
+/** Run `fn` over `items` with at most `limit` in flight. */
+async function pool(items, limit, fn) {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  });
+  await Promise.all(workers);
+}
+
+const STATES = ["connected", "connecting", "reconnecting", "disconnected"];
+
+/** A simulated fleet. `onChange()` is called when counts or device states change. */
+export class Fleet {
+  constructor({ DeviceClient, service, wsUrl, onChange }) {
+    this.DeviceClient = DeviceClient;
+    this.service = service;
+    this.wsUrl = wsUrl;
+    this.onChange = onChange || (() => {});
+    this.devices = [];
+    this.running = false;
+    this.totals = { sent: 0, acked: 0, errors: 0 };
+    this.generation = 0;
+  }
+
+  counts() {
+    const c = Object.fromEntries(STATES.map((s) => [s, 0]));
+    for (const d of this.devices) {
+      if (d.state in c) c[d.state]++;
+      else if (d.state !== "stopped" && d.state !== "registering") c.disconnected++;
+    }
+    return c;
+  }
+
+  setState(d, state, detail) {
+    d.state = state;
+    d.detail = detail || "";
+    this.onChange(d);
+  }
+
+  /** Register, connect and start `n` devices named `${prefix}${i}` sending every `intervalSec`. */
+  async start({ n, prefix, intervalSec, onProgress }) {
+    if (this.running) throw new Error("fleet already running");
+    this.running = true;
+    const gen = ++this.generation;
+    this.intervalSec = intervalSec;
+    const width = String(n).length < 3 ? 3 : String(n).length;
+    this.devices = Array.from({ length: n }, (_, i) => ({
+      id: `${prefix}${String(i + 1).padStart(width, "0")}`,
+      state: "registering",
+      detail: "",
+      client: null,
+      timer: null,
+      seq: 0,
+      sent: 0,
+      acked: 0,
+      errors: 0,
+      temp: 20 + Math.random() * 5,
+    }));
+    this.onChange(null);
+    let registered = 0;
+    let connected = 0;
+    await pool(this.devices, 8, async (d) => {
+      if (gen !== this.generation) return;
+      try {
+        const dev = await this.service.ensureDevice(d.id);
+        const key = dev && dev.authentication && dev.authentication.symmetricKey && dev.authentication.symmetricKey.primaryKey;
+        if (!key) throw new Error("the registry returned no primary key");
+        d.connectionString = `HostName=${this.service.hostName};DeviceId=${d.id};SharedAccessKey=${key}`;
+        registered++;
+        onProgress && onProgress(`Registered ${registered}/${n} devices…`);
+      } catch (e) {
+        this.setState(d, "disconnected", `register: ${errorText(e)}`);
+      }
+    });
+    if (gen !== this.generation) return;
+    await pool(
+      this.devices.filter((d) => d.connectionString),
+      16,
+      async (d) => {
+        if (gen !== this.generation) return;
+        await this.connectDevice(d);
+        if (d.state === "connected") connected++;
+        onProgress && onProgress(`Connected ${connected}/${n} devices…`);
+      },
+    );
+  }
+
+  async connectDevice(d) {
+    let client;
+    try {
+      client = this.DeviceClient.fromConnectionString(d.connectionString, this.wsUrl ? { url: this.wsUrl } : {});
+    } catch (e) {
+      this.setState(d, "disconnected", errorText(e));
+      return;
+    }
+    d.client = client;
+    client.on("connected", () => this.setState(d, "connected"));
+    client.on("reconnecting", (e) => this.setState(d, "reconnecting", `attempt ${e.attempt}`));
+    client.on("disconnected", (e) => this.setState(d, e.willRetry ? "reconnecting" : "disconnected", `${e.code}: ${e.reason}`));
+    client.on("error", () => {});
+    this.setState(d, "connecting");
+    try {
+      await client.connect();
+      this.setState(d, "connected");
+      this.schedule(d, Math.random() * this.intervalSec * 1000);
+    } catch (e) {
+      this.setState(d, "disconnected", errorText(e));
+    }
+  }
+
+  schedule(d, delay) {
+    if (!this.running) return;
+    d.timer = setTimeout(() => this.tick(d), delay);
+  }
+
+  tick(d) {
+    d.timer = null;
+    if (!this.running || !d.client) return;
+    d.seq++;
+    d.temp += gaussian(0.2);
+    const body = JSON.stringify({ temperature: round(d.temp, 2), seq: d.seq });
+    d.sent++;
+    this.totals.sent++;
+    d.client
+      .sendEvent(body, { contentType: "application/json", contentEncoding: "utf-8", messageId: `${d.id}-${d.seq}` })
+      .then(
+        () => {
+          d.acked++;
+          this.totals.acked++;
+        },
+        (e) => {
+          d.errors++;
+          this.totals.errors++;
+          d.detail = errorText(e);
+        },
+      );
+    this.schedule(d, this.intervalSec * 1000);
+  }
+
+  setInterval(sec) {
+    this.intervalSec = sec;
+  }
+
+  /** Stop every timer and close every client. */
+  async stop() {
+    this.running = false;
+    this.generation++;
+    const devices = this.devices;
+    for (const d of devices) clearTimeout(d.timer);
+    await Promise.all(
+      devices.map(async (d) => {
+        if (!d.client) return;
+        const c = d.client;
+        d.client = null;
+        try {
+          await c.disconnect();
+        } catch {
+          // Already down: closing below is all that is left to do.
+        }
+        try {
+          c.close();
+        } catch {
+          // close() on an already-closed client has nothing to free.
+        }
+        this.setState(d, "stopped");
+      }),
+    );
+    this.onChange(null);
+  }
+}
