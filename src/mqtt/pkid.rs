@@ -1,0 +1,62 @@
+//! Packet identifiers: 1..=65535, wrapping, never reusing one in flight.
+
+use std::collections::BTreeSet;
+
+/// Allocator of MQTT packet identifiers (MQTT 3.1.1 §2.3.1).
+#[derive(Debug, Clone)]
+pub struct PacketIds {
+    next: u16,
+    in_use: BTreeSet<u16>,
+}
+
+impl Default for PacketIds {
+    fn default() -> Self {
+        PacketIds::new()
+    }
+}
+
+impl PacketIds {
+    /// An allocator whose first identifier is 1.
+    pub fn new() -> PacketIds {
+        PacketIds::starting_at(1)
+    }
+
+    /// An allocator whose next identifier is `next` (0 is read as 1).
+    pub fn starting_at(next: u16) -> PacketIds {
+        PacketIds {
+            next: next.max(1),
+            in_use: BTreeSet::new(),
+        }
+    }
+
+    /// Take the next free identifier after the last one handed out,
+    /// wrapping 65535 -> 1 and skipping identifiers still in use.
+    /// `None` when all 65,535 are in use.
+    pub fn allocate(&mut self) -> Option<u16> {
+        if self.in_use.len() >= usize::from(u16::MAX) {
+            return None;
+        }
+        loop {
+            let id = self.next;
+            self.next = if id == u16::MAX { 1 } else { id + 1 };
+            if self.in_use.insert(id) {
+                return Some(id);
+            }
+        }
+    }
+
+    /// Give an identifier back; `false` if it was not in use.
+    pub fn release(&mut self, id: u16) -> bool {
+        self.in_use.remove(&id)
+    }
+
+    /// Whether `id` is currently in use.
+    pub fn is_in_use(&self, id: u16) -> bool {
+        self.in_use.contains(&id)
+    }
+
+    /// How many identifiers are in use.
+    pub fn in_use(&self) -> usize {
+        self.in_use.len()
+    }
+}

@@ -1,0 +1,513 @@
+//! The sans-IO MQTT 3.1.1 client session.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use bytes::Bytes;
+use mqttbytes::v4::{
+    ConnAck, Connect, ConnectReturnCode, LastWill, Login, PubAck, Publish, SubAck, Subscribe,
+    SubscribeFilter, SubscribeReasonCode, Unsubscribe,
+};
+
+use super::codec::{self, type_of, Packet};
+use super::config::{Config, QoS};
+use super::error::{ConnectReturn, Error, LostReason, PublishError};
+use super::event::{Event, Incoming, State};
+use super::framer::Framer;
+use super::pkid::PacketIds;
+use super::timer::{Timer, TimerTable};
+
+fn to_codec_qos(q: QoS) -> mqttbytes::QoS {
+    match q {
+        QoS::AtMostOnce => mqttbytes::QoS::AtMostOnce,
+        QoS::AtLeastOnce => mqttbytes::QoS::AtLeastOnce,
+        QoS::ExactlyOnce => mqttbytes::QoS::ExactlyOnce,
+    }
+}
+
+fn from_codec_qos(q: mqttbytes::QoS) -> QoS {
+    match q {
+        mqttbytes::QoS::AtMostOnce => QoS::AtMostOnce,
+        mqttbytes::QoS::AtLeastOnce => QoS::AtLeastOnce,
+        mqttbytes::QoS::ExactlyOnce => QoS::ExactlyOnce,
+    }
+}
+
+/// An MQTT 3.1.1 client session without IO.
+///
+/// Inputs are `handle_*` calls and commands with `now` in milliseconds;
+/// after each, the driver drains `poll_transmit`, `poll_event` and
+/// `poll_timeout`. See docs/core-api.md.
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    state: State,
+    framer: Framer,
+    outgoing: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    timers: TimerTable,
+    ids: PacketIds,
+    /// QoS 1 publishes awaiting PUBACK, in the order they were first sent.
+    inflight: VecDeque<Publish>,
+    pending_subs: BTreeSet<u16>,
+    pending_unsubs: BTreeSet<u16>,
+    ping_outstanding: bool,
+    /// When the last packet was queued (ms).
+    last_sent: u64,
+}
+
+impl Session {
+    /// A session in state `Idle`.
+    pub fn new(config: Config) -> Session {
+        Session {
+            framer: Framer::new(config.max_incoming_packet),
+            config,
+            state: State::Idle,
+            outgoing: VecDeque::new(),
+            events: VecDeque::new(),
+            timers: TimerTable::default(),
+            ids: PacketIds::new(),
+            inflight: VecDeque::new(),
+            pending_subs: BTreeSet::new(),
+            pending_unsubs: BTreeSet::new(),
+            ping_outstanding: false,
+            last_sent: 0,
+        }
+    }
+
+    // ----- getters -----
+
+    /// The connection state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration the session was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Room left in the QoS 1 window.
+    pub fn inflight_free(&self) -> u16 {
+        let used = u16::try_from(self.inflight.len()).unwrap_or(u16::MAX);
+        self.window().saturating_sub(used)
+    }
+
+    /// Packet identifiers of QoS 1 publishes awaiting PUBACK, oldest first.
+    pub fn inflight_ids(&self) -> Vec<u16> {
+        self.inflight.iter().map(|p| p.pkid).collect()
+    }
+
+    fn window(&self) -> u16 {
+        self.config.max_inflight.max(1)
+    }
+
+    fn keep_alive_ms(&self) -> Option<u64> {
+        match self.config.keep_alive_secs {
+            0 => None,
+            s => Some(u64::from(s) * 1000),
+        }
+    }
+
+    fn live(&self) -> bool {
+        matches!(self.state, State::Connecting | State::Connected)
+    }
+
+    // ----- commands -----
+
+    /// The shell has just opened a transport: queue CONNECT with this password.
+    ///
+    /// Allowed in `Idle` and `Closed`. Starts the connect timeout.
+    pub fn connect(&mut self, now: u64, password: Option<String>) -> Result<(), Error> {
+        if self.live() {
+            return Err(Error::AlreadyConnected);
+        }
+        let login = match (&self.config.username, password) {
+            (Some(u), p) => Some(Login {
+                username: u.clone(),
+                password: p.unwrap_or_default(),
+            }),
+            (None, Some(p)) if !p.is_empty() => return Err(Error::PasswordWithoutUsername),
+            (None, _) => None,
+        };
+        let last_will = self.config.will.as_ref().map(|w| LastWill {
+            topic: w.topic.clone(),
+            message: w.payload.clone(),
+            qos: to_codec_qos(w.qos),
+            retain: w.retain,
+        });
+        let packet = Packet::Connect(Connect {
+            protocol: mqttbytes::Protocol::V4,
+            keep_alive: self.config.keep_alive_secs,
+            client_id: self.config.client_id.clone(),
+            clean_session: self.config.clean_session,
+            last_will,
+            login,
+        });
+        let bytes = codec::encode_to_vec(&packet)?;
+        self.teardown();
+        self.outgoing.clear();
+        self.state = State::Connecting;
+        self.outgoing.push_back(bytes);
+        self.last_sent = now;
+        self.timers.set(
+            Timer::Connect,
+            now.saturating_add(self.config.connect_timeout_ms),
+        );
+        Ok(())
+    }
+
+    /// Queue a PUBLISH. QoS 0 gives `Ok(None)`, QoS 1 `Ok(Some(pkid))`.
+    ///
+    /// Needs state `Connected`; on any error nothing was queued.
+    pub fn publish(
+        &mut self,
+        now: u64,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<u16>, PublishError> {
+        if qos == QoS::ExactlyOnce {
+            return Err(PublishError::QosNotSupported);
+        }
+        if self.state != State::Connected {
+            return Err(PublishError::NotConnected);
+        }
+        if topic.is_empty() || topic.contains(['+', '#', '\0']) {
+            return Err(PublishError::InvalidTopic);
+        }
+        let mut publish = Publish::from_bytes(topic, to_codec_qos(qos), payload);
+        publish.retain = retain;
+        if qos == QoS::AtMostOnce {
+            let bytes = codec::encode_publish(&publish).map_err(PublishError::Encode)?;
+            self.queue(now, bytes);
+            return Ok(None);
+        }
+        if self.inflight_free() == 0 {
+            return Err(PublishError::InflightFull);
+        }
+        let pkid = self
+            .ids
+            .allocate()
+            .ok_or(PublishError::Encode(Error::PacketIdsExhausted))?;
+        publish.pkid = pkid;
+        match codec::encode_publish(&publish) {
+            Ok(bytes) => {
+                self.inflight.push_back(publish);
+                self.queue(now, bytes);
+                Ok(Some(pkid))
+            }
+            Err(e) => {
+                self.ids.release(pkid);
+                Err(PublishError::Encode(e))
+            }
+        }
+    }
+
+    /// Queue a SUBSCRIBE; returns its packet identifier. QoS 2 filters are
+    /// refused (`Error::QosNotSupported`). Needs state `Connected`.
+    pub fn subscribe(&mut self, now: u64, filters: &[(String, QoS)]) -> Result<u16, Error> {
+        if self.state != State::Connected {
+            return Err(Error::NotConnected);
+        }
+        if filters.is_empty() {
+            return Err(Error::NoFilters);
+        }
+        if filters.iter().any(|(f, _)| f.is_empty()) {
+            return Err(Error::InvalidFilter);
+        }
+        if filters.iter().any(|(_, q)| *q == QoS::ExactlyOnce) {
+            return Err(Error::QosNotSupported);
+        }
+        let pkid = self.ids.allocate().ok_or(Error::PacketIdsExhausted)?;
+        let packet = Packet::Subscribe(Subscribe {
+            pkid,
+            filters: filters
+                .iter()
+                .map(|(f, q)| SubscribeFilter::new(f.clone(), to_codec_qos(*q)))
+                .collect(),
+        });
+        match codec::encode_to_vec(&packet) {
+            Ok(bytes) => {
+                self.pending_subs.insert(pkid);
+                self.queue(now, bytes);
+                Ok(pkid)
+            }
+            Err(e) => {
+                self.ids.release(pkid);
+                Err(e)
+            }
+        }
+    }
+
+    /// Queue an UNSUBSCRIBE; returns its packet identifier. Needs state `Connected`.
+    pub fn unsubscribe(&mut self, now: u64, filters: &[String]) -> Result<u16, Error> {
+        if self.state != State::Connected {
+            return Err(Error::NotConnected);
+        }
+        if filters.is_empty() {
+            return Err(Error::NoFilters);
+        }
+        if filters.iter().any(String::is_empty) {
+            return Err(Error::InvalidFilter);
+        }
+        let pkid = self.ids.allocate().ok_or(Error::PacketIdsExhausted)?;
+        let packet = Packet::Unsubscribe(Unsubscribe {
+            pkid,
+            topics: filters.to_vec(),
+        });
+        match codec::encode_to_vec(&packet) {
+            Ok(bytes) => {
+                self.pending_unsubs.insert(pkid);
+                self.queue(now, bytes);
+                Ok(pkid)
+            }
+            Err(e) => {
+                self.ids.release(pkid);
+                Err(e)
+            }
+        }
+    }
+
+    /// Queue DISCONNECT (if a connection is live) and enter `Closed`.
+    ///
+    /// In-flight QoS 1 publishes are kept for a later `connect`.
+    pub fn disconnect(&mut self, now: u64) {
+        let live = self.live();
+        self.teardown();
+        if live {
+            self.queue(now, vec![0xe0, 0x00]);
+        } else {
+            self.outgoing.clear();
+        }
+        self.timers.stop_all();
+        self.state = State::Closed;
+    }
+
+    // ----- inputs -----
+
+    /// Bytes of one WebSocket message: part of a packet, one, or several.
+    ///
+    /// An error ends the connection (`Event::ConnectionLost(Protocol(..))`
+    /// is queued, state `Idle`); the shell should close the transport.
+    /// Bytes arriving in `Idle` or `Closed` are ignored.
+    pub fn handle_bytes(&mut self, now: u64, data: &[u8]) -> Result<(), Error> {
+        let mut input = data;
+        while self.live() && !input.is_empty() {
+            let frame = match self.framer.next_frame(&mut input) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => return Err(self.fail(e)),
+            };
+            let result = codec::decode(frame).and_then(|p| self.handle_packet(now, p));
+            if let Err(e) = result {
+                return Err(self.fail(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Run expired timers. Calling it early is harmless.
+    pub fn handle_timeout(&mut self, now: u64) {
+        if self.state == State::Connecting && self.timers.expired(Timer::Connect, now) {
+            self.lose(LostReason::ConnectTimeout);
+            return;
+        }
+        if self.state != State::Connected {
+            return;
+        }
+        if self.timers.expired(Timer::PingResp, now) {
+            self.lose(LostReason::PingTimeout);
+            return;
+        }
+        if !self.ping_outstanding && self.timers.expired(Timer::KeepAlive, now) {
+            self.queue(now, vec![0xc0, 0x00]);
+            self.ping_outstanding = true;
+            self.timers.stop(Timer::KeepAlive);
+            self.timers.set(
+                Timer::PingResp,
+                now.saturating_add(self.config.ping_timeout_ms),
+            );
+        }
+    }
+
+    /// The transport closed under us. Queues `ConnectionLost(Transport)` if
+    /// a connection was live; in-flight QoS 1 publishes are kept.
+    pub fn connection_lost(&mut self, _now: u64) {
+        if self.live() {
+            self.lose(LostReason::Transport);
+        } else {
+            self.teardown();
+        }
+    }
+
+    // ----- outputs -----
+
+    /// Bytes to send as one WebSocket message: every ready packet when
+    /// `coalesce` is on, else one packet.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        if !self.config.coalesce || self.outgoing.len() <= 1 {
+            return self.outgoing.pop_front();
+        }
+        let total = self.outgoing.iter().map(Vec::len).sum();
+        let mut buf = Vec::with_capacity(total);
+        for p in self.outgoing.drain(..) {
+            buf.extend_from_slice(&p);
+        }
+        Some(buf)
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` should next be called (the earliest timer).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.timers.next()
+    }
+
+    // ----- internals -----
+
+    fn queue(&mut self, now: u64, bytes: Vec<u8>) {
+        self.outgoing.push_back(bytes);
+        self.last_sent = now;
+        if self.state == State::Connected && !self.ping_outstanding {
+            if let Some(ka) = self.keep_alive_ms() {
+                self.timers.set(Timer::KeepAlive, now.saturating_add(ka));
+            }
+        }
+    }
+
+    /// Forget everything tied to the current transport; keep in-flight publishes.
+    fn teardown(&mut self) {
+        self.framer.reset();
+        self.timers.stop_all();
+        self.ping_outstanding = false;
+        for id in core::mem::take(&mut self.pending_subs) {
+            self.ids.release(id);
+        }
+        for id in core::mem::take(&mut self.pending_unsubs) {
+            self.ids.release(id);
+        }
+    }
+
+    fn lose(&mut self, reason: LostReason) {
+        self.teardown();
+        self.outgoing.clear();
+        self.state = State::Idle;
+        self.events.push_back(Event::ConnectionLost(reason));
+    }
+
+    fn fail(&mut self, e: Error) -> Error {
+        self.lose(LostReason::Protocol(e.clone()));
+        e
+    }
+
+    fn handle_packet(&mut self, now: u64, packet: Packet) -> Result<(), Error> {
+        // Anything received proves the connection alive.
+        if self.ping_outstanding {
+            self.ping_outstanding = false;
+            self.timers.stop(Timer::PingResp);
+            if let Some(ka) = self.keep_alive_ms() {
+                self.timers
+                    .set(Timer::KeepAlive, self.last_sent.saturating_add(ka));
+            }
+        }
+        match (self.state, packet) {
+            (State::Connecting, Packet::ConnAck(ack)) => self.on_connack(now, ack),
+            (State::Connected, Packet::Publish(p)) => self.on_publish(now, p),
+            (State::Connected, Packet::PubAck(PubAck { pkid })) => {
+                if let Some(i) = self.inflight.iter().position(|p| p.pkid == pkid) {
+                    self.inflight.remove(i);
+                    self.ids.release(pkid);
+                    self.events.push_back(Event::PubAck(pkid));
+                }
+                Ok(())
+            }
+            (State::Connected, Packet::SubAck(SubAck { pkid, return_codes })) => {
+                if self.pending_subs.remove(&pkid) {
+                    self.ids.release(pkid);
+                    let granted = return_codes
+                        .into_iter()
+                        .map(|c| match c {
+                            SubscribeReasonCode::Success(q) => Some(from_codec_qos(q)),
+                            SubscribeReasonCode::Failure => None,
+                        })
+                        .collect();
+                    self.events.push_back(Event::SubAck { pkid, granted });
+                }
+                Ok(())
+            }
+            (State::Connected, Packet::UnsubAck(u)) => {
+                if self.pending_unsubs.remove(&u.pkid) {
+                    self.ids.release(u.pkid);
+                    self.events.push_back(Event::UnsubAck(u.pkid));
+                }
+                Ok(())
+            }
+            (State::Connected, Packet::PingResp) => Ok(()),
+            (_, other) => Err(Error::UnexpectedPacket(type_of(&other))),
+        }
+    }
+
+    fn on_connack(&mut self, now: u64, ack: ConnAck) -> Result<(), Error> {
+        self.timers.stop(Timer::Connect);
+        let code = match ack.code {
+            ConnectReturnCode::Success => 0,
+            ConnectReturnCode::RefusedProtocolVersion => 1,
+            ConnectReturnCode::BadClientId => 2,
+            ConnectReturnCode::ServiceUnavailable => 3,
+            ConnectReturnCode::BadUserNamePassword => 4,
+            ConnectReturnCode::NotAuthorized => 5,
+        };
+        if let Some(refused) = ConnectReturn::from_code(code) {
+            self.teardown();
+            self.outgoing.clear();
+            self.state = State::Idle;
+            self.events.push_back(Event::Refused(refused));
+            return Ok(());
+        }
+        self.state = State::Connected;
+        self.events.push_back(Event::Connected {
+            session_present: ack.session_present,
+        });
+        if let Some(ka) = self.keep_alive_ms() {
+            // Keep-alive counts from the last packet sent: the CONNECT.
+            self.timers
+                .set(Timer::KeepAlive, self.last_sent.saturating_add(ka));
+        }
+        let mut resend = Vec::with_capacity(self.inflight.len());
+        for p in &mut self.inflight {
+            p.dup = true;
+            resend.push(codec::encode_publish(p)?);
+        }
+        for bytes in resend {
+            self.queue(now, bytes);
+        }
+        Ok(())
+    }
+
+    fn on_publish(&mut self, now: u64, p: Publish) -> Result<(), Error> {
+        let qos = from_codec_qos(p.qos);
+        match qos {
+            QoS::ExactlyOnce => return Err(Error::IncomingQos2),
+            QoS::AtLeastOnce => {
+                self.queue(now, vec![0x40, 0x02, (p.pkid >> 8) as u8, p.pkid as u8])
+            }
+            QoS::AtMostOnce => {}
+        }
+        self.events.push_back(Event::Message(Incoming {
+            topic: p.topic,
+            payload: p.payload,
+            qos,
+            dup: p.dup,
+            retain: p.retain,
+            pkid: p.pkid,
+        }));
+        Ok(())
+    }
+}
