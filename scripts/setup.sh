@@ -101,7 +101,11 @@ ensure_npm_dir() {
         return 0
     fi
     setup_log "npm ci in $1"
-    (cd "$dir" && npm ci --no-audit --no-fund) || return 1
+    if ! (cd "$dir" && npm ci --no-audit --no-fund); then
+        setup_log "npm ci failed in $1. If it said 'Missing: <pkg>@ from lock file', run" \
+            "node scripts/lockfile-fill-platforms.mjs $1/package-lock.json and commit the lockfile"
+        return 1
+    fi
     echo "$sum" >"$stamp"
 }
 
