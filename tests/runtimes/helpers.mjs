@@ -1,0 +1,208 @@
+// Shared plumbing for the runtime tests: the packed `hubwire` tarball, a
+// scratch install of it, the emulator on loopback, free ports, child processes.
+//
+// Environment:
+//   HUBWIRE_NPM_TARBALL     use this tarball instead of building one
+//   HUBWIRE_EMULATOR_BIN    the emulator binary (default target/debug/hubwire-emulator, built if absent)
+//   HUBWIRE_EMULATOR_HTTP   use an emulator that is already running (its /emulator/info is read)
+
+import { spawn, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const npmOut = join(repo, "pkg-npm");
+const scratch = join(npmOut, "work");
+
+/** A binary from the root package.json's devDependencies (node@22, deno, bun, workerd, vite, tsc). */
+export function bin(name) {
+  const p = join(repo, "node_modules", ".bin", name);
+  if (!existsSync(p)) throw new Error(`${p} is missing: run \`npm ci\` at the repository root`);
+  return p;
+}
+
+function newestMtime(dir) {
+  let newest = 0;
+  if (!existsSync(dir)) return newest;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function sleepSync(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * The packed tarball, built by packaging/build.mjs when missing or older than
+ * src/, Cargo.toml or packaging/. Test files run in parallel processes, so the
+ * build is guarded by a lock directory.
+ */
+export function ensurePackage() {
+  if (process.env.HUBWIRE_NPM_TARBALL) return resolve(process.env.HUBWIRE_NPM_TARBALL);
+  mkdirSync(npmOut, { recursive: true });
+  const lock = join(npmOut, ".build-lock");
+  const deadline = Date.now() + 20 * 60 * 1000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${lock} held for 20 minutes; remove it if no build is running`);
+      sleepSync(500);
+    }
+  }
+  try {
+    const sizesPath = join(npmOut, "sizes.json");
+    const inputs = Math.max(newestMtime(join(repo, "src")), newestMtime(join(repo, "packaging")), statSync(join(repo, "Cargo.toml")).mtimeMs);
+    if (existsSync(sizesPath)) {
+      const sizes = JSON.parse(readFileSync(sizesPath, "utf8"));
+      if (sizes.tarball && existsSync(sizes.tarball) && statSync(sizes.tarball).mtimeMs > inputs) return sizes.tarball;
+    }
+    const r = spawnSync(process.execPath, [join(repo, "packaging", "build.mjs")], { cwd: repo, stdio: ["ignore", "inherit", "inherit"] });
+    if (r.status !== 0) throw new Error(`packaging/build.mjs failed (exit ${r.status})`);
+    return JSON.parse(readFileSync(sizesPath, "utf8")).tarball;
+  } finally {
+    rmdirSync(lock);
+  }
+}
+
+/**
+ * A scratch project under pkg-npm/work/<name> with the tarball installed (no
+ * registry access: the tarball has no dependencies). It lives inside the
+ * repository so that tools (vite, typescript, ws) resolve from the root
+ * node_modules while `hubwire` resolves from the scratch one.
+ * @param {string} name
+ * @param {{ from?: string, packageJson?: object }} [opts]  from: a directory to copy first (an example app)
+ */
+export function installPackage(name, opts = {}) {
+  const tarball = ensurePackage();
+  const dir = join(scratch, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  if (opts.from) cpSync(opts.from, dir, { recursive: true, filter: (src) => !/node_modules|[/\\]dist$/.test(src) });
+  const pkgPath = join(dir, "package.json");
+  const pkg = existsSync(pkgPath) ? JSON.parse(readFileSync(pkgPath, "utf8")) : { name: `hubwire-test-${name}`, private: true, type: "module" };
+  // Tools come from the repository root; only hubwire is installed here.
+  delete pkg.devDependencies;
+  delete pkg.dependencies;
+  Object.assign(pkg, opts.packageJson || {});
+  writeFileSync(pkgPath, `${JSON.stringify(pkg, null, 2)}\n`);
+  const r = spawnSync("npm", ["install", "--no-audit", "--no-fund", "--offline", "--no-package-lock", tarball], { cwd: dir, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`npm install ${tarball} failed in ${dir}:\n${r.stdout}\n${r.stderr}`);
+  return { dir, tarball };
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Spawns a child whose output is kept for failure messages; `stop()` ends it by its pid. */
+export function startProcess(cmd, args, opts = {}) {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], ...opts });
+  const out = { stdout: "", stderr: "" };
+  child.stdout.on("data", (d) => (out.stdout += d));
+  child.stderr.on("data", (d) => (out.stderr += d));
+  const exited = new Promise((r) => child.once("exit", (code, signal) => r({ code, signal })));
+  return {
+    child,
+    out,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const t = setTimeout(() => child.kill("SIGKILL"), 3000);
+        await exited;
+        clearTimeout(t);
+      }
+    },
+  };
+}
+
+/** Runs a command to completion with a time limit; resolves `{ code, stdout, stderr }`. */
+export async function runProcess(cmd, args, opts = {}) {
+  const { timeoutMs = 120000, ...spawnOpts } = opts;
+  const p = startProcess(cmd, args, spawnOpts);
+  let timedOut = false;
+  const t = setTimeout(() => {
+    timedOut = true;
+    p.stop();
+  }, timeoutMs);
+  const { code, signal } = await p.exited;
+  clearTimeout(t);
+  return { code, signal, timedOut, stdout: p.out.stdout, stderr: p.out.stderr };
+}
+
+function emulatorBinary() {
+  if (process.env.HUBWIRE_EMULATOR_BIN) return process.env.HUBWIRE_EMULATOR_BIN;
+  const p = join(repo, "target", "debug", "hubwire-emulator");
+  const r = spawnSync("cargo", ["build", "-q", "-p", "hubwire-emulator"], { cwd: repo, stdio: ["ignore", "inherit", "inherit"] });
+  if (r.status !== 0 || !existsSync(p)) throw new Error("cargo build -p hubwire-emulator failed");
+  return p;
+}
+
+/**
+ * The emulator on loopback: its ready JSON (`httpUrl`, `wsUrl`, `hostName`,
+ * `serviceConnectionString`, …) plus `stop()`.
+ */
+export async function startEmulator() {
+  if (process.env.HUBWIRE_EMULATOR_HTTP) {
+    const http = process.env.HUBWIRE_EMULATOR_HTTP.replace(/\/$/, "");
+    const info = await (await fetch(`${http}/emulator/info`)).json();
+    if (!info.serviceConnectionString) throw new Error(`${http}/emulator/info has no serviceConnectionString`);
+    return { ...info, stop: async () => {} };
+  }
+  const dir = join(scratch, `emulator-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const readyFile = join(dir, "ready.json");
+  rmSync(readyFile, { force: true });
+  const proc = startProcess(emulatorBinary(), ["--port", "0", "--bind", "127.0.0.1", "--ready-file", readyFile]);
+  const deadline = Date.now() + 30000;
+  while (!existsSync(readyFile) || !readFileSync(readyFile, "utf8").trim().endsWith("}")) {
+    if (proc.child.exitCode !== null) throw new Error(`the emulator exited (${proc.child.exitCode}):\n${proc.out.stderr}`);
+    if (Date.now() > deadline) {
+      await proc.stop();
+      throw new Error(`the emulator wrote no ready file in 30 s:\n${proc.out.stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const info = JSON.parse(readFileSync(readyFile, "utf8"));
+  return {
+    ...info,
+    async stop() {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The emulator's ready JSON without `stop`, as the examples take it (env HUBWIRE_EMULATOR). */
+export function emulatorJson(emu) {
+  const { stop, ...info } = emu;
+  return JSON.stringify(info);
+}
+
+/** The last line of `stdout` that parses as JSON. */
+export function lastJson(stdout) {
+  const lines = stdout.trim().split("\n").reverse();
+  for (const l of lines) {
+    try {
+      return JSON.parse(l);
+    } catch {
+      // keep looking
+    }
+  }
+  return null;
+}

@@ -1,0 +1,62 @@
+// The shared device script (examples/shared/roundtrip.mjs) under Node 22, Deno
+// and Bun — each the npm package's own binary from the root devDependencies —
+// and under Node 20 with the `ws` package as webSocketFactory, against the
+// emulator on loopback, importing `hubwire` from the packed tarball.
+import assert from "node:assert/strict";
+import { cpSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { bin, emulatorJson, installPackage, lastJson, repo, runProcess, startEmulator } from "./helpers.mjs";
+
+let emu;
+let app;
+
+before(async () => {
+  emu = await startEmulator();
+  // examples/runtimes/*.mjs import "../shared/…": keep that layout in the scratch copy.
+  app = installPackage("server-runtimes");
+  cpSync(join(repo, "examples", "runtimes"), join(app.dir, "runtimes"), { recursive: true });
+  cpSync(join(repo, "examples", "shared"), join(app.dir, "shared"), { recursive: true });
+});
+
+after(async () => {
+  await emu?.stop();
+});
+
+async function roundtrip(cmd, args, runtimeLabel) {
+  const r = await runProcess(cmd, args, { cwd: app.dir, env: { ...process.env, HUBWIRE_EMULATOR: emulatorJson(emu) }, timeoutMs: 90000 });
+  const result = lastJson(r.stdout);
+  const detail = `exit ${r.code}${r.timedOut ? " (timed out)" : ""}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+  assert.ok(result, `${runtimeLabel} printed no result; ${detail}`);
+  assert.equal(result.ok, true, `${runtimeLabel}: ${result.error}; ${detail}`);
+  assert.equal(r.code, 0, detail);
+  assert.equal(result.sent, 100);
+  assert.equal(result.received, 100);
+  assert.equal(result.method.status, 200);
+  assert.equal(result.unknownMethodStatus, 501);
+  assert.equal(result.connectedAfterDisconnect, false);
+  return result;
+}
+
+test("roundtrip_node22_global_websocket_succeeds", async () => {
+  const r = await roundtrip(bin("node"), ["runtimes/main.mjs"], "node 22");
+  assert.match(r.runtime, /^node-22\./);
+});
+
+test("roundtrip_deno_global_websocket_succeeds", async () => {
+  const r = await roundtrip(bin("deno"), ["run", "--allow-env", "--allow-net", "--allow-read", "runtimes/main.mjs"], "deno");
+  assert.match(r.runtime, /^deno-2\./);
+});
+
+test("roundtrip_bun_global_websocket_succeeds", async () => {
+  const r = await roundtrip(bin("bun"), ["runtimes/main.mjs"], "bun");
+  assert.match(r.runtime, /^bun-/);
+});
+
+test("roundtrip_node20_ws_factory_succeeds", async (t) => {
+  // The machine's own node is 20 here; skip (saying so) where it is not.
+  const v = await runProcess("node", ["-p", "process.versions.node"], {});
+  if (!v.stdout.startsWith("20.")) return t.skip(`system node is ${v.stdout.trim()}, not 20`);
+  const r = await roundtrip("node", ["runtimes/node20-ws.mjs"], "node 20 + ws");
+  assert.match(r.runtime, /^node-20\..*-ws$/);
+});

@@ -1,0 +1,100 @@
+// examples/vite-app, with the packed tarball installed, built by `vite build`
+// with no configuration, served from loopback and opened in headless Chromium
+// (Debian's /usr/bin/chromium via playwright-core): the page connects to the
+// emulator and sends telemetry that the emulator receives.
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { extname, join, normalize } from "node:path";
+import { after, before, test } from "node:test";
+import { chromium } from "playwright-core";
+import { ServiceClient } from "../../examples/shared/service.mjs";
+import { bin, installPackage, repo, runProcess, startEmulator } from "./helpers.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-dev-shm-usage",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+const MIME = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css", ".svg": "image/svg+xml" };
+
+let emu;
+let app;
+let server;
+
+before(async () => {
+  emu = await startEmulator();
+  app = installPackage("vite-app", { from: join(repo, "examples", "vite-app") });
+});
+
+after(async () => {
+  await new Promise((r) => (server ? server.close(r) : r()));
+  await emu?.stop();
+});
+
+function serveStatic(root) {
+  return new Promise((resolve) => {
+    server = createServer((req, res) => {
+      const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
+      const file = join(root, path === "/" ? "index.html" : path);
+      if (!file.startsWith(root) || !existsSync(file)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { "Content-Type": MIME[extname(file)] || "application/octet-stream" });
+      res.end(readFileSync(file));
+    });
+    server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${server.address().port}`));
+  });
+}
+
+test("vite_build_no_config_chromium_telemetry_succeeds", async (t) => {
+  if (!existsSync(CHROMIUM)) return t.skip(`${CHROMIUM} is not installed (apt-get install chromium)`);
+
+  const build = await runProcess(bin("vite"), ["build"], { cwd: app.dir, timeoutMs: 180000 });
+  assert.equal(build.code, 0, `vite build failed:\n${build.stdout}\n${build.stderr}`);
+  const dist = join(app.dir, "dist");
+  const assets = readdirSync(join(dist, "assets"));
+  assert.ok(assets.some((f) => f.endsWith(".wasm")), `no .wasm asset emitted: ${assets}`);
+  for (const f of assets.filter((a) => a.endsWith(".js"))) {
+    const js = readFileSync(join(dist, "assets", f), "utf8");
+    assert.doesNotMatch(js, /["']node:|require\(["']/, `${f} refers to Node modules`);
+  }
+
+  const service = new ServiceClient(emu);
+  const deviceId = `vite-${Math.random().toString(36).slice(2, 8)}`;
+  const { connectionString } = await service.createDevice(deviceId);
+  const origin = await serveStatic(dist);
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage();
+    const consoleLines = [];
+    page.on("console", (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+    page.on("pageerror", (e) => consoleLines.push(`pageerror: ${e.message}`));
+    const n = 10;
+    await page.goto(`${origin}/?${new URLSearchParams({ cs: connectionString, url: emu.wsUrl, n: String(n) })}`);
+    await page
+      .waitForFunction(() => /^(done|failed)/.test(document.getElementById("state").textContent), null, { timeout: 30000 })
+      .catch(() => {});
+    const state = await page.textContent("#state");
+    const log = await page.textContent("#log");
+    await page.screenshot({ path: join(app.dir, "screenshot.png") });
+    assert.equal(state, "done", `page state ${state}\nlog:\n${log}\nconsole:\n${consoleLines.join("\n")}`);
+
+    const items = await service.telemetry(deviceId);
+    assert.equal(items.length, n, `emulator holds ${items.length} messages from ${deviceId}`);
+    const seqs = items.map((i) => JSON.parse(i.body).seq).sort((a, b) => a - b);
+    assert.deepEqual(seqs, Array.from({ length: n }, (_, i) => i));
+    assert.ok(items.every((i) => i.properties.app === "vite" && JSON.parse(i.body).from === "vite-app"));
+    assert.match(JSON.parse(items[0].body).userAgent, /Chrome\//);
+  } finally {
+    await browser.close();
+    await service.deleteDevice(deviceId).catch(() => {});
+  }
+});

@@ -1,0 +1,110 @@
+// The shared device script inside workerd (the npm `workerd` binary): the
+// worker in examples/cloudflare-worker imports "hubwire" (export condition
+// `workerd`: the .wasm as a WebAssembly.Module) and "hubwire/cloudflare"
+// (fetch-upgrade WebSockets), and runs the script when the test GETs it.
+import assert from "node:assert/strict";
+import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { after, before, test } from "node:test";
+import { bin, emulatorJson, freePort, installPackage, repo, startEmulator, startProcess } from "./helpers.mjs";
+
+let emu;
+let app;
+
+before(async () => {
+  emu = await startEmulator();
+  app = installPackage("workerd");
+  cpSync(join(repo, "examples", "cloudflare-worker"), join(app.dir, "cloudflare-worker"), { recursive: true });
+  cpSync(join(repo, "examples", "shared"), join(app.dir, "shared"), { recursive: true });
+});
+
+after(async () => {
+  await emu?.stop();
+});
+
+function files(dir, base = dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name), base) : [relative(base, join(dir, e.name))]));
+}
+
+/**
+ * workerd has no module resolution of its own (wrangler bundles for it): name
+ * each module the way the worker's imports spell it. "hubwire" is the package's
+ * `workerd` export, and its relative imports resolve against that name.
+ */
+function capnpConfig(port) {
+  const pkgDir = join(app.dir, "node_modules", "hubwire");
+  const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
+  const q = (s) => JSON.stringify(s);
+  const modules = [
+    `(name = "cloudflare-worker/worker.mjs", esModule = embed ${q("cloudflare-worker/worker.mjs")})`,
+    `(name = "shared/roundtrip.mjs", esModule = embed ${q("shared/roundtrip.mjs")})`,
+    `(name = "shared/service.mjs", esModule = embed ${q("shared/service.mjs")})`,
+    `(name = "hubwire", esModule = embed ${q(`node_modules/hubwire/${pkg.exports["."].workerd}`)})`,
+    `(name = "hubwire/cloudflare", esModule = embed ${q(`node_modules/hubwire/${pkg.exports["./cloudflare"].default}`)})`,
+  ];
+  for (const f of files(join(pkgDir, "wasm"))) {
+    const kind = f.endsWith(".wasm") ? "wasm" : f.endsWith(".js") ? "esModule" : null;
+    if (kind) modules.push(`(name = ${q(`wasm/${f}`)}, ${kind} = embed ${q(`node_modules/hubwire/wasm/${f}`)})`);
+  }
+  return `using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .roundtripWorker),
+    # The default global outbound; the emulator is on loopback, which workerd
+    # refuses unless "local" (and "private") are allowed.
+    (name = "internet", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
+);
+
+const roundtripWorker :Workerd.Worker = (
+  modules = [
+    ${modules.join(",\n    ")}
+  ],
+  compatibilityDate = "2025-09-01",
+  bindings = [ (name = "HUBWIRE_EMULATOR", text = ${q(emulatorJson(emu))}) ],
+);
+`;
+}
+
+test("roundtrip_workerd_fetch_upgrade_succeeds", async () => {
+  let lastErr;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    writeFileSync(join(app.dir, "config.capnp"), capnpConfig(port));
+    const wd = startProcess(bin("workerd"), ["serve", "config.capnp", "--verbose"], { cwd: app.dir });
+    try {
+      // Wait for the socket; a port taken in between makes workerd exit: try another.
+      let up = false;
+      for (let i = 0; i < 200 && wd.child.exitCode === null; i++) {
+        try {
+          await fetch(`http://127.0.0.1:${port}/`);
+          up = true;
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      if (!up) {
+        lastErr = new Error(`workerd did not start:\n${wd.out.stderr}`);
+        continue;
+      }
+      const resp = await fetch(`http://127.0.0.1:${port}/roundtrip`, { signal: AbortSignal.timeout(90000) });
+      const result = await resp.json();
+      const detail = `HTTP ${resp.status}: ${JSON.stringify(result, null, 2)}\nworkerd stderr:\n${wd.out.stderr}`;
+      assert.equal(result.ok, true, detail);
+      assert.equal(resp.status, 200, detail);
+      assert.equal(result.runtime, "workerd");
+      assert.equal(result.sent, 100);
+      assert.equal(result.received, 100);
+      assert.equal(result.method.status, 200);
+      assert.equal(result.unknownMethodStatus, 501);
+      assert.equal(result.connectedAfterDisconnect, false);
+      return;
+    } finally {
+      await wd.stop();
+    }
+  }
+  throw lastErr;
+});
