@@ -1,82 +1,131 @@
-//! Smoke tests of the protocol core compiled to wasm32 and run in headless
-//! Chromium (`wasm-pack test --headless --chrome`, see scripts/test.sh).
+//! Smoke tests of the sans-IO core compiled to wasm32 and run in headless
+//! Chromium (`wasm-pack test --headless --chrome`, see scripts/test.sh): the
+//! same `mqtt::Session` and `hub::sas` the shell drives, with bytes fed by hand.
 #![cfg(target_arch = "wasm32")]
 #![forbid(unsafe_code)]
 
-use bytes::BytesMut;
-use hmac::{Hmac, Mac};
-use mqttbytes::v4::{self, ConnAck, Connect, ConnectReturnCode, Packet};
-use mqttbytes::QoS;
-use sha2::Sha256;
+use hubwire::hub::sas;
+use hubwire::mqtt::{Bytes, Config, Event, PublishError, QoS, Session, State};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// The codec the core uses encodes CONNECT and decodes CONNACK/PUBACK in wasm
-/// exactly as natively.
-#[wasm_bindgen_test]
-fn codec_connect_connack_puback_in_wasm_succeeds() {
-    let mut connect = Connect::new("dev1");
-    connect.keep_alive = 60;
-    connect.clean_session = false;
-    let mut out = BytesMut::new();
-    connect.write(&mut out).expect("CONNECT encodes");
-    assert_eq!(out[0], 0x10, "CONNECT packet type");
-    assert_eq!(&out[4..8], b"MQTT");
-    assert_eq!(out[8], 4, "protocol level 4 = MQTT 3.1.1");
+const CONNACK_ACCEPTED: [u8; 4] = [0x20, 0x02, 0x00, 0x00];
 
-    let mut wire = BytesMut::new();
-    ConnAck::new(ConnectReturnCode::Success, true)
-        .write(&mut wire)
-        .expect("CONNACK encodes");
-    assert_eq!(&wire[..], &[0x20, 0x02, 0x01, 0x00]);
-    wire.extend_from_slice(&[0x40, 0x02, 0x00, 0x07]); // PUBACK pkid 7 in the same message
-    match v4::read(&mut wire, 1024).expect("CONNACK decodes") {
-        Packet::ConnAck(ack) => {
-            assert!(ack.session_present);
-            assert_eq!(ack.code, ConnectReturnCode::Success);
-        }
-        other => panic!("expected CONNACK, got {other:?}"),
-    }
-    match v4::read(&mut wire, 1024).expect("PUBACK decodes") {
-        Packet::PubAck(ack) => assert_eq!(ack.pkid, 7),
-        other => panic!("expected PUBACK, got {other:?}"),
-    }
-    assert!(wire.is_empty());
+fn drain_events(s: &mut Session) -> Vec<Event> {
+    std::iter::from_fn(|| s.poll_event()).collect()
 }
 
-/// A PUBLISH split across two WebSocket messages is incomplete, not an error.
-#[wasm_bindgen_test]
-fn codec_split_publish_needs_more_bytes_succeeds() {
-    let mut publish = v4::Publish::new("devices/dev1/messages/events/", QoS::AtLeastOnce, "hi");
-    publish.pkid = 1;
-    let mut whole = BytesMut::new();
-    publish.write(&mut whole).expect("PUBLISH encodes");
-    let mut part = BytesMut::from(&whole[..whole.len() - 1]);
-    assert!(matches!(
-        v4::read(&mut part, 1024),
-        Err(mqttbytes::Error::InsufficientBytes(1))
-    ));
-    part.extend_from_slice(&whole[whole.len() - 1..]);
-    match v4::read(&mut part, 1024).expect("PUBLISH decodes") {
-        Packet::Publish(p) => {
-            assert_eq!(p.pkid, 1);
-            assert_eq!(&p.payload[..], b"hi");
-        }
-        other => panic!("expected PUBLISH, got {other:?}"),
-    }
+/// A session connected with CONNECT sent and CONNACK fed in.
+fn connected_session(now: u64) -> Session {
+    let mut config = Config::new("dev1");
+    config.username = Some("myhub.azure-devices.net/dev1/?api-version=2021-04-12".into());
+    config.max_inflight = 2;
+    let mut s = Session::new(config);
+    s.connect(now, Some("SharedAccessSignature sr=x&sig=y&se=1".into()))
+        .expect("connect queues CONNECT");
+    let connect = s.poll_transmit().expect("CONNECT to send");
+    assert_eq!(connect[0], 0x10, "CONNECT packet type");
+    assert_eq!(&connect[4..8], b"MQTT");
+    assert_eq!(connect[8], 4, "protocol level 4 = MQTT 3.1.1");
+    assert_eq!(s.state(), State::Connecting);
+    s.handle_bytes(now + 5, &CONNACK_ACCEPTED)
+        .expect("CONNACK accepted");
+    assert_eq!(
+        drain_events(&mut s),
+        vec![Event::Connected {
+            session_present: false
+        }]
+    );
+    assert_eq!(s.state(), State::Connected);
+    s
 }
 
-/// HMAC-SHA256 + base64 in wasm give the SAS signature of the shared vector
-/// (../shared/vectors/iothub.json, case "device").
+/// connect → CONNACK → QoS 1 publish → PUBACK split over two messages → PubAck.
 #[wasm_bindgen_test]
-fn sas_signature_matches_vector_in_wasm_succeeds() {
+fn session_qos1_publish_puback_in_wasm_succeeds() {
+    let mut s = connected_session(1_000);
+    let pkid = s
+        .publish(
+            1_010,
+            "devices/dev1/messages/events/",
+            Bytes::from_static(b"{\"t\":21.5}"),
+            QoS::AtLeastOnce,
+            false,
+        )
+        .expect("publish queued")
+        .expect("QoS 1 has a packet id");
+    let publish = s.poll_transmit().expect("PUBLISH to send");
+    assert_eq!(publish[0], 0x32, "PUBLISH, QoS 1, no DUP, no retain");
+    assert!(publish.ends_with(b"{\"t\":21.5}"));
+    assert_eq!(s.inflight_free(), 1);
+
+    let [hi, lo] = pkid.to_be_bytes();
+    s.handle_bytes(1_020, &[0x40, 0x02]).expect("half a PUBACK");
+    assert_eq!(drain_events(&mut s), vec![]);
+    s.handle_bytes(1_021, &[hi, lo])
+        .expect("rest of the PUBACK");
+    assert_eq!(drain_events(&mut s), vec![Event::PubAck(pkid)]);
+    assert_eq!(s.inflight_free(), 2);
+}
+
+/// QoS 2 is refused locally and nothing is sent (IoT Hub would drop the connection).
+#[wasm_bindgen_test]
+fn session_qos2_publish_in_wasm_fails() {
+    let mut s = connected_session(0);
+    let r = s.publish(
+        1,
+        "devices/dev1/messages/events/",
+        Bytes::from_static(b"x"),
+        QoS::ExactlyOnce,
+        false,
+    );
+    assert!(matches!(r, Err(PublishError::QosNotSupported)));
+    assert_eq!(s.poll_transmit(), None);
+}
+
+/// A CONNACK and an incoming QoS 1 PUBLISH coalesced in one WebSocket message.
+#[wasm_bindgen_test]
+fn session_coalesced_connack_and_publish_in_wasm_succeeds() {
+    let mut s = Session::new(Config::new("dev1"));
+    s.connect(0, None).expect("connect");
+    let _connect = s.poll_transmit().expect("CONNECT");
+    let topic = b"devices/dev1/messages/devicebound/";
+    let mut msg = CONNACK_ACCEPTED.to_vec();
+    // PUBLISH QoS 1: header, remaining length, topic, pkid 9, payload "hi".
+    msg.extend_from_slice(&[0x32, (2 + topic.len() + 2 + 2) as u8, 0, topic.len() as u8]);
+    msg.extend_from_slice(topic);
+    msg.extend_from_slice(&[0x00, 0x09, b'h', b'i']);
+    s.handle_bytes(3, &msg).expect("both packets parse");
+    let events = drain_events(&mut s);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(matches!(events[0], Event::Connected { .. }));
+    match &events[1] {
+        Event::Message(m) => {
+            assert_eq!(m.topic.as_bytes(), topic);
+            assert_eq!(&m.payload[..], b"hi");
+            assert_eq!(m.pkid, 9);
+        }
+        other => panic!("expected a message, got {other:?}"),
+    }
+    assert_eq!(
+        s.poll_transmit(),
+        Some(vec![0x40, 0x02, 0x00, 0x09]),
+        "PUBACK queued"
+    );
+}
+
+/// The SAS token of the shared vector (../shared/vectors/iothub.json, case "device").
+#[wasm_bindgen_test]
+fn sas_token_matches_vector_in_wasm_succeeds() {
     use base64::Engine as _;
     let key = base64::engine::general_purpose::STANDARD
         .decode("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
         .expect("key decodes");
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key length");
-    mac.update(b"myhub.azure-devices.net%2Fdevices%2Fdev1\n1700000000");
-    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    assert_eq!(sig, "i+YmMcSSZc4KzBi6ejz3l0iL+2sN0CE3q6vSm837h2g=");
+    let resource = sas::resource("myhub.azure-devices.net", "dev1", None);
+    assert_eq!(
+        sas::token(&key, &resource, 1_700_000_000, None),
+        "SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fdev1\
+         &sig=i%2BYmMcSSZc4KzBi6ejz3l0iL%2B2sN0CE3q6vSm837h2g%3D&se=1700000000"
+    );
 }
