@@ -4,7 +4,8 @@
 // Environment:
 //   HUBWIRE_NPM_TARBALL     use this tarball instead of building one
 //   HUBWIRE_EMULATOR_BIN    the emulator binary (default target/debug/hubwire-emulator, built if absent)
-//   HUBWIRE_EMULATOR_HTTP   use an emulator that is already running (its /emulator/info is read)
+//   HUBWIRE_EMULATOR_READY_FILE  use a running emulator: its --ready-file (scripts/test.sh exports it)
+//   HUBWIRE_EMULATOR_HTTP   use a running emulator: its /emulator/info is read
 
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from "node:fs";
@@ -158,6 +159,10 @@ function emulatorBinary() {
  * `serviceConnectionString`, …) plus `stop()`.
  */
 export async function startEmulator() {
+  const shared = process.env.HUBWIRE_EMULATOR_READY_FILE;
+  if (shared && existsSync(shared)) {
+    return { ...JSON.parse(readFileSync(shared, "utf8")), stop: async () => {} };
+  }
   if (process.env.HUBWIRE_EMULATOR_HTTP) {
     const http = process.env.HUBWIRE_EMULATOR_HTTP.replace(/\/$/, "");
     const info = await (await fetch(`${http}/emulator/info`)).json();
