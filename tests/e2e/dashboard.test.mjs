@@ -1,0 +1,245 @@
+// The www/ dashboard, clicked through in headless Chromium against the emulator.
+// Run: node --test tests/e2e/   (needs pkg/ from `wasm-pack build --target web --release`
+// and target/debug/hubwire-emulator, or HUBWIRE_EMULATOR_HTTP pointing at a running one).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startEmulator, launchBrowser, openDashboard, connectDemo, eventually, num, serviceFor } from "./harness.mjs";
+
+let emu;
+let browser;
+let service;
+
+before(async () => {
+  emu = await startEmulator();
+  browser = await launchBrowser();
+  service = serviceFor(emu);
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (emu) await emu.stop();
+});
+
+/** Run `body` with a fresh dashboard; always screenshot, close, and fail on console errors. */
+async function withDashboard(name, body, opts) {
+  const d = await openDashboard(browser, emu, opts);
+  let failure = null;
+  try {
+    await body(d.page, d);
+  } catch (e) {
+    failure = e;
+  }
+  const errors = await d.finish(name, { fullPage: true });
+  if (failure) throw failure;
+  assert.deepEqual(errors, [], "the page logged console errors");
+}
+
+const demoId = () => emu.info.demoDevice.deviceId;
+
+test("dashboard_prefill_from_emulator_info_succeeds", async () => {
+  await withDashboard("prefill", async (page) => {
+    assert.equal(await page.inputValue("#url-input"), emu.info.wsUrl);
+    assert.equal(await page.inputValue("#cs-input"), emu.info.demoDevice.connectionString);
+    assert.equal(await page.getAttribute("#cs-input", "type"), "password", "the connection string is masked");
+    assert.equal(await page.getAttribute("#svc-cs", "type"), "password", "the service connection string is masked");
+    assert.equal(await page.isVisible("#cloud"), true);
+    assert.equal(await page.isVisible("#fleet"), true);
+    assert.equal(await page.getAttribute("#conn-pill", "role"), "status");
+    assert.match(await page.textContent("#conn-state-text"), /Disconnected/);
+  });
+});
+
+test("dashboard_telemetry_acked_charted_and_received_succeeds", async () => {
+  await withDashboard("telemetry", async (page) => {
+    await connectDemo(page);
+    assert.match(await page.textContent("#conn-state-text"), new RegExp(`Connected as ${demoId()}`));
+    await page.fill("#temperature-interval", "0.3");
+    await page.dispatchEvent("#temperature-interval", "change");
+    await page.fill("#humidity-interval", "0.5");
+    await page.dispatchEvent("#humidity-interval", "change");
+    await page.click("#temperature-toggle");
+    await page.click("#humidity-toggle");
+    await page.click("#battery-toggle");
+    await eventually(async () => (await num(page, "#acked-count")) >= 8, "8 acked sends");
+    assert.equal(await num(page, "#error-count"), 0, "no send failed");
+    const points = Number(await page.getAttribute("#chart", "data-points"));
+    assert.ok(points >= 8, `chart has ${points} points`);
+    assert.ok((await page.locator("#chart canvas").count()) >= 1, "uPlot drew a canvas");
+    const ackedRows = await page.locator("#send-log tr.ok").count();
+    assert.ok(ackedRows >= 8, `${ackedRows} acked rows in the send log`);
+    assert.match(await page.textContent("#send-log tr.ok td.result"), /acked \d+ ms/);
+
+    // The emulator received them: through the service API, and in the cloud panel's stream.
+    const got = await eventually(async () => {
+      const r = await service.telemetry({ deviceId: demoId(), limit: 1000 });
+      const mine = r.items.filter((i) => i.properties && i.properties.sensor === "temperature");
+      return mine.length >= 3 ? mine : null;
+    }, "temperature telemetry at the emulator");
+    const last = got[got.length - 1];
+    assert.equal(typeof JSON.parse(last.body).temperature, "number");
+    assert.equal(last.systemProperties.contentType, "application/json");
+    await eventually(async () => (await page.locator(`#tele-body tr[data-device="${demoId()}"]`).count()) >= 3, "rows in Received telemetry");
+    assert.match(await page.textContent("#tele-stream-state"), /live/);
+    await page.click("#stop-all");
+  });
+});
+
+test("dashboard_c2d_from_cloud_panel_arrives_with_properties_succeeds", async () => {
+  await withDashboard("c2d", async (page) => {
+    await connectDemo(page);
+    const marker = `e2e-${Date.now()}`;
+    await page.fill("#cloud-device", demoId());
+    await page.fill("#c2d-body", JSON.stringify({ marker }));
+    await page.fill("#c2d-props", `priority=high\nrun=${marker}`);
+    await page.fill("#c2d-cid", "corr-42");
+    await page.click("#c2d-send");
+    await page.waitForSelector("#c2d-result.ok", { timeout: 10000 });
+    const item = page.locator("#c2d-list li", { hasText: marker }).first();
+    await item.waitFor({ timeout: 10000 });
+    const text = await item.textContent();
+    assert.match(text, /priority\s*high/);
+    assert.match(text, new RegExp(`run\\s*${marker}`));
+    assert.match(text, /correlationId\s*corr-42/);
+    assert.equal(await num(page, "#c2d-count"), 1);
+  });
+});
+
+test("dashboard_reported_edit_changes_version_succeeds", async () => {
+  await withDashboard("twin-reported", async (page) => {
+    await connectDemo(page);
+    const before = await eventually(async () => {
+      const t = await page.textContent("#twin-reported-version");
+      return /^v\d+$/.test(t) ? Number(t.slice(1)) : null;
+    }, "the twin to load");
+    const value = Math.floor(Math.random() * 1e6);
+    await page.fill("#reported-editor", JSON.stringify({ e2eValue: value }));
+    await page.click("#reported-send");
+    await page.waitForSelector("#reported-result.ok", { timeout: 10000 });
+    const after = Number((await page.textContent("#twin-reported-version")).slice(1));
+    assert.ok(after > before, `reported version went from ${before} to ${after}`);
+    assert.match(await page.textContent("#reported-result"), new RegExp(`reported v${after}`));
+    assert.match(await page.textContent("#twin-reported"), new RegExp(String(value)));
+    const twin = await service.getTwin(demoId());
+    assert.equal(twin.properties.reported.e2eValue, value);
+    assert.equal(twin.properties.reported.$version, after);
+
+    // Invalid JSON is refused in the page, with the editor marked invalid.
+    await page.fill("#reported-editor", "{ not json");
+    await page.click("#reported-send");
+    assert.equal(await page.getAttribute("#reported-editor", "aria-invalid"), "true");
+    assert.match(await page.textContent("#reported-error"), /Invalid JSON/);
+  });
+});
+
+test("dashboard_desired_patch_from_cloud_panel_arrives_live_succeeds", async () => {
+  await withDashboard("twin-desired", async (page) => {
+    await connectDemo(page);
+    await eventually(async () => /^v\d+$/.test(await page.textContent("#twin-desired-version")), "the twin to load");
+    const target = 15 + Math.floor(Math.random() * 1000) / 100;
+    await page.fill("#desired-editor", JSON.stringify({ targetTemperature: target, mode: "e2e" }));
+    await page.click("#desired-send");
+    await page.waitForSelector("#desired-result.ok", { timeout: 10000 });
+    const version = Number(/desired v(\d+)/.exec(await page.textContent("#desired-result"))[1]);
+    await eventually(async () => (await page.textContent("#twin-desired-version")) === `v${version}`, `desired v${version} in the device panel`);
+    assert.match(await page.textContent("#twin-desired"), new RegExp(`"targetTemperature": ${target}`));
+    const update = page.locator("#desired-updates li").first();
+    assert.match(await update.textContent(), new RegExp(`v${version}.*targetTemperature`));
+    assert.ok(await page.locator("#twin-desired-box.flash").count(), "the desired box is highlighted");
+  });
+});
+
+test("dashboard_set_telemetry_interval_from_cloud_panel_changes_rate_succeeds", async () => {
+  await withDashboard("methods", async (page) => {
+    await connectDemo(page);
+    await page.click("#temperature-toggle");
+    // At the default 2 s interval, then a quarter of a second after the method.
+    await page.fill("#m-name", "setTelemetryInterval");
+    await page.fill("#m-payload", '{ "interval": 0.25 }');
+    await page.fill("#m-timeout", "10");
+    await page.click("#m-invoke");
+    await eventually(async () => /status 200/.test(await page.textContent("#m-status")), "the method's 200");
+    assert.equal(JSON.parse(await page.textContent("#m-result")).interval, 0.25);
+    assert.equal(await page.inputValue("#temperature-interval"), "0.25");
+    assert.equal(await page.inputValue("#humidity-interval"), "0.25");
+    assert.equal(await page.textContent("#telemetry-interval"), "0.25 s");
+    const logRow = page.locator("#method-log tr").first();
+    assert.match(await logRow.textContent(), /setTelemetryInterval.*200/);
+
+    // The sensor really sends faster: count its acks over 3 s.
+    const a0 = await num(page, "#acked-count");
+    await page.waitForTimeout(3000);
+    const a1 = await num(page, "#acked-count");
+    assert.ok(a1 - a0 >= 9, `${a1 - a0} acks in 3 s at a 0.25 s interval`);
+    const rate = parseFloat(await page.textContent("#temperature-rate"));
+    assert.ok(rate > 2.5 && rate < 6, `measured ${rate} msg/s`);
+
+    // A bad payload is answered 400 by the device's handler; an unknown method 501.
+    await page.fill("#m-payload", '"fast"');
+    await page.click("#m-invoke");
+    await eventually(async () => /status 400/.test(await page.textContent("#m-status")), "400 for a bad interval");
+    await page.fill("#m-name", "selfDestruct");
+    await page.fill("#m-payload", "{}");
+    await page.click("#m-invoke");
+    await eventually(async () => /status 501/.test(await page.textContent("#m-status")), "501 for an unknown method");
+    await page.click("#stop-all");
+  });
+});
+
+test("dashboard_wrong_key_shows_unauthorized_fails", async () => {
+  await withDashboard("wrong-key", async (page) => {
+    const cs = emu.info.demoDevice.connectionString.replace(/SharedAccessKey=[^;]+/, "SharedAccessKey=" + Buffer.alloc(32, 7).toString("base64"));
+    await page.fill("#cs-input", cs);
+    await page.click("#connect-btn");
+    await eventually(async () => /UNAUTHORIZED/.test(await page.textContent("#connect-error")), "UNAUTHORIZED in the connect panel", 20000);
+    assert.match(await page.textContent("#connect-error"), /check the device id and key/);
+    assert.match(await page.getAttribute("#conn-pill", "class"), /state-disconnected/);
+    assert.match(await page.textContent("#conn-state-text"), /UNAUTHORIZED/);
+    const shown = await page.textContent("body");
+    assert.ok(!shown.includes(Buffer.alloc(32, 7).toString("base64")), "the key is not shown anywhere");
+  });
+});
+
+test("dashboard_fleet_of_50_devices_connects_and_sends_succeeds", async () => {
+  await withDashboard("fleet", async (page, d) => {
+    await page.fill("#fleet-size", "50");
+    await page.fill("#fleet-interval", "1");
+    await page.fill("#fleet-prefix", "e2e-fleet-");
+    await page.click("#fleet-start");
+    await eventually(async () => (await num(page, "#fleet-connected")) === 50, "50 connected devices", 60000, 250);
+    await eventually(async () => (await num(page, "#fleet-acked")) >= 150, "150 fleet acks", 30000, 250);
+    assert.equal(await num(page, "#fleet-errors"), 0, "no fleet send failed");
+    assert.equal(await num(page, "#fleet-disconnected"), 0);
+    await eventually(async () => (await num(page, "#fleet-acked-rate")) >= 30, "about 50 acks per second", 10000, 250);
+    assert.equal(await page.locator("#fleet-grid li.t-connected").count(), 50);
+    // Every device reached the emulator as itself.
+    const conn = await service.connectionInfo("e2e-fleet-050");
+    assert.equal(conn.connected, true);
+    const r = await service.telemetry({ deviceId: "e2e-fleet-001", limit: 100 });
+    assert.ok(r.items.length >= 2, `${r.items.length} messages from e2e-fleet-001`);
+    await d.screenshot("fleet-running", { fullPage: true });
+    await page.click("#fleet-stop");
+    await eventually(async () => /Stopped 50 devices/.test(await page.textContent("#fleet-status")), "the fleet to stop");
+    assert.equal(await num(page, "#fleet-connected"), 0);
+    await eventually(async () => !(await service.connectionInfo("e2e-fleet-050")).connected, "the emulator to see the device leave");
+  });
+});
+
+test("dashboard_narrow_viewport_has_no_horizontal_scroll_succeeds", async () => {
+  await withDashboard(
+    "mobile",
+    async (page) => {
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(overflow <= 0, `page overflows horizontally by ${overflow}px at 390px wide`);
+      // Every form control has an accessible name.
+      const unnamed = await page.evaluate(() =>
+        [...document.querySelectorAll("input, textarea, button, select")]
+          .filter((el) => el.offsetParent !== null || el.closest("[hidden]") === null)
+          .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !el.textContent.trim() && el.type !== "hidden")
+          .map((el) => el.id || el.outerHTML.slice(0, 60)),
+      );
+      assert.deepEqual(unnamed, []);
+    },
+    { viewport: { width: 390, height: 844 } },
+  );
+});

@@ -1,0 +1,187 @@
+// Shared setup for the dashboard's browser end-to-end tests: the emulator (started here
+// or taken from the environment), headless Debian Chromium through playwright-core, a
+// console-error trap, screenshots under artifacts/, and a service API client for checks.
+
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import { ServiceClient } from "../../www/js/service.js";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const ARTIFACTS = path.join(ROOT, "artifacts", "e2e");
+
+const require = createRequire(path.join(ROOT, "package.json"));
+
+function loadPlaywright() {
+  try {
+    return require("playwright-core");
+  } catch {
+    throw new Error("playwright-core is not installed: run `npm ci` (or `npm install --no-save playwright-core`) in the repository root");
+  }
+}
+
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-dev-shm-usage",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+/** Launch headless Chromium (HUBWIRE_CHROMIUM or /usr/bin/chromium). */
+export async function launchBrowser() {
+  const { chromium } = loadPlaywright();
+  return chromium.launch({
+    executablePath: process.env.HUBWIRE_CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+}
+
+async function servesDashboard(httpUrl) {
+  try {
+    const [page, info] = await Promise.all([fetch(`${httpUrl}/`), fetch(`${httpUrl}/emulator/info`)]);
+    const html = await page.text();
+    return page.ok && info.ok && html.includes("hubwire") && (await fetch(`${httpUrl}/pkg/hubwire.js`)).ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The emulator under test. HUBWIRE_EMULATOR_HTTP (or scripts/test.sh's HUBWIRE_EMULATOR_URL)
+ * is used when it serves the dashboard and pkg/; otherwise the binary
+ * (HUBWIRE_EMULATOR_BIN or target/debug/hubwire-emulator) is started on a free port.
+ */
+export async function startEmulator() {
+  const given = process.env.HUBWIRE_EMULATOR_HTTP || process.env.HUBWIRE_EMULATOR_URL;
+  if (given && (await servesDashboard(given.replace(/\/$/, "")))) {
+    const httpUrl = given.replace(/\/$/, "");
+    const info = await (await fetch(`${httpUrl}/emulator/info`)).json();
+    return { httpUrl, info, stop: async () => {} };
+  }
+  if (!fs.existsSync(path.join(ROOT, "pkg", "hubwire.js"))) {
+    throw new Error("pkg/hubwire.js is missing: run `wasm-pack build --target web --release` first");
+  }
+  const targetDir = process.env.CARGO_TARGET_DIR || path.join(ROOT, "target");
+  const bin = process.env.HUBWIRE_EMULATOR_BIN || path.join(targetDir, "debug", "hubwire-emulator");
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run \`cargo build -p hubwire-emulator\` first`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hubwire-e2e-"));
+  const readyFile = path.join(dir, "ready.json");
+  const logPath = path.join(ARTIFACTS, "emulator.log");
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const log = fs.openSync(logPath, "w");
+  const child = spawn(
+    bin,
+    ["--port", "0", "--static", path.join(ROOT, "www"), "--pkg", path.join(ROOT, "pkg"), "--ready-file", readyFile, "--state-file", path.join(dir, "state.json")],
+    { cwd: ROOT, stdio: ["ignore", log, log] },
+  );
+  let exited = null;
+  child.on("exit", (code, signal) => (exited = { code, signal }));
+  const deadline = Date.now() + 30000;
+  let info = null;
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`emulator exited (${JSON.stringify(exited)}) before it was ready; see ${logPath}`);
+    try {
+      const parsed = JSON.parse(fs.readFileSync(readyFile, "utf8"));
+      if (parsed.httpUrl) {
+        info = parsed;
+        break;
+      }
+    } catch {
+      // Not written (completely) yet.
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!info) {
+    child.kill("SIGKILL");
+    throw new Error(`emulator not ready after 30 s; see ${logPath}`);
+  }
+  return {
+    httpUrl: info.httpUrl,
+    info,
+    stop: async () => {
+      if (exited) return;
+      const gone = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 3000);
+      await gone;
+      clearTimeout(t);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A service API client for assertions, signing with the emulator's service connection string. */
+export function serviceFor(emu) {
+  return new ServiceClient(emu.info.serviceConnectionString, emu.httpUrl);
+}
+
+/**
+ * Open the dashboard in a fresh context. Every console error and uncaught page error is
+ * recorded; `finish(name)` saves artifacts/e2e/<name>.png, closes the page and returns the
+ * errors so the test can fail on them.
+ */
+export async function openDashboard(browser, emu, { viewport = { width: 1440, height: 1000 } } = {}) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console.error: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  await page.goto(`${emu.httpUrl}/`);
+  await page.waitForSelector("body[data-ready=true]", { timeout: 20000 });
+  const wasm = await page.getAttribute("body", "data-wasm");
+  if (wasm !== "ready") throw new Error(`the wasm client did not load (data-wasm=${wasm}): ${await page.textContent("#banner")}`);
+  let closed = false;
+  return {
+    page,
+    errors,
+    async screenshot(name, opts = {}) {
+      fs.mkdirSync(ARTIFACTS, { recursive: true });
+      const file = path.join(ARTIFACTS, `${name}.png`);
+      await page.screenshot({ path: file, ...opts });
+      return file;
+    },
+    async finish(name, opts) {
+      if (closed) return errors;
+      if (name) await this.screenshot(name, opts);
+      closed = true;
+      await context.close();
+      return errors;
+    },
+  };
+}
+
+/** Click Connect with what the page prefilled (the demo device) and wait for "connected". */
+export async function connectDemo(page) {
+  await page.click("#connect-btn");
+  await page.waitForSelector("body[data-conn=connected]", { timeout: 20000 });
+}
+
+/** Poll `fn` until it returns a truthy value (returned) or `ms` pass (throws with `what`). */
+export async function eventually(fn, what, ms = 15000, every = 200) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, every));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
+
+/** Integer text content of an element. */
+export async function num(page, selector) {
+  return Number((await page.textContent(selector)).trim());
+}
