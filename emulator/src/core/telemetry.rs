@@ -1,0 +1,192 @@
+//! Device-to-cloud messages as the hub records them.
+
+use std::collections::VecDeque;
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use super::props::decode_bag;
+use super::time::iso8601;
+
+/// One received telemetry message, properties decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryRecord {
+    /// Position in the log, from 1.
+    pub seq: u64,
+    /// Sending device.
+    pub device_id: String,
+    /// Sending module, if a module sent it.
+    pub module_id: Option<String>,
+    /// Enqueue time, milliseconds since the epoch.
+    pub enqueued_ms: u64,
+    /// System properties by their service-side names (`messageId`, ...).
+    pub system: Vec<(String, String)>,
+    /// Application properties, decoded, in order; `None` for a key without `=`.
+    pub properties: Vec<(String, Option<String>)>,
+    /// Payload bytes.
+    pub body: Vec<u8>,
+}
+
+/// System properties (service-side names) and application properties of one bag.
+pub type SplitBag = (Vec<(String, String)>, Vec<(String, Option<String>)>);
+
+/// Maps a device-side system property key to its service-side name.
+pub fn system_name(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "$.mid" => "messageId",
+        "$.cid" => "correlationId",
+        "$.uid" => "userId",
+        "$.to" => "to",
+        "$.ct" => "contentType",
+        "$.ce" => "contentEncoding",
+        "$.exp" => "expiryTimeUtc",
+        "$.sub" => "component",
+        "$.ctime" => "creationTimeUtc",
+        "$.on" => "outputName",
+        "$.ifid" => "interfaceId",
+        "$.mdid" => "modelId",
+        _ => return None,
+    })
+}
+
+impl TelemetryRecord {
+    /// Splits a topic's property bag into system and application properties.
+    pub fn split_bag(bag: &str) -> SplitBag {
+        let mut system = Vec::new();
+        let mut app = Vec::new();
+        for (k, v) in decode_bag(bag) {
+            match (system_name(&k), k.starts_with("$.")) {
+                (Some(name), _) => system.push((name.to_string(), v.unwrap_or_default())),
+                (None, true) => system.push((k, v.unwrap_or_default())),
+                (None, false) => app.push((k, v)),
+            }
+        }
+        (system, app)
+    }
+
+    /// The record as `GET /emulator/telemetry` shows it.
+    pub fn to_json(&self) -> Value {
+        let mut sys = Map::new();
+        for (k, v) in &self.system {
+            sys.insert(k.clone(), Value::from(v.as_str()));
+        }
+        let mut props = Map::new();
+        for (k, v) in &self.properties {
+            props.insert(
+                k.clone(),
+                v.as_deref().map(Value::from).unwrap_or(Value::Null),
+            );
+        }
+        serde_json::json!({
+            "seq": self.seq,
+            "deviceId": self.device_id,
+            "moduleId": self.module_id,
+            "enqueuedTimeUtc": iso8601(self.enqueued_ms),
+            "systemProperties": sys,
+            "properties": props,
+            "body": std::str::from_utf8(&self.body).ok(),
+            "bodyBase64": base64::engine::general_purpose::STANDARD.encode(&self.body),
+        })
+    }
+}
+
+/// A bounded log of telemetry; the oldest records fall off.
+#[derive(Debug, Clone)]
+pub struct TelemetryLog {
+    items: VecDeque<TelemetryRecord>,
+    next_seq: u64,
+    cap: usize,
+}
+
+impl TelemetryLog {
+    /// A log keeping at most `cap` records.
+    pub fn new(cap: usize) -> TelemetryLog {
+        TelemetryLog {
+            items: VecDeque::new(),
+            next_seq: 1,
+            cap: cap.max(1),
+        }
+    }
+
+    /// Appends a record, assigning its `seq`; returns the seq.
+    pub fn push(&mut self, mut r: TelemetryRecord) -> u64 {
+        r.seq = self.next_seq;
+        self.next_seq += 1;
+        if self.items.len() == self.cap {
+            self.items.pop_front();
+        }
+        self.items.push_back(r);
+        self.next_seq - 1
+    }
+
+    /// Records with `seq > after`, optionally of one device, at most `limit`;
+    /// also the seq to pass as `after` next time.
+    pub fn query(
+        &self,
+        after: u64,
+        device: Option<&str>,
+        limit: usize,
+    ) -> (Vec<&TelemetryRecord>, u64) {
+        let items: Vec<&TelemetryRecord> = self
+            .items
+            .iter()
+            .filter(|r| {
+                r.seq > after
+                    && match device {
+                        Some(d) => r.device_id == d,
+                        None => true,
+                    }
+            })
+            .take(limit)
+            .collect();
+        let next = items.last().map(|r| r.seq).unwrap_or(after);
+        (items, next)
+    }
+
+    /// The seq the next record will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_bag_system_and_app_succeeds() {
+        let (s, a) = TelemetryRecord::split_bag(
+            "%24.mid=m1&%24.ct=application%2Fjson&%24.sub=th1&%24.ifid=urn%3Ax&%24.zz=1&k=v",
+        );
+        assert_eq!(s[0], ("messageId".into(), "m1".into()));
+        assert_eq!(s[1], ("contentType".into(), "application/json".into()));
+        assert_eq!(s[2], ("component".into(), "th1".into()));
+        assert_eq!(s[3], ("interfaceId".into(), "urn:x".into()));
+        assert_eq!(s[4], ("$.zz".into(), "1".into()));
+        assert_eq!(a, vec![("k".to_string(), Some("v".to_string()))]);
+    }
+
+    #[test]
+    fn telemetry_log_query_and_cap_succeeds() {
+        let mut log = TelemetryLog::new(2);
+        for d in ["a", "b", "a"] {
+            log.push(TelemetryRecord {
+                seq: 0,
+                device_id: d.into(),
+                module_id: None,
+                enqueued_ms: 0,
+                system: vec![],
+                properties: vec![],
+                body: vec![],
+            });
+        }
+        let (all, next) = log.query(0, None, 10);
+        assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(next, 3);
+        let (a, _) = log.query(0, Some("a"), 10);
+        assert_eq!(a.len(), 1);
+        let (none, next) = log.query(3, None, 10);
+        assert!(none.is_empty());
+        assert_eq!(next, 3);
+    }
+}

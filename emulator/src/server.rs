@@ -1,0 +1,330 @@
+//! Process wiring: options, start-up (state file, demo device, certificate),
+//! listeners, the READY line.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::core::registry::{IdentityId, Registry};
+use crate::core::{Hub, HubConfig};
+use crate::http::{Ctx, StaticDirs};
+use crate::shared::{now_ms, Shared};
+
+/// Command-line options (see docs/service-api.md and docs/emulator.md).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Plain HTTP/ws port; 0 picks a free one.
+    pub port: u16,
+    /// TLS port; `None` disables TLS, 0 picks a free one.
+    pub tls_port: Option<u16>,
+    /// Address to bind.
+    pub bind: IpAddr,
+    /// Host name devices use in usernames and `sr`.
+    pub host_name: String,
+    /// Static files at `/`.
+    pub static_dir: Option<PathBuf>,
+    /// Package files at `/pkg/`.
+    pub pkg_dir: Option<PathBuf>,
+    /// Registry/twin persistence.
+    pub state_file: Option<PathBuf>,
+    /// Where to write the READY JSON.
+    pub ready_file: Option<PathBuf>,
+    /// Demo device id (`None`: no demo device).
+    pub demo_device: Option<String>,
+    /// Where the certificate PEM goes.
+    pub cert_dir: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            port: 0,
+            tls_port: None,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            host_name: "localhost".into(),
+            static_dir: None,
+            pkg_dir: None,
+            state_file: None,
+            ready_file: None,
+            demo_device: Some("demo".into()),
+            cert_dir: None,
+        }
+    }
+}
+
+/// Parses arguments after the program name.
+pub fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let mut val = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or(format!("{flag} needs a value"))
+        };
+        let port = |v: String| {
+            v.parse::<u16>()
+                .map_err(|_| format!("{flag}: not a port: {v}"))
+        };
+        match flag.as_str() {
+            "--port" => o.port = port(val()?)?,
+            "--tls-port" => o.tls_port = Some(port(val()?)?),
+            "--bind" => {
+                o.bind = val()?
+                    .parse()
+                    .map_err(|_| "--bind: not an IP address".to_string())?
+            }
+            "--host-name" => o.host_name = val()?,
+            "--static" => o.static_dir = Some(val()?.into()),
+            "--pkg" => o.pkg_dir = Some(val()?.into()),
+            "--state-file" => o.state_file = Some(val()?.into()),
+            "--ready-file" => o.ready_file = Some(val()?.into()),
+            "--demo-device" => {
+                let v = val()?;
+                o.demo_device = (!v.is_empty()).then_some(v);
+            }
+            "--no-demo-device" => o.demo_device = None,
+            "--cert-dir" => o.cert_dir = Some(val()?.into()),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(o)
+}
+
+/// Loads the state file, if any: `(service key, registry)`.
+fn load_state(path: &std::path::Path) -> Result<Option<(String, Registry)>, String> {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let v: Value =
+        serde_json::from_slice(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+    let key = v["serviceKey"]
+        .as_str()
+        .ok_or("state file lacks serviceKey")?
+        .to_string();
+    let reg = Registry::import(&v["registry"]).ok_or("state file registry is malformed")?;
+    Ok(Some((key, reg)))
+}
+
+/// Starts everything and serves until the process ends.
+pub async fn run(o: Options) -> Result<(), String> {
+    let state = match &o.state_file {
+        Some(p) => load_state(p)?,
+        None => None,
+    };
+    let (service_key, registry) =
+        state.unwrap_or_else(|| (crate::keys::generate(), Registry::default()));
+    let mut hub = Hub::new(HubConfig {
+        host_name: o.host_name.clone(),
+        service_key: service_key.clone(),
+        max_telemetry: 10_000,
+    });
+    hub.set_registry(registry);
+    let mut demo = Value::Null;
+    if let Some(d) = &o.demo_device {
+        let id = IdentityId::device(d);
+        let now = now_ms();
+        if hub.registry().get(&id).is_none() {
+            hub.put_identity(
+                now,
+                &id,
+                None,
+                None,
+                (crate::keys::generate(), crate::keys::generate()),
+            )
+            .map_err(|e| format!("demo device: {}", e.message()))?;
+        }
+        let key = hub
+            .registry()
+            .get(&id)
+            .map(|i| i.primary_key.clone())
+            .unwrap_or_default();
+        demo = json!({
+            "deviceId": d,
+            "connectionString": format!("HostName={};DeviceId={d};SharedAccessKey={key}", o.host_name),
+        });
+    }
+    let shared = Shared::new(hub);
+
+    let listener = TcpListener::bind(SocketAddr::new(o.bind, o.port))
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut tls = None;
+    if let Some(tp) = o.tls_port {
+        let dir = o.cert_dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("hubwire-emulator-{}", std::process::id()))
+        });
+        let (acceptor, cert_path) =
+            crate::tls::setup(&dir, &o.host_name).map_err(|e| e.to_string())?;
+        let l = TcpListener::bind(SocketAddr::new(o.bind, tp))
+            .await
+            .map_err(|e| format!("bind TLS: {e}"))?;
+        let tls_addr = l.local_addr().map_err(|e| e.to_string())?;
+        tls = Some((l, acceptor, cert_path, tls_addr));
+    }
+
+    let host = if o.bind.is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        o.bind
+    };
+    let base = SocketAddr::new(host, addr.port());
+    let info = json!({
+        "httpUrl": format!("http://{base}"),
+        "wsUrl": format!("ws://{base}/$iothub/websocket"),
+        "tlsPort": tls.as_ref().map(|t| t.3.port()),
+        "httpsUrl": tls.as_ref().map(|t| format!("https://localhost:{}", t.3.port())),
+        "wssUrl": tls.as_ref().map(|t| format!("wss://localhost:{}/$iothub/websocket", t.3.port())),
+        "certPath": tls.as_ref().map(|t| t.2.display().to_string()),
+        "hostName": o.host_name,
+        "serviceConnectionString": format!("HostName={};SharedAccessKeyName=iothubowner;SharedAccessKey={service_key}", o.host_name),
+        "demoDevice": demo,
+    });
+    if let Ok(mut i) = shared.info.lock() {
+        *i = info.clone();
+    }
+
+    let ctx = Arc::new(Ctx {
+        shared: shared.clone(),
+        dirs: StaticDirs {
+            www: o.static_dir.clone(),
+            pkg: o.pkg_dir.clone(),
+        },
+    });
+    tokio::spawn(shared.clone().run_timer());
+    if let Some(p) = &o.state_file {
+        tokio::spawn(shared.clone().run_persist(p.clone(), service_key.clone()));
+        shared
+            .persist_now(p, &service_key)
+            .map_err(|e| format!("state file {}: {e}", p.display()))?;
+    }
+    tokio::spawn(accept_plain(listener, ctx.clone()));
+    if let Some((l, acceptor, _, _)) = tls {
+        tokio::spawn(accept_tls(l, acceptor, ctx.clone()));
+    }
+
+    eprintln!(
+        "hubwire-emulator: devices   {}",
+        info["wsUrl"].as_str().unwrap_or("")
+    );
+    if let Some(w) = info["wssUrl"].as_str() {
+        eprintln!(
+            "hubwire-emulator: devices   {w} (certificate {})",
+            info["certPath"].as_str().unwrap_or("")
+        );
+    }
+    eprintln!(
+        "hubwire-emulator: service   {}",
+        info["serviceConnectionString"].as_str().unwrap_or("")
+    );
+    if let Some(cs) = info["demoDevice"]["connectionString"].as_str() {
+        eprintln!("hubwire-emulator: device    {cs}");
+    }
+    if let Some(p) = &o.ready_file {
+        crate::shared::write_atomic(p, info.to_string().as_bytes())
+            .map_err(|e| format!("ready file: {e}"))?;
+    }
+    println!("HUBWIRE_EMULATOR_READY {info}");
+
+    wait_for_shutdown().await;
+    if let Some(p) = &o.state_file {
+        let _ = shared.persist_now(p, &service_key);
+    }
+    Ok(())
+}
+
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn accept_plain(listener: TcpListener, ctx: Arc<Ctx>) {
+    loop {
+        let Ok((stream, remote)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| crate::http::handle(ctx.clone(), remote, req));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+async fn accept_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, ctx: Arc<Ctx>) {
+    loop {
+        let Ok((stream, remote)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            let svc = service_fn(move |req| crate::http::handle(ctx.clone(), remote, req));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), svc)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn parse_args_all_flags_succeeds() {
+        let o = parse_args(&args("--port 0 --tls-port=8443 --host-name myhub --static www --pkg pkg --state-file s.json --ready-file r.json --demo-device d1 --cert-dir c")).unwrap();
+        assert_eq!(
+            (o.port, o.tls_port, o.host_name.as_str()),
+            (0, Some(8443), "myhub")
+        );
+        assert_eq!(o.static_dir, Some("www".into()));
+        assert_eq!(o.demo_device.as_deref(), Some("d1"));
+        assert_eq!(o.cert_dir, Some("c".into()));
+    }
+
+    #[test]
+    fn parse_args_bad_flag_fails() {
+        assert!(parse_args(&args("--nope")).is_err());
+        assert!(parse_args(&args("--port")).is_err());
+        assert!(parse_args(&args("--port x")).is_err());
+    }
+}

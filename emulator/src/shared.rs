@@ -1,0 +1,215 @@
+//! The thin IO side of the hub core: one lock around [`Hub`], the channels its
+//! outputs are dispatched to, the timer task and the state-file writer.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{broadcast, mpsc, oneshot, Notify};
+
+use crate::core::{CallId, ConnId, Hub, MethodResult, Output};
+
+/// Milliseconds since the Unix epoch from the wall clock (the core gets it as `now`).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// What a connection task must do.
+#[derive(Debug)]
+pub enum ConnCmd {
+    /// Send one binary message.
+    Send(Vec<u8>),
+    /// Close: with a close frame, or drop the transport.
+    Close {
+        /// Close frame or abrupt.
+        graceful: bool,
+    },
+}
+
+/// The hub plus where its outputs go.
+pub struct Inner {
+    /// The sans-IO core.
+    pub hub: Hub,
+    conns: HashMap<ConnId, mpsc::UnboundedSender<ConnCmd>>,
+    calls: HashMap<CallId, oneshot::Sender<MethodResult>>,
+}
+
+/// Shared by every task of the process.
+pub struct Shared {
+    inner: Mutex<Inner>,
+    timer: Notify,
+    persist: Notify,
+    /// New telemetry seqs, for Server-Sent Events.
+    pub telemetry: broadcast::Sender<u64>,
+    /// Static facts printed at start-up (`/emulator/info`).
+    pub info: Mutex<serde_json::Value>,
+}
+
+impl Shared {
+    /// Wraps a hub.
+    pub fn new(hub: Hub) -> Arc<Shared> {
+        Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                hub,
+                conns: HashMap::new(),
+                calls: HashMap::new(),
+            }),
+            timer: Notify::new(),
+            persist: Notify::new(),
+            telemetry: broadcast::channel(1024).0,
+            info: Mutex::new(serde_json::Value::Null),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves the hub as it was between two
+        // inputs; keep serving rather than poisoning every later request.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the hub with the current time, then dispatches outputs.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Hub, u64) -> R) -> R {
+        let now = now_ms();
+        let mut g = self.lock();
+        let r = f(&mut g.hub, now);
+        self.drain(&mut g);
+        r
+    }
+
+    /// Registers a new device transport.
+    pub fn open_conn(&self) -> (ConnId, mpsc::UnboundedReceiver<ConnCmd>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let now = now_ms();
+        let mut g = self.lock();
+        let id = g.hub.connection_opened(now);
+        g.conns.insert(id, tx);
+        self.drain(&mut g);
+        (id, rx)
+    }
+
+    /// The transport of `conn` is gone.
+    pub fn close_conn(&self, conn: ConnId) {
+        let now = now_ms();
+        let mut g = self.lock();
+        g.conns.remove(&conn);
+        g.hub.connection_closed(now, conn);
+        self.drain(&mut g);
+    }
+
+    /// Starts a method call and returns where its result will arrive.
+    pub fn invoke_method(
+        &self,
+        id: &crate::core::registry::IdentityId,
+        name: &str,
+        payload: Vec<u8>,
+        response_timeout_ms: u64,
+        connect_timeout_ms: u64,
+    ) -> Result<oneshot::Receiver<MethodResult>, crate::core::ServiceError> {
+        let now = now_ms();
+        let mut g = self.lock();
+        let r = g.hub.invoke_method(
+            now,
+            id,
+            name,
+            payload,
+            response_timeout_ms,
+            connect_timeout_ms,
+        );
+        let rx = r.map(|call| {
+            let (tx, rx) = oneshot::channel();
+            g.calls.insert(call, tx);
+            rx
+        });
+        self.drain(&mut g);
+        rx
+    }
+
+    fn drain(&self, g: &mut Inner) {
+        while let Some(o) = g.hub.poll_output() {
+            match o {
+                Output::Transmit { conn, bytes } => {
+                    if let Some(tx) = g.conns.get(&conn) {
+                        let _ = tx.send(ConnCmd::Send(bytes));
+                    }
+                }
+                Output::Close { conn, graceful } => {
+                    if let Some(tx) = g.conns.remove(&conn) {
+                        let _ = tx.send(ConnCmd::Close { graceful });
+                    }
+                }
+                Output::MethodDone { call, result } => {
+                    if let Some(tx) = g.calls.remove(&call) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Output::Telemetry { seq } => {
+                    let _ = self.telemetry.send(seq);
+                }
+            }
+        }
+        if g.hub.take_dirty() {
+            self.persist.notify_one();
+        }
+        self.timer.notify_one();
+    }
+
+    /// Drives [`Hub::handle_timeout`] forever.
+    pub async fn run_timer(self: Arc<Self>) {
+        loop {
+            let next = self.lock().hub.poll_timeout();
+            let sleep = match next {
+                Some(t) => Duration::from_millis(t.saturating_sub(now_ms())),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => self.with(|h, now| h.handle_timeout(now)),
+                _ = self.timer.notified() => {}
+            }
+        }
+    }
+
+    /// Writes the registry to `path` (temp file + rename) whenever it changes.
+    pub async fn run_persist(self: Arc<Self>, path: PathBuf, service_key: String) {
+        loop {
+            self.persist.notified().await;
+            // Coalesce bursts of changes into one write.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let state = state_json(&self.lock().hub, &service_key);
+            if let Err(e) = write_atomic(&path, state.to_string().as_bytes()) {
+                eprintln!(
+                    "hubwire-emulator: cannot write state file {}: {e}",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    /// Writes the state now (at shutdown).
+    pub fn persist_now(&self, path: &std::path::Path, service_key: &str) -> std::io::Result<()> {
+        let state = state_json(&self.lock().hub, service_key);
+        write_atomic(path, state.to_string().as_bytes())
+    }
+}
+
+/// The state file's JSON: service key and registry with twins.
+pub fn state_json(hub: &Hub, service_key: &str) -> serde_json::Value {
+    serde_json::json!({ "version": 1, "serviceKey": service_key, "registry": hub.registry().export() })
+}
+
+/// Writes `data` to a temp file beside `path`, then renames it over `path`.
+pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}

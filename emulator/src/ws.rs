@@ -1,0 +1,69 @@
+//! The device endpoint: `/$iothub/websocket`, MQTT in binary WebSocket messages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::shared::{ConnCmd, Shared};
+
+/// Serves one upgraded connection until either side closes it.
+pub async fn serve(shared: Arc<Shared>, upgraded: hyper::upgrade::Upgraded) {
+    let config = WebSocketConfig {
+        max_message_size: Some(4 << 20),
+        max_frame_size: Some(4 << 20),
+        ..WebSocketConfig::default()
+    };
+    let ws =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    let (mut sink, mut stream) = ws.split();
+    let (id, mut rx) = shared.open_conn();
+    loop {
+        tokio::select! {
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Binary(b))) => shared.with(|h, now| h.handle_bytes(now, id, &b)),
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {
+                    // tungstenite queues the pong; flushing sends it.
+                    let _ = sink.flush().await;
+                }
+                // MQTT over WebSocket is binary only (MQTT 3.1.1 §6).
+                Some(Ok(Message::Text(_))) => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+            },
+            cmd = rx.recv() => match cmd {
+                Some(ConnCmd::Send(bytes)) => {
+                    if sink.send(Message::Binary(bytes)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(ConnCmd::Close { graceful: true }) => {
+                    // Send what was queued before the close (a refusing CONNACK), then the close frame.
+                    while let Ok(ConnCmd::Send(bytes)) = rx.try_recv() {
+                        let _ = sink.send(Message::Binary(bytes)).await;
+                    }
+                    let _ = sink.send(Message::Close(None)).await;
+                    // Give the peer a moment to answer the close frame.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                        while let Some(Ok(m)) = stream.next().await {
+                            if m.is_close() {
+                                break;
+                            }
+                        }
+                    })
+                    .await;
+                    break;
+                }
+                // Abrupt: drop the transport, nothing more on the wire.
+                Some(ConnCmd::Close { graceful: false }) | None => break,
+            },
+        }
+    }
+    shared.close_conn(id);
+}
