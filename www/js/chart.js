@@ -43,7 +43,7 @@ export class TelemetryChart {
         width: Math.max(240, container.clientWidth || 600),
         height,
         cursor: { drag: { x: false, y: false } },
-        legend: { live: true },
+        legend: { live: false },
         scales: { x: { time: true }, c: { auto: true }, p: { range: [0, 100] } },
         series: [
           {},
