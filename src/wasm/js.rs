@@ -61,7 +61,11 @@ extern "C" {
     /// `err.message` of a thrown value, or its string form.
     #[wasm_bindgen(js_name = hwErrorMessage)]
     pub fn error_message(e: &JsValue) -> String;
+}
 
+// Looked up on the global scope (not from the inline module above).
+#[wasm_bindgen]
+extern "C" {
     /// Global `setTimeout` (browsers, Node, Deno, Bun, workerd).
     #[wasm_bindgen(js_name = setTimeout)]
     pub fn set_timeout(cb: &Function, ms: f64) -> JsValue;
