@@ -9,9 +9,9 @@ import { extname, join, normalize } from "node:path";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
 import { ServiceClient } from "../../examples/shared/service.mjs";
-import { bin, installPackage, repo, runProcess, startEmulator } from "./helpers.mjs";
+import { bin, freePort, installPackage, repo, runProcess, startEmulator, startProcess } from "./helpers.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const CHROMIUM = process.env.HUBWIRE_CHROMIUM || "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--disable-gpu",
@@ -22,6 +22,15 @@ const CHROMIUM_ARGS = [
   "--no-first-run",
 ];
 const MIME = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css", ".svg": "image/svg+xml" };
+
+/** Skips (or, with HUBWIRE_REQUIRE_PEERS=1 as in scripts/test.sh, fails) without Chromium. */
+function noChromium(t) {
+  if (existsSync(CHROMIUM)) return false;
+  const why = `${CHROMIUM} is not installed (apt-get install chromium)`;
+  if (process.env.HUBWIRE_REQUIRE_PEERS === "1") throw new Error(why);
+  t.skip(why);
+  return true;
+}
 
 let emu;
 let app;
@@ -36,6 +45,39 @@ after(async () => {
   await new Promise((r) => (server ? server.close(r) : r()));
   await emu?.stop();
 });
+
+/** Opens the app at `origin` in headless Chromium for a fresh device; asserts the emulator got its telemetry. */
+async function pageSendsTelemetry(origin, label) {
+  const service = new ServiceClient(emu);
+  const deviceId = `vite-${label}-${Math.random().toString(36).slice(2, 8)}`;
+  const { connectionString } = await service.createDevice(deviceId);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage();
+    const consoleLines = [];
+    page.on("console", (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+    page.on("pageerror", (e) => consoleLines.push(`pageerror: ${e.message}`));
+    const n = 10;
+    await page.goto(`${origin}/?${new URLSearchParams({ cs: connectionString, url: emu.wsUrl, n: String(n) })}`);
+    await page
+      .waitForFunction(() => /^(done|failed)/.test(document.getElementById("state").textContent), null, { timeout: 30000 })
+      .catch(() => {});
+    const state = await page.textContent("#state");
+    const log = await page.textContent("#log");
+    await page.screenshot({ path: join(app.dir, `screenshot-${label}.png`) });
+    assert.equal(state, "done", `page state ${state}\nlog:\n${log}\nconsole:\n${consoleLines.join("\n")}`);
+
+    const items = await service.telemetry(deviceId);
+    assert.equal(items.length, n, `emulator holds ${items.length} messages from ${deviceId}`);
+    const seqs = items.map((i) => JSON.parse(i.body).seq).sort((a, b) => a - b);
+    assert.deepEqual(seqs, Array.from({ length: n }, (_, i) => i));
+    assert.ok(items.every((i) => i.properties.app === "vite" && JSON.parse(i.body).from === "vite-app"));
+    assert.match(JSON.parse(items[0].body).userAgent, /Chrome\//);
+  } finally {
+    await browser.close();
+    await service.deleteDevice(deviceId).catch(() => {});
+  }
+}
 
 function serveStatic(root) {
   return new Promise((resolve) => {
@@ -54,7 +96,7 @@ function serveStatic(root) {
 }
 
 test("vite_build_no_config_chromium_telemetry_succeeds", async (t) => {
-  if (!existsSync(CHROMIUM)) return t.skip(`${CHROMIUM} is not installed (apt-get install chromium)`);
+  if (noChromium(t)) return;
 
   const build = await runProcess(bin("vite"), ["build"], { cwd: app.dir, timeoutMs: 180000 });
   assert.equal(build.code, 0, `vite build failed:\n${build.stdout}\n${build.stderr}`);
@@ -66,12 +108,9 @@ test("vite_build_no_config_chromium_telemetry_succeeds", async (t) => {
     assert.doesNotMatch(js, /["']node:|require\(["']/, `${f} refers to Node modules`);
   }
 
-  const service = new ServiceClient(emu);
-  const deviceId = `vite-${Math.random().toString(36).slice(2, 8)}`;
-  const { connectionString } = await service.createDevice(deviceId);
   const origin = await serveStatic(dist);
-
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  await pageSendsTelemetry(origin, "build");
+});
   try {
     const page = await browser.newPage();
     const consoleLines = [];
@@ -96,5 +135,23 @@ test("vite_build_no_config_chromium_telemetry_succeeds", async (t) => {
   } finally {
     await browser.close();
     await service.deleteDevice(deviceId).catch(() => {});
+  }
+});
+
+test("vite_dev_server_no_config_chromium_telemetry_succeeds", async (t) => {
+  if (noChromium(t)) return;
+  const port = await freePort();
+  const dev = startProcess(bin("vite"), ["--host", "127.0.0.1", "--port", String(port), "--strictPort"], { cwd: app.dir });
+  try {
+    const origin = `http://127.0.0.1:${port}`;
+    let up = false;
+    for (let i = 0; i < 300 && dev.child.exitCode === null && !up; i++) {
+      up = await fetch(origin).then((r) => r.ok, () => false);
+      if (!up) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(up, `vite dev server did not start:\n${dev.out.stdout}\n${dev.out.stderr}`);
+    await pageSendsTelemetry(origin, "dev");
+  } finally {
+    await dev.stop();
   }
 });
