@@ -15,7 +15,7 @@ use super::url;
 use crate::hub;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
 use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -26,25 +26,14 @@ const MAX_DRIVE_ROUNDS: usize = 256;
 /// Longest method name or event name echoed in an error message.
 const WEBSOCKET_SUBPROTOCOL: &str = "mqtt";
 
-/// Where the client is, as `client.state` reports it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum State {
-    Disconnected,
-    Connecting,
-    Connected,
-    Reconnecting,
-    Closed,
-}
-
-impl State {
-    fn as_str(self) -> &'static str {
-        match self {
-            State::Disconnected => "disconnected",
-            State::Connecting => "connecting",
-            State::Connected => "connected",
-            State::Reconnecting => "reconnecting",
-            State::Closed => "closed",
-        }
+fn state_str(core: hub::ConnectionState) -> &'static str {
+    use hub::ConnectionState as S;
+    match core {
+        // The core's `Closed` means "the app called disconnect()": connect() works again.
+        S::Disconnected | S::Closed => "disconnected",
+        S::Connecting => "connecting",
+        S::Connected => "connected",
+        S::Reconnecting => "reconnecting",
     }
 }
 
@@ -90,8 +79,10 @@ impl Listeners {
 struct Shared {
     id: u32,
     core: hub::Client,
-    state: State,
-    url_override: Option<String>,
+    /// `close()` was called: every entry point is a no-op or rejects `CLOSED`.
+    closed: bool,
+    /// A `getToken` call is outstanding.
+    awaiting_token: bool,
     allow_insecure: bool,
     factory: Option<Function>,
     get_token: Option<Function>,
@@ -108,14 +99,30 @@ struct Shared {
 
 /// Deferred work found while borrowed, carried out after the borrow is released.
 enum Action {
-    Open { url: String, gen: u32, factory: Option<Function> },
+    Open {
+        url: String,
+        gen: u32,
+        factory: Option<Function>,
+    },
     CloseSocket(Socket),
-    NeedToken { expiry_secs: u64, get_token: Function },
+    NeedToken {
+        expiry_secs: u64,
+        get_token: Function,
+    },
     Call(Vec<Function>, JsValue),
     Settle(Function, JsValue),
     C2d(Vec<Function>, hub::C2dMessage),
     Desired(Vec<Function>, String),
-    Method { rid: String, name: String, component: Option<String>, payload: Option<String>, handler: Option<Function> },
+    Method(MethodCall, Option<Function>),
+}
+
+/// A direct method call on its way to a handler.
+struct MethodCall {
+    rid: String,
+    name: String,
+    component: Option<String>,
+    command: String,
+    payload: String,
 }
 
 thread_local! {
@@ -141,7 +148,10 @@ fn rejected(err: JsValue) -> Promise {
 
 fn call(f: &Function, arg: &JsValue) {
     if let Err(e) = f.call1(&JsValue::UNDEFINED, arg) {
-        js::console_error(&format!("hubwire: a listener threw: {}", js::error_message(&e)));
+        js::console_error(&format!(
+            "hubwire: a listener threw: {}",
+            js::error_message(&e)
+        ));
     }
 }
 
@@ -160,7 +170,11 @@ fn parse_json(s: &str) -> JsValue {
 }
 
 impl DeviceClient {
-    fn build(config: hub::ClientConfig, options: &JsValue, get_token: Option<Function>) -> Result<DeviceClient, JsValue> {
+    fn build(
+        config: hub::ClientConfig,
+        options: &JsValue,
+        get_token: Option<Function>,
+    ) -> Result<DeviceClient, JsValue> {
         panic::install();
         let opts = ClientOptions::read(options)?;
         if let Some(u) = &opts.url {
@@ -176,8 +190,8 @@ impl DeviceClient {
         let shared = Rc::new(RefCell::new(Shared {
             id,
             core,
-            state: State::Disconnected,
-            url_override: opts.url,
+            closed: false,
+            awaiting_token: false,
             allow_insecure: opts.allow_insecure,
             factory: opts.web_socket_factory,
             get_token,
@@ -200,10 +214,13 @@ impl DeviceClient {
     }
 
     /// Feeds the core under a short borrow, then drives. A closed client rejects.
-    fn with_core<T>(&self, f: impl FnOnce(&mut Shared, u64) -> Result<T, JsValue>) -> Result<T, JsValue> {
+    fn with_core<T>(
+        &self,
+        f: impl FnOnce(&mut Shared, u64) -> Result<T, JsValue>,
+    ) -> Result<T, JsValue> {
         let r = {
             let mut s = self.shared.borrow_mut();
-            if s.state == State::Closed {
+            if s.closed {
                 return Err(shell_error(Code::Closed, "the client was closed"));
             }
             f(&mut s, js::now_ms())
@@ -212,11 +229,20 @@ impl DeviceClient {
         r
     }
 
-    fn op(&self, kind: OpKind, start: impl FnOnce(&mut hub::Client, u64) -> Result<hub::OpId, hub::Error>) -> Promise {
+    fn op(
+        &self,
+        kind: OpKind,
+        start: impl FnOnce(&mut hub::Client, u64) -> Result<hub::OpId, hub::Error>,
+    ) -> Promise {
         let (p, resolve, reject) = promise();
         let r = self.with_core(|s, now| {
             let id = start(&mut s.core, now).map_err(|e| hub_error(&e))?;
-            s.ops.push(PendingOp { id, kind, resolve, reject });
+            s.ops.push(PendingOp {
+                id,
+                kind,
+                resolve,
+                reject,
+            });
             Ok(())
         });
         match r {
@@ -235,9 +261,13 @@ impl DeviceClient {
         #[wasm_bindgen(js_name = connectionString)] connection_string: &str,
         #[wasm_bindgen(unchecked_param_type = "ClientOptions")] options: Option<Object>,
     ) -> Result<DeviceClient, JsValue> {
-        let cs = hub::ConnectionString::parse(connection_string).map_err(|e| hub_error(&e.into()))?;
-        let config = hub::ClientConfig::from_connection_string(cs);
-        DeviceClient::build(config, &options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED), None)
+        let config = hub::ClientConfig::from_connection_string(connection_string)
+            .map_err(|e| hub_error(&e))?;
+        DeviceClient::build(
+            config,
+            &options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED),
+            None,
+        )
     }
 
     /// A client whose SAS tokens come from `provider.getToken(expirySeconds)`.
@@ -248,8 +278,12 @@ impl DeviceClient {
     ) -> Result<DeviceClient, JsValue> {
         let p: &JsValue = provider.as_ref();
         let need = |key: &str| {
-            options::string(p, key, &format!("provider.{key}"))?
-                .ok_or_else(|| shell_error(Code::InvalidArgument, &format!("provider.{key} is required")))
+            options::string(p, key, &format!("provider.{key}"))?.ok_or_else(|| {
+                shell_error(
+                    Code::InvalidArgument,
+                    &format!("provider.{key} is required"),
+                )
+            })
         };
         let host = need("hostName")?;
         let device = need("deviceId")?;
@@ -257,14 +291,30 @@ impl DeviceClient {
         let gateway = options::string(p, "gatewayHostName", "provider.gatewayHostName")?;
         let get_token = options::function(p, "getToken", "provider.getToken")?
             .ok_or_else(|| shell_error(Code::InvalidArgument, "provider.getToken is required"))?;
-        let config = hub::ClientConfig::from_token_provider(host, device, module, gateway).map_err(|e| hub_error(&e))?;
-        DeviceClient::build(config, &options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED), Some(get_token))
+        let config = hub::ClientConfig::from_token_provider(
+            &host,
+            &device,
+            module.as_deref(),
+            gateway.as_deref(),
+        )
+        .map_err(|e| hub_error(&e))?;
+        DeviceClient::build(
+            config,
+            &options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED),
+            Some(get_token),
+        )
     }
 
     /// `"disconnected" | "connecting" | "connected" | "reconnecting" | "closed"`.
     #[wasm_bindgen(getter, unchecked_return_type = "ConnectionState")]
     pub fn state(&self) -> String {
-        self.shared.borrow().state.as_str().into()
+        let s = self.shared.borrow();
+        if s.closed {
+            "closed"
+        } else {
+            state_str(s.core.state())
+        }
+        .into()
     }
 
     /// Connects (and keeps reconnecting); resolves on the first CONNACK, rejects
@@ -273,14 +323,11 @@ impl DeviceClient {
     pub fn connect(&self) -> Promise {
         let (p, resolve, reject) = promise();
         let r = self.with_core(|s, now| {
-            if s.state == State::Connected {
+            if s.core.state() == hub::ConnectionState::Connected {
                 let _ = resolve.call0(&JsValue::UNDEFINED);
                 return Ok(());
             }
             s.core.connect(now).map_err(|e| hub_error(&e))?;
-            if s.state == State::Disconnected {
-                s.state = State::Connecting;
-            }
             s.connect_waiters.push((resolve, reject));
             Ok(())
         });
@@ -295,7 +342,6 @@ impl DeviceClient {
     pub fn disconnect(&self) -> Promise {
         let r = self.with_core(|s, now| {
             s.core.disconnect(now);
-            s.state = State::Disconnected;
             Ok(std::mem::take(&mut s.connect_waiters))
         });
         match r {
@@ -324,7 +370,10 @@ impl DeviceClient {
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | JsonValue")] body: JsValue,
         #[wasm_bindgen(unchecked_param_type = "MessageOptions")] options: Option<Object>,
     ) -> Promise {
-        match telemetry(&body, &options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED)) {
+        match telemetry(
+            &body,
+            &options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED),
+        ) {
             Ok(msg) => self.op(OpKind::Send, |c, now| c.send_event(now, msg)),
             Err(e) => rejected(e),
         }
@@ -332,7 +381,10 @@ impl DeviceClient {
 
     /// Calls `cb` with every cloud-to-device message.
     #[wasm_bindgen(js_name = onMessage)]
-    pub fn on_message(&self, #[wasm_bindgen(unchecked_param_type = "(m: C2dMessage) => void")] cb: Function) {
+    pub fn on_message(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(m: C2dMessage) => void")] cb: Function,
+    ) {
         let _ = self.with_core(|s, now| {
             s.listeners.message.push(cb);
             s.core.enable_c2d(now);
@@ -353,7 +405,10 @@ impl DeviceClient {
         #[wasm_bindgen(unchecked_param_type = "Record<string, JsonValue>")] patch: JsValue,
     ) -> Promise {
         if !patch.is_object() || Array::is_array(&patch) {
-            return rejected(shell_error(Code::InvalidArgument, "patch must be an object"));
+            return rejected(shell_error(
+                Code::InvalidArgument,
+                "patch must be an object",
+            ));
         }
         let json = match JSON::stringify(&patch) {
             Ok(s) => String::from(s),
@@ -380,17 +435,26 @@ impl DeviceClient {
     #[wasm_bindgen(js_name = onMethod)]
     pub fn on_method(
         &self,
-        #[wasm_bindgen(js_name = nameOrHandler, unchecked_param_type = "string | MethodHandler")] name_or_handler: JsValue,
+        #[wasm_bindgen(js_name = nameOrHandler, unchecked_param_type = "string | MethodHandler")]
+        name_or_handler: JsValue,
         #[wasm_bindgen(unchecked_param_type = "MethodHandler")] handler: Option<Function>,
     ) -> Result<(), JsValue> {
-        let bad = || shell_error(Code::InvalidArgument, "onMethod(name, handler) or onMethod(handler)");
+        let bad = || {
+            shell_error(
+                Code::InvalidArgument,
+                "onMethod(name, handler) or onMethod(handler)",
+            )
+        };
         self.with_core(|s, now| {
             match (name_or_handler.as_string(), handler) {
                 (Some(name), Some(h)) => {
                     s.methods.retain(|(n, _)| *n != name);
                     s.methods.push((name, h));
                 }
-                (None, None) => s.default_method = Some(name_or_handler.dyn_into::<Function>().map_err(|_| bad())?),
+                (None, None) => {
+                    s.default_method =
+                        Some(name_or_handler.dyn_into::<Function>().map_err(|_| bad())?)
+                }
                 _ => return Err(bad()),
             }
             s.core.enable_methods(now);
@@ -402,10 +466,9 @@ impl DeviceClient {
     pub fn on(&self, event: &str, cb: Function) -> Result<(), JsValue> {
         let mut s = self.shared.borrow_mut();
         let id = s.id;
-        let slot = s
-            .listeners
-            .slot(event)
-            .ok_or_else(|| shell_error(Code::InvalidArgument, &format!("unknown event {event:?}")))?;
+        let slot = s.listeners.slot(event).ok_or_else(|| {
+            shell_error(Code::InvalidArgument, &format!("unknown event {event:?}"))
+        })?;
         if event == "error" {
             panic::add_sink(id, &cb);
         }
@@ -418,7 +481,7 @@ impl DeviceClient {
         let mut s = self.shared.borrow_mut();
         let id = s.id;
         if let Some(slot) = s.listeners.slot(event) {
-            if let Some(i) = slot.iter().position(|f| JsValue::eq(f, &cb)) {
+            if let Some(i) = slot.iter().position(|f| *f == cb) {
                 slot.remove(i);
             }
         }
@@ -436,7 +499,10 @@ impl Drop for DeviceClient {
 
 fn check_url(u: &str, allow_insecure: bool) -> Result<(), JsValue> {
     url::check(u, allow_insecure).map_err(|e| match e {
-        url::UrlError::Scheme => shell_error(Code::InvalidArgument, "options.url must be a ws:// or wss:// URL"),
+        url::UrlError::Scheme => shell_error(
+            Code::InvalidArgument,
+            "options.url must be a ws:// or wss:// URL",
+        ),
         url::UrlError::Insecure => shell_error(
             Code::InsecureUrl,
             "ws:// (unencrypted) to a host that is not loopback: use wss:// or set allowInsecure",
@@ -445,6 +511,9 @@ fn check_url(u: &str, allow_insecure: bool) -> Result<(), JsValue> {
 }
 
 fn apply_options(mut c: hub::ClientConfig, o: &ClientOptions) -> hub::ClientConfig {
+    if o.url.is_some() {
+        c.url = o.url.clone();
+    }
     if let Some(v) = o.keep_alive_secs {
         c.keep_alive_secs = v;
     }
@@ -455,19 +524,19 @@ fn apply_options(mut c: hub::ClientConfig, o: &ClientOptions) -> hub::ClientConf
         c.token_ttl_secs = v;
     }
     if let Some(v) = o.retry_min_delay_ms {
-        c.retry.min_delay_ms = v;
+        c.retry.min_ms = v;
     }
     if let Some(v) = o.retry_max_delay_ms {
-        c.retry.max_delay_ms = v;
+        c.retry.max_ms = v;
     }
     if let Some(v) = o.retry_jitter {
         c.retry.jitter = v;
     }
     if let Some(v) = o.queue_max_messages {
-        c.queue.max_messages = v;
+        c.queue_max_messages = v;
     }
     if let Some(v) = o.queue_max_bytes {
-        c.queue.max_bytes = v;
+        c.queue_max_bytes = v;
     }
     if o.model_id.is_some() {
         c.model_id = o.model_id.clone();
@@ -481,8 +550,9 @@ fn apply_options(mut c: hub::ClientConfig, o: &ClientOptions) -> hub::ClientConf
     if let Some(v) = o.coalesce {
         c.coalesce = v;
     }
-    // Jitter is a parameter of the core: the shell supplies the randomness.
-    c.jitter_seed = (js_sys::Math::random() * u32::MAX as f64) as u64;
+    // Jitter and request ids are parameters of the core: the shell supplies the randomness.
+    c.random_seed = (js_sys::Math::random() * u32::MAX as f64) as u64;
+    c.request_id_seed = 1 + (js_sys::Math::random() * 1_000_000.0) as u64;
     c
 }
 
@@ -494,15 +564,22 @@ fn telemetry(body: &JsValue, o: &JsValue) -> Result<hub::Telemetry, JsValue> {
     } else if let Some(v) = js::message_bytes(body) {
         v.to_vec()
     } else if body.is_undefined() || body.is_function() || body.is_symbol() || body.is_bigint() {
-        return Err(shell_error(Code::InvalidArgument, "body must be a string, a Uint8Array or a JSON value"));
+        return Err(shell_error(
+            Code::InvalidArgument,
+            "body must be a string, a Uint8Array or a JSON value",
+        ));
     } else {
         json = true;
-        let s = JSON::stringify(body).map_err(|e| shell_error(Code::InvalidArgument, &js::error_message(&e)))?;
+        let s = JSON::stringify(body)
+            .map_err(|e| shell_error(Code::InvalidArgument, &js::error_message(&e)))?;
         String::from(s).into_bytes()
     };
     let mut msg = hub::Telemetry::new(bytes);
     if !o.is_undefined() && !o.is_null() && !o.is_object() {
-        return Err(shell_error(Code::InvalidArgument, "options must be an object"));
+        return Err(shell_error(
+            Code::InvalidArgument,
+            "options must be an object",
+        ));
     }
     let sys = &mut msg.system;
     sys.message_id = options::string(o, "messageId", "options.messageId")?;
@@ -515,18 +592,24 @@ fn telemetry(body: &JsValue, o: &JsValue) -> Result<hub::Telemetry, JsValue> {
         sys.expiry = Some(options::expiry(&e)?);
     }
     if json {
-        sys.content_type.get_or_insert_with(|| "application/json".into());
+        sys.content_type
+            .get_or_insert_with(|| "application/json".into());
         sys.content_encoding.get_or_insert_with(|| "utf-8".into());
     }
     if let Some(p) = options::field(o, "properties") {
         msg.properties = options::properties(&p)?;
     }
     msg.qos = match options::number(o, "qos", "options.qos", 0.0, 2.0)? {
-        None => mqttbytes::QoS::AtLeastOnce,
-        Some(q) if q == 0.0 => mqttbytes::QoS::AtMostOnce,
-        Some(q) if q == 1.0 => mqttbytes::QoS::AtLeastOnce,
-        Some(q) if q == 2.0 => mqttbytes::QoS::ExactlyOnce,
-        Some(_) => return Err(shell_error(Code::InvalidArgument, "options.qos must be 0 or 1")),
+        None => crate::mqtt::QoS::AtLeastOnce,
+        Some(0.0) => crate::mqtt::QoS::AtMostOnce,
+        Some(1.0) => crate::mqtt::QoS::AtLeastOnce,
+        Some(2.0) => crate::mqtt::QoS::ExactlyOnce,
+        Some(_) => {
+            return Err(shell_error(
+                Code::InvalidArgument,
+                "options.qos must be 0 or 1",
+            ))
+        }
     };
     Ok(msg)
 }
@@ -542,7 +625,7 @@ fn drive(rc: &Rc<RefCell<Shared>>) {
                 // A caller up the stack holds the borrow and will drive when it releases it.
                 return;
             };
-            if s.state == State::Closed {
+            if s.closed {
                 return;
             }
             let mut tx = Vec::new();
@@ -585,8 +668,11 @@ fn on_event(s: &mut Shared, ev: hub::HubEvent, out: &mut Vec<Action>) {
             if let Some(old) = s.socket.take() {
                 out.push(Action::CloseSocket(old));
             }
-            let url = s.url_override.clone().unwrap_or(url);
-            out.push(Action::Open { url, gen: s.socket_gen, factory: s.factory.clone() });
+            out.push(Action::Open {
+                url,
+                gen: s.socket_gen,
+                factory: s.factory.clone(),
+            });
         }
         E::CloseTransport => {
             s.socket_gen = s.socket_gen.wrapping_add(1);
@@ -594,21 +680,25 @@ fn on_event(s: &mut Shared, ev: hub::HubEvent, out: &mut Vec<Action>) {
                 out.push(Action::CloseSocket(old));
             }
         }
-        E::NeedToken { expiry_secs } => match &s.get_token {
-            Some(f) => out.push(Action::NeedToken { expiry_secs, get_token: f.clone() }),
-            None => {}
-        },
+        E::NeedToken { expiry_secs } => {
+            if let Some(f) = &s.get_token {
+                s.awaiting_token = true;
+                out.push(Action::NeedToken {
+                    expiry_secs,
+                    get_token: f.clone(),
+                });
+            }
+        }
         E::Connected => {
-            s.state = State::Connected;
             for (resolve, _) in s.connect_waiters.drain(..) {
                 out.push(Action::Settle(resolve, JsValue::UNDEFINED));
             }
-            out.push(Action::Call(s.listeners.connected.clone(), JsValue::UNDEFINED));
+            out.push(Action::Call(
+                s.listeners.connected.clone(),
+                JsValue::UNDEFINED,
+            ));
         }
         E::Disconnected { reason, will_retry } => {
-            if s.state != State::Disconnected {
-                s.state = if will_retry { State::Reconnecting } else { State::Disconnected };
-            }
             let err = hub_error(&reason);
             if !will_retry {
                 for (_, reject) in s.connect_waiters.drain(..) {
@@ -625,22 +715,23 @@ fn on_event(s: &mut Shared, ev: hub::HubEvent, out: &mut Vec<Action>) {
             }
         }
         E::Reconnecting { attempt, delay_ms } => {
-            if s.state != State::Disconnected {
-                s.state = State::Reconnecting;
-            }
             let e = Object::new();
             set(&e, "attempt", &JsValue::from_f64(attempt as f64));
             set(&e, "delayMs", &JsValue::from_f64(delay_ms as f64));
             out.push(Action::Call(s.listeners.reconnecting.clone(), e.into()));
         }
         E::Completed { op, result } => {
-            let Some(i) = s.ops.iter().position(|p| p.id == op) else { return };
+            let Some(i) = s.ops.iter().position(|p| p.id == op) else {
+                return;
+            };
             let p = s.ops.swap_remove(i);
             match result {
                 Ok(r) => {
                     let v = match (p.kind, r) {
                         (OpKind::Twin, hub::OpResult::Twin(json)) => parse_json(&json),
-                        (OpKind::Reported, hub::OpResult::Reported { version }) => JsValue::from_f64(version as f64),
+                        (OpKind::Reported, hub::OpResult::Reported { version: Some(v) }) => {
+                            JsValue::from_f64(v as f64)
+                        }
                         _ => JsValue::UNDEFINED,
                     };
                     out.push(Action::Settle(p.resolve, v));
@@ -649,15 +740,41 @@ fn on_event(s: &mut Shared, ev: hub::HubEvent, out: &mut Vec<Action>) {
             }
         }
         E::C2d(m) => out.push(Action::C2d(s.listeners.message.clone(), m)),
-        E::DesiredPatch { json, .. } => out.push(Action::Desired(s.listeners.desired.clone(), json)),
-        E::MethodCall { rid, name, component, payload } => {
+        E::DesiredPatch { json, .. } => {
+            out.push(Action::Desired(s.listeners.desired.clone(), json))
+        }
+        E::MethodCall {
+            rid,
+            name,
+            component,
+            command,
+            payload,
+        } => {
             let handler = s
                 .methods
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, f)| f.clone())
                 .or_else(|| s.default_method.clone());
-            out.push(Action::Method { rid, name, component, payload, handler });
+            out.push(Action::Method(
+                MethodCall {
+                    rid,
+                    name,
+                    component,
+                    command,
+                    payload,
+                },
+                handler,
+            ));
+        }
+        E::SubscriptionRefused { filter } => {
+            let err = js::make_error(
+                "SERVER_ERROR",
+                &format!("the hub refused the subscription {filter:?}"),
+                false,
+                None,
+            );
+            out.push(Action::Call(s.listeners.error.clone(), err.into()));
         }
     }
 }
@@ -667,7 +784,10 @@ fn act(rc: &Rc<RefCell<Shared>>, a: Action) {
     match a {
         Action::Open { url, gen, factory } => open_transport(rc, url, gen, factory),
         Action::CloseSocket(sock) => drop(sock),
-        Action::NeedToken { expiry_secs, get_token } => request_token(rc, expiry_secs, get_token),
+        Action::NeedToken {
+            expiry_secs,
+            get_token,
+        } => request_token(rc, expiry_secs, get_token),
         Action::Call(fs, arg) => {
             for f in &fs {
                 call(f, &arg);
@@ -686,9 +806,7 @@ fn act(rc: &Rc<RefCell<Shared>>, a: Action) {
                 call(f, &patch);
             }
         }
-        Action::Method { rid, name, component, payload, handler } => {
-            run_method(rc, rid, name, component, payload, handler)
-        }
+        Action::Method(call, handler) => run_method(rc, call, handler),
     }
 }
 
@@ -741,10 +859,17 @@ fn open_transport(rc: &Rc<RefCell<Shared>>, url: String, gen: u32, factory: Opti
 }
 
 fn transport_error(e: &JsValue) -> JsValue {
-    if Reflect::get(e, &JsValue::from_str("code")).ok().and_then(|c| c.as_string()).is_some() {
+    if Reflect::get(e, &JsValue::from_str("code"))
+        .ok()
+        .and_then(|c| c.as_string())
+        .is_some()
+    {
         return e.clone();
     }
-    shell_error(Code::Transport, &format!("could not open the WebSocket: {}", js::error_message(e)))
+    shell_error(
+        Code::Transport,
+        &format!("could not open the WebSocket: {}", js::error_message(e)),
+    )
 }
 
 fn attach(rc: &Rc<RefCell<Shared>>, ws: WsLike, gen: u32) {
@@ -758,7 +883,7 @@ fn attach(rc: &Rc<RefCell<Shared>>, ws: WsLike, gen: u32) {
     let open_now = sock.is_open();
     {
         let mut s = rc.borrow_mut();
-        if s.state == State::Closed || s.socket_gen != gen {
+        if s.closed || s.socket_gen != gen {
             drop(s);
             drop(sock); // stale: a newer attempt or close() won
             return;
@@ -775,7 +900,7 @@ fn attach(rc: &Rc<RefCell<Shared>>, ws: WsLike, gen: u32) {
 fn transport_failed(rc: &Rc<RefCell<Shared>>, gen: u32, err: JsValue) {
     let listeners = {
         let mut s = rc.borrow_mut();
-        if s.state == State::Closed || s.socket_gen != gen {
+        if s.closed || s.socket_gen != gen {
             return;
         }
         s.core.connection_lost(js::now_ms());
@@ -791,7 +916,7 @@ fn on_socket(rc: &Rc<RefCell<Shared>>, gen: u32, ev: SocketEvent) {
     let mut closed = None;
     let stale = {
         let mut s = rc.borrow_mut();
-        if s.state == State::Closed || s.socket_gen != gen || s.socket.is_none() {
+        if s.closed || s.socket_gen != gen || s.socket.is_none() {
             true
         } else {
             let now = js::now_ms();
@@ -802,7 +927,7 @@ fn on_socket(rc: &Rc<RefCell<Shared>>, gen: u32, ev: SocketEvent) {
                     // MQTT over WebSocket is binary only (MQTT 3.1.1 §6): drop the connection.
                     s.core.connection_lost(now);
                 }
-                SocketEvent::Closed { .. } => {
+                SocketEvent::Closed => {
                     closed = s.socket.take();
                     s.socket_gen = s.socket_gen.wrapping_add(1);
                     s.core.connection_lost(now);
@@ -823,7 +948,7 @@ fn on_timer(rc: &Rc<RefCell<Shared>>) {
         if let Some(t) = s.timer.as_mut() {
             t.fired();
         }
-        if s.state == State::Closed {
+        if s.closed {
             return;
         }
         s.core.handle_timeout(js::now_ms());
@@ -840,27 +965,43 @@ fn request_token(rc: &Rc<RefCell<Shared>>, expiry_secs: u64, get_token: Function
             Err(e) => Err(e),
         };
         let Some(rc) = weak.upgrade() else { return };
-        let errors = {
+        let failure = {
             let mut s = rc.borrow_mut();
-            if s.state == State::Closed {
+            if s.closed {
                 return;
             }
-            match r.map(|v| v.as_string()) {
+            s.awaiting_token = false;
+            let err = match r.map(|v| v.as_string()) {
                 Ok(Some(token)) => {
                     s.core.set_token(js::now_ms(), token, expiry_secs);
                     None
                 }
-                Ok(None) => Some((
-                    s.listeners.error.clone(),
-                    shell_error(Code::InvalidArgument, "getToken must resolve to a SAS token string"),
+                Ok(None) => Some(shell_error(
+                    Code::InvalidArgument,
+                    "getToken must resolve to a SAS token string",
                 )),
-                Err(e) => Some((
-                    s.listeners.error.clone(),
-                    shell_error(Code::Unauthorized, &format!("getToken failed: {}", js::error_message(&e))),
+                Err(e) => Some(shell_error(
+                    Code::Unauthorized,
+                    &format!("getToken failed: {}", js::error_message(&e)),
                 )),
-            }
+            };
+            err.map(|err| {
+                // Without a token the core cannot go on connecting: stop it, so that a
+                // later connect() asks for a token again. A failed renewal keeps the
+                // current connection; the next reconnect asks again.
+                let waiters = if s.core.state() == hub::ConnectionState::Connected {
+                    Vec::new()
+                } else {
+                    s.core.disconnect(js::now_ms());
+                    std::mem::take(&mut s.connect_waiters)
+                };
+                (s.listeners.error.clone(), waiters, err)
+            })
         };
-        if let Some((fs, err)) = errors {
+        if let Some((fs, waiters, err)) = failure {
+            for (_, reject) in &waiters {
+                call(reject, &err);
+            }
             for f in &fs {
                 call(f, &err);
             }
@@ -869,33 +1010,31 @@ fn request_token(rc: &Rc<RefCell<Shared>>, expiry_secs: u64, get_token: Function
     });
 }
 
-fn run_method(
-    rc: &Rc<RefCell<Shared>>,
-    rid: String,
-    name: String,
-    component: Option<String>,
-    payload: Option<String>,
-    handler: Option<Function>,
-) {
+fn run_method(rc: &Rc<RefCell<Shared>>, m: MethodCall, handler: Option<Function>) {
     let Some(handler) = handler else {
         let body = Object::new();
-        set(&body, "message", &JsValue::from_str(&format!("no handler for method {name:?}")));
-        respond(rc, &rid, 501, json_string(&body.into()));
+        set(
+            &body,
+            "message",
+            &JsValue::from_str(&format!("no handler for method {:?}", m.name)),
+        );
+        respond(rc, &m.rid, 501, json_string(&body.into()));
         return;
     };
     let req = Object::new();
-    set(&req, "name", &JsValue::from_str(&name));
-    let command = match &component {
-        Some(c) => {
-            set(&req, "component", &JsValue::from_str(c));
-            name.strip_prefix(&format!("{c}*")).unwrap_or(&name).to_string()
-        }
-        None => name.clone(),
+    set(&req, "name", &JsValue::from_str(&m.name));
+    if let Some(c) = &m.component {
+        set(&req, "component", &JsValue::from_str(c));
+    }
+    set(&req, "command", &JsValue::from_str(&m.command));
+    set(&req, "requestId", &JsValue::from_str(&m.rid));
+    let payload = if m.payload.trim().is_empty() {
+        JsValue::NULL
+    } else {
+        parse_json(&m.payload)
     };
-    set(&req, "command", &JsValue::from_str(&command));
-    set(&req, "requestId", &JsValue::from_str(&rid));
-    let payload = payload.filter(|p| !p.is_empty()).map(|p| parse_json(&p)).unwrap_or(JsValue::NULL);
     set(&req, "payload", &payload);
+    let rid = m.rid;
     match handler.call1(&JsValue::UNDEFINED, &req) {
         Ok(v) if js::is_thenable(&v) => {
             let weak = Rc::downgrade(rc);
@@ -934,7 +1073,9 @@ fn method_result(r: Result<JsValue, JsValue>) -> (u16, Option<String>) {
                 Some(_) => return failed("method handler returned an invalid status".into()),
             };
             match options::field(&v, "payload") {
-                None if Reflect::get(&v, &JsValue::from_str("payload")).is_ok_and(|p| p.is_null()) => {
+                None if Reflect::get(&v, &JsValue::from_str("payload"))
+                    .is_ok_and(|p| p.is_null()) =>
+                {
                     (status, Some("null".into()))
                 }
                 None => (status, None),
@@ -950,7 +1091,7 @@ fn method_result(r: Result<JsValue, JsValue>) -> (u16, Option<String>) {
 fn respond(rc: &Rc<RefCell<Shared>>, rid: &str, status: u16, body: Option<String>) {
     let err = {
         let mut s = rc.borrow_mut();
-        if s.state == State::Closed {
+        if s.closed {
             return;
         }
         match s.core.respond_method(js::now_ms(), rid, status, body) {
@@ -970,8 +1111,10 @@ fn respond(rc: &Rc<RefCell<Shared>>, rid: &str, status: u16, body: Option<String
 /// outside the borrow; pending Promises reject with `CLOSED`.
 fn close_shared(rc: &Rc<RefCell<Shared>>) {
     let (ws, tx, socket, timer, ops, waiters, listeners) = {
-        let Ok(mut s) = rc.try_borrow_mut() else { return };
-        if s.state == State::Closed {
+        let Ok(mut s) = rc.try_borrow_mut() else {
+            return;
+        };
+        if s.closed {
             return;
         }
         let now = js::now_ms();
@@ -983,7 +1126,7 @@ fn close_shared(rc: &Rc<RefCell<Shared>>) {
             }
         }
         while s.core.poll_event().is_some() {}
-        s.state = State::Closed;
+        s.closed = true;
         s.socket_gen = s.socket_gen.wrapping_add(1);
         panic::remove_client(s.id);
         s.methods.clear();

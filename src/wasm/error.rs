@@ -16,8 +16,6 @@ pub enum Code {
     Transport,
     /// The client was closed.
     Closed,
-    /// The connection went away.
-    Disconnected,
     /// The token provider failed or gave no token.
     Unauthorized,
     /// A bug: a Rust panic inside hubwire.
@@ -32,14 +30,13 @@ impl Code {
             Code::InsecureUrl => "INSECURE_URL",
             Code::Transport => "TRANSPORT",
             Code::Closed => "CLOSED",
-            Code::Disconnected => "DISCONNECTED",
             Code::Unauthorized => "UNAUTHORIZED",
             Code::Internal => "INTERNAL",
         }
     }
 
     fn retryable(self) -> bool {
-        matches!(self, Code::Transport | Code::Disconnected)
+        matches!(self, Code::Transport)
     }
 }
 

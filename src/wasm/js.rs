@@ -45,7 +45,12 @@ export function hwErrorMessage(e) {
 extern "C" {
     /// `new Error(message)` with `name = "HubwireError"`, `code`, `retryable` and optional `status`.
     #[wasm_bindgen(js_name = hwError)]
-    pub fn make_error(code: &str, message: &str, retryable: bool, status: Option<u16>) -> js_sys::Error;
+    pub fn make_error(
+        code: &str,
+        message: &str,
+        retryable: bool,
+        status: Option<u16>,
+    ) -> js_sys::Error;
     /// A fresh C2D message object whose `text()`/`json()` live on a shared prototype.
     #[wasm_bindgen(js_name = hwC2d)]
     pub fn make_c2d(body: &Uint8Array) -> js_sys::Object;

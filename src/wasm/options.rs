@@ -27,16 +27,26 @@ fn bad(path: &str, want: &str) -> JsValue {
 
 /// An optional string field.
 pub fn string(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>, JsValue> {
-    field(obj, key).map(|v| v.as_string().ok_or_else(|| bad(path, "a string"))).transpose()
+    field(obj, key)
+        .map(|v| v.as_string().ok_or_else(|| bad(path, "a string")))
+        .transpose()
 }
 
 /// An optional boolean field.
 pub fn boolean(obj: &JsValue, key: &str, path: &str) -> Result<Option<bool>, JsValue> {
-    field(obj, key).map(|v| v.as_bool().ok_or_else(|| bad(path, "a boolean"))).transpose()
+    field(obj, key)
+        .map(|v| v.as_bool().ok_or_else(|| bad(path, "a boolean")))
+        .transpose()
 }
 
 /// An optional finite number field within `[min, max]`.
-pub fn number(obj: &JsValue, key: &str, path: &str, min: f64, max: f64) -> Result<Option<f64>, JsValue> {
+pub fn number(
+    obj: &JsValue,
+    key: &str,
+    path: &str,
+    min: f64,
+    max: f64,
+) -> Result<Option<f64>, JsValue> {
     field(obj, key)
         .map(|v| match v.as_f64() {
             Some(n) if n.is_finite() && n >= min && n <= max => Ok(n),
@@ -47,7 +57,12 @@ pub fn number(obj: &JsValue, key: &str, path: &str, min: f64, max: f64) -> Resul
 
 /// An optional function field.
 pub fn function(obj: &JsValue, key: &str, path: &str) -> Result<Option<Function>, JsValue> {
-    field(obj, key).map(|v| v.dyn_into::<Function>().map_err(|_| bad(path, "a function"))).transpose()
+    field(obj, key)
+        .map(|v| {
+            v.dyn_into::<Function>()
+                .map_err(|_| bad(path, "a function"))
+        })
+        .transpose()
 }
 
 /// `ClientOptions` as the shell understands them; `None` keeps the core's default.
@@ -97,24 +112,49 @@ impl ClientOptions {
         Ok(ClientOptions {
             url: string(o, "url", "options.url")?,
             allow_insecure: boolean(o, "allowInsecure", "options.allowInsecure")?.unwrap_or(false),
-            keep_alive_secs: number(o, "keepAliveSeconds", "options.keepAliveSeconds", 0.0, 65535.0)?
-                .map(|n| n as u16),
+            keep_alive_secs: number(
+                o,
+                "keepAliveSeconds",
+                "options.keepAliveSeconds",
+                0.0,
+                65535.0,
+            )?
+            .map(|n| n as u16),
             clean_session: boolean(o, "cleanSession", "options.cleanSession")?,
-            token_ttl_secs: number(o, "tokenTtlSeconds", "options.tokenTtlSeconds", 1.0, U32)?.map(|n| n as u64),
+            token_ttl_secs: number(o, "tokenTtlSeconds", "options.tokenTtlSeconds", 1.0, U32)?
+                .map(|n| n as u64),
             retry_min_delay_ms: number(&retry, "minDelayMs", "options.retry.minDelayMs", 0.0, U32)?
                 .map(|n| n as u64),
             retry_max_delay_ms: number(&retry, "maxDelayMs", "options.retry.maxDelayMs", 0.0, U32)?
                 .map(|n| n as u64),
             retry_jitter: number(&retry, "jitter", "options.retry.jitter", 0.0, 1.0)?,
-            queue_max_messages: number(&queue, "maxMessages", "options.offlineQueue.maxMessages", 0.0, U32)?
-                .map(|n| n as usize),
-            queue_max_bytes: number(&queue, "maxBytes", "options.offlineQueue.maxBytes", 0.0, U32)?
-                .map(|n| n as usize),
+            queue_max_messages: number(
+                &queue,
+                "maxMessages",
+                "options.offlineQueue.maxMessages",
+                0.0,
+                U32,
+            )?
+            .map(|n| n as usize),
+            queue_max_bytes: number(
+                &queue,
+                "maxBytes",
+                "options.offlineQueue.maxBytes",
+                0.0,
+                U32,
+            )?
+            .map(|n| n as usize),
             web_socket_factory: function(o, "webSocketFactory", "options.webSocketFactory")?,
             model_id: string(o, "modelId", "options.modelId")?,
             product_info: string(o, "productInfo", "options.productInfo")?,
-            operation_timeout_ms: number(o, "operationTimeoutMs", "options.operationTimeoutMs", 1.0, U32)?
-                .map(|n| n as u64),
+            operation_timeout_ms: number(
+                o,
+                "operationTimeoutMs",
+                "options.operationTimeoutMs",
+                1.0,
+                U32,
+            )?
+            .map(|n| n as u64),
             coalesce: boolean(o, "coalesce", "options.coalesce")?,
         })
     }
@@ -127,7 +167,10 @@ pub fn properties(v: &JsValue) -> Result<Vec<(String, String)>, JsValue> {
     } else if v.is_object() {
         Object::entries(v.unchecked_ref())
     } else {
-        return Err(bad("options.properties", "an object or an array of [key, value] pairs"));
+        return Err(bad(
+            "options.properties",
+            "an object or an array of [key, value] pairs",
+        ));
     };
     let mut out = Vec::with_capacity(pairs.length() as usize);
     for pair in pairs.iter() {

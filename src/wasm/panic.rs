@@ -26,7 +26,11 @@ fn report(info: &std::panic::PanicHookInfo<'_>) {
     let msg = format!("hubwire panicked (this is a bug): {info}");
     js::console_error(&msg);
     let sinks: Vec<Function> = SINKS
-        .try_with(|s| s.try_borrow().map(|v| v.iter().map(|(_, f)| f.clone()).collect()).unwrap_or_default())
+        .try_with(|s| {
+            s.try_borrow()
+                .map(|v| v.iter().map(|(_, f)| f.clone()).collect())
+                .unwrap_or_default()
+        })
         .unwrap_or_default();
     if sinks.is_empty() {
         return;

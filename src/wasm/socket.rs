@@ -15,8 +15,8 @@ pub enum SocketEvent {
     Message(Vec<u8>),
     /// A text (or otherwise non-binary) message: MQTT over WebSocket forbids it.
     NotBinary,
-    /// The socket closed (or failed); `code` is the close code when known.
-    Closed { code: Option<u16>, reason: String },
+    /// The socket closed or failed (the core only needs to know it is gone).
+    Closed,
 }
 
 type Listener = Closure<dyn FnMut(JsValue)>;
@@ -36,33 +36,23 @@ impl Socket {
         let open: Listener = Closure::new(move |_: JsValue| s(SocketEvent::Open));
         let s = sink.clone();
         let message: Listener = Closure::new(move |ev: JsValue| {
-            let data = js_sys::Reflect::get(&ev, &JsValue::from_str("data")).unwrap_or(JsValue::UNDEFINED);
+            let data =
+                js_sys::Reflect::get(&ev, &JsValue::from_str("data")).unwrap_or(JsValue::UNDEFINED);
             match js::message_bytes(&data) {
                 Some(view) => s(SocketEvent::Message(view.to_vec())),
                 None => s(SocketEvent::NotBinary),
             }
         });
         let s = sink.clone();
-        let close: Listener = Closure::new(move |ev: JsValue| {
-            let code = js_sys::Reflect::get(&ev, &JsValue::from_str("code"))
-                .ok()
-                .and_then(|c| c.as_f64())
-                .map(|c| c as u16);
-            let reason = js_sys::Reflect::get(&ev, &JsValue::from_str("reason"))
-                .ok()
-                .and_then(|r| r.as_string())
-                .unwrap_or_default();
-            s(SocketEvent::Closed { code, reason });
-        });
+        let close: Listener = Closure::new(move |_: JsValue| s(SocketEvent::Closed));
         let s = sink;
-        let error: Listener = Closure::new(move |ev: JsValue| {
-            let msg = js_sys::Reflect::get(&ev, &JsValue::from_str("message"))
-                .ok()
-                .and_then(|m| m.as_string())
-                .unwrap_or_else(|| "WebSocket error".into());
-            s(SocketEvent::Closed { code: None, reason: msg });
-        });
-        let listeners = [("open", open), ("message", message), ("close", close), ("error", error)];
+        let error: Listener = Closure::new(move |_: JsValue| s(SocketEvent::Closed));
+        let listeners = [
+            ("open", open),
+            ("message", message),
+            ("close", close),
+            ("error", error),
+        ];
         for (ty, l) in &listeners {
             ws.add_event_listener(ty, l.as_ref().unchecked_ref::<Function>());
         }
@@ -89,7 +79,8 @@ pub fn send(ws: &WsLike, bytes: &[u8]) -> Result<(), JsValue> {
 impl Drop for Socket {
     fn drop(&mut self) {
         for (ty, l) in &self.listeners {
-            self.ws.remove_event_listener(ty, l.as_ref().unchecked_ref::<Function>());
+            self.ws
+                .remove_event_listener(ty, l.as_ref().unchecked_ref::<Function>());
         }
         if matches!(self.ws.ready_state(), Some(0) | Some(1) | None) {
             let _ = self.ws.close(1000, "");

@@ -51,6 +51,7 @@ impl Timer {
     }
 
     /// Whether a timeout is pending.
+    #[cfg(test)]
     pub fn is_armed(&self) -> bool {
         self.handle.is_some()
     }

@@ -41,7 +41,11 @@ fn is_loopback(host: &str) -> bool {
         return true;
     }
     let octets: Vec<&str> = host.split('.').collect();
-    octets.len() == 4 && octets[0] == "127" && octets.iter().all(|o| !o.is_empty() && o.parse::<u8>().is_ok())
+    octets.len() == 4
+        && octets[0] == "127"
+        && octets
+            .iter()
+            .all(|o| !o.is_empty() && o.parse::<u8>().is_ok())
 }
 
 #[cfg(test)]
