@@ -109,8 +109,8 @@ pub fn decode_bag(s: &str) -> Result<PropertyBag, MalformedError> {
 }
 
 /// Finds the first value of `key` in a raw (still encoded) query such as `$rid=1&$version=2`.
-/// `key` must be unreserved-only or already encoded, e.g. `$rid` is matched raw and as `%24rid`.
-pub(crate) fn query_value(query: &str, key: &str) -> Result<Option<String>, MalformedError> {
+/// Keys are compared after decoding, so `$rid` matches both `$rid` and `%24rid`.
+pub fn query_value(query: &str, key: &str) -> Result<Option<String>, MalformedError> {
     for (k, v) in decode_bag(query)? {
         if k == key {
             return Ok(Some(v.unwrap_or_default()));

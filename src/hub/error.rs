@@ -140,12 +140,12 @@ pub enum Error {
         /// Bytes already queued.
         bytes: usize,
     },
-    /// Hub: CONNACK 4/5 — the credentials were refused. Retrying will not help.
+    /// Hub: CONNACK 2/4/5 — the identity or credentials were refused. Retrying will not help.
     Unauthorized {
         /// The CONNACK return code.
         code: u8,
     },
-    /// Hub: CONNACK 2/1 — the identity is rejected (device disabled or unknown). Retrying will not help.
+    /// Hub: CONNACK 3 — IoT Hub's answer for a disabled device. Retrying will not help until it is enabled.
     DeviceDisabled {
         /// The CONNACK return code.
         code: u8,
@@ -177,7 +177,7 @@ pub enum Error {
     Disconnected,
     /// Caller: the client was closed with `disconnect`; nothing more will be sent.
     Closed,
-    /// Caller: in token-provider mode no token has been supplied (or it has expired).
+    /// Caller: no usable SAS token (none supplied in token-provider mode, or a connection string's fixed token expired).
     TokenRequired,
 }
 
@@ -255,7 +255,10 @@ impl fmt::Display for Error {
                 )
             }
             Error::DeviceDisabled { code } => {
-                write!(f, "the hub rejected the identity (CONNACK {code}); is the device disabled or unknown?")
+                write!(
+                    f,
+                    "the hub refused the connection (CONNACK {code}); is the device disabled?"
+                )
             }
             Error::Timeout => f.write_str("no answer from the hub within the operation timeout"),
             Error::Throttled { status } => write!(f, "the hub is throttling requests ({status})"),

@@ -7,6 +7,7 @@
 //! epoch, passed in by the shell.
 
 pub mod c2d;
+pub mod client;
 pub mod connection_string;
 pub mod encoding;
 pub mod error;
@@ -18,6 +19,9 @@ pub mod telemetry;
 pub mod twin;
 pub mod username;
 
+pub use client::{
+    Auth, C2dMessage, Client, ClientConfig, ConnectionState, HubEvent, OpId, OpResult,
+};
 pub use connection_string::{ConnectionString, Credential, Secret, SymmetricKey};
 pub use error::Error;
 pub use telemetry::{SystemProperties, Telemetry};

@@ -149,6 +149,11 @@ pub fn desired_version(doc: &str) -> Option<u64> {
     json::member(desired, "$version").and_then(json::as_u64)
 }
 
+/// The raw JSON text of the `desired` section of a full twin document.
+pub fn desired_section(doc: &str) -> Option<&str> {
+    json::member(doc, "desired")
+}
+
 /// `$version` at the top level of a JSON object (a desired patch or a properties section).
 pub fn version_of(obj: &str) -> Option<u64> {
     json::member(obj, "$version").and_then(json::as_u64)

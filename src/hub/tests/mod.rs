@@ -1,3 +1,4 @@
 //! Tests that span the hub modules: the shared vectors and the scripted client tests.
 
+mod client;
 mod vectors;
