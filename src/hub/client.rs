@@ -463,7 +463,10 @@ pub struct Client {
     inflight: BTreeMap<u16, OpId>,
     twin_requests: BTreeMap<String, TwinRequest>,
     last_desired_version: Option<u64>,
-    open_methods: Vec<String>,
+    /// Method calls not yet answered, with the connection generation they arrived on.
+    open_methods: Vec<(String, u64)>,
+    /// Incremented at every accepted CONNACK.
+    conn_gen: u64,
 }
 
 fn telemetry_topic_of(config: &ClientConfig, msg: &Telemetry) -> String {
@@ -523,6 +526,7 @@ impl Client {
             twin_requests: BTreeMap::new(),
             last_desired_version: None,
             open_methods: Vec::new(),
+            conn_gen: 0,
         })
     }
 
@@ -561,7 +565,10 @@ impl Client {
     pub fn connect(&mut self, now: u64) -> Result<(), Error> {
         match self.phase {
             Phase::Idle | Phase::Closed => {
+                // Start afresh: what `disconnect` or a fatal error failed must not be resent later.
+                self.session = Session::new(self.session.config().clone());
                 self.attempt = 0;
+                self.ever_connected = false;
                 self.begin_attempt(now);
                 Ok(())
             }
@@ -623,18 +630,7 @@ impl Client {
         if had_transport {
             self.events.push_back(HubEvent::CloseTransport);
         }
-        for q in core::mem::take(&mut self.queue) {
-            self.complete(q.op, Err(Error::Closed));
-        }
-        self.queue_bytes = 0;
-        for (_, op) in core::mem::take(&mut self.inflight) {
-            self.complete(op, Err(Error::Closed));
-        }
-        for (_, r) in core::mem::take(&mut self.twin_requests) {
-            if let Some(op) = r.op {
-                self.complete(op, Err(Error::Closed));
-            }
-        }
+        self.fail_pending(&Error::Closed);
         self.events.push_back(HubEvent::Disconnected {
             reason: Error::Closed,
             will_retry: false,
@@ -709,12 +705,13 @@ impl Client {
         status: u16,
         body_json: Option<String>,
     ) -> Result<(), Error> {
-        let Some(i) = self.open_methods.iter().position(|r| r == rid) else {
+        let Some(i) = self.open_methods.iter().position(|(r, _)| r == rid) else {
             return Err(Error::InvalidArgument(
                 "no open method call with this request id",
             ));
         };
-        if self.phase != Phase::Connected {
+        if self.phase != Phase::Connected || self.open_methods[i].1 != self.conn_gen {
+            // The call arrived on a connection that is gone; the hub has given up on it.
             self.open_methods.remove(i);
             return Err(Error::Disconnected);
         }
@@ -935,8 +932,6 @@ impl Client {
     fn after_transport_end(&mut self) {
         self.twin_ready = false;
         self.pending_subs.clear();
-        // The hub has given up on unanswered method calls.
-        self.open_methods.clear();
         for r in self.twin_requests.values_mut() {
             // QoS 0 responses are lost with the connection: resend after reconnecting.
             if r.send_at.is_none() {
@@ -945,18 +940,31 @@ impl Client {
         }
     }
 
+    /// A fatal error: no more retries. Everything pending fails with `reason` (the app
+    /// learns of each message; none is dropped silently).
     fn stop(&mut self, reason: Error) {
         self.phase = Phase::Idle;
         self.renewal_requested = false;
+        self.fail_pending(&reason);
+        self.events.push_back(HubEvent::Disconnected {
+            reason,
+            will_retry: false,
+        });
+    }
+
+    fn fail_pending(&mut self, reason: &Error) {
+        for (_, op) in core::mem::take(&mut self.inflight) {
+            self.complete(op, Err(reason.clone()));
+        }
+        for q in core::mem::take(&mut self.queue) {
+            self.complete(q.op, Err(reason.clone()));
+        }
+        self.queue_bytes = 0;
         for (_, r) in core::mem::take(&mut self.twin_requests) {
             if let Some(op) = r.op {
                 self.complete(op, Err(reason.clone()));
             }
         }
-        self.events.push_back(HubEvent::Disconnected {
-            reason,
-            will_retry: false,
-        });
     }
 
     /// An attempt or a connection failed: stop, or back off and retry.
@@ -1149,6 +1157,7 @@ impl Client {
 
     fn on_connected(&mut self, now: u64) {
         self.phase = Phase::Connected;
+        self.conn_gen += 1;
         self.attempt = 0;
         self.ever_connected = true;
         self.events.push_back(HubEvent::Connected);
@@ -1209,9 +1218,9 @@ impl Client {
             Ok(Some(req)) => {
                 let (component, command) = req.split();
                 let (component, command) = (component.map(str::to_owned), command.to_owned());
-                if !self.open_methods.contains(&req.rid) {
-                    self.open_methods.push(req.rid.clone());
-                }
+                let gen = self.conn_gen;
+                self.open_methods.retain(|(r, _)| *r != req.rid);
+                self.open_methods.push((req.rid.clone(), gen));
                 self.events.push_back(HubEvent::MethodCall {
                     rid: req.rid,
                     name: req.name,

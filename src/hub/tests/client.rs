@@ -1077,3 +1077,79 @@ fn client_debug_never_shows_key_succeeds() {
         "token signature leaked"
     );
 }
+
+#[test]
+fn client_method_answer_after_reconnect_fails() {
+    let mut cfg = config();
+    cfg.retry = Backoff {
+        min_ms: 10,
+        max_ms: 10,
+        jitter: 0.0,
+    };
+    let mut h = H::new(cfg);
+    h.c.enable_methods(h.now);
+    h.connect();
+    h.suback_all();
+    h.feed(Packet::Publish(Publish::new(
+        "$iothub/methods/POST/reboot/?$rid=5",
+        WireQoS::AtMostOnce,
+        "",
+    )));
+    h.c.connection_lost(h.now);
+    assert_eq!(
+        h.c.respond_method(h.now, "5", 200, None),
+        Err(Error::Disconnected)
+    );
+    h.feed(Packet::Publish(Publish::new(
+        "$iothub/methods/POST/reboot/?$rid=6",
+        WireQoS::AtMostOnce,
+        "",
+    )));
+    h.run_until(h.now + 10);
+    h.open_and_connack(ConnectReturnCode::Success);
+    h.take_sent();
+    // Bytes fed while disconnected were ignored: rid 6 never arrived.
+    assert_eq!(
+        h.c.respond_method(h.now, "6", 200, None),
+        Err(Error::InvalidArgument(
+            "no open method call with this request id"
+        ))
+    );
+}
+
+#[test]
+fn client_fatal_refusal_fails_queued_messages_fails() {
+    let mut h = H::new(config());
+    let a = h.c.send_event(h.now, Telemetry::new("a")).unwrap();
+    let t = h.c.get_twin(h.now).unwrap();
+    h.c.connect(h.now).unwrap();
+    h.open_and_connack(ConnectReturnCode::NotAuthorized);
+    let ev = h.take_events();
+    let done = completed(&ev);
+    assert!(
+        done.contains(&(a, Err(Error::Unauthorized { code: 5 }))),
+        "{ev:?}"
+    );
+    assert!(
+        done.contains(&(t, Err(Error::Unauthorized { code: 5 }))),
+        "{ev:?}"
+    );
+    assert_eq!(h.c.queued_messages(), 0);
+}
+
+#[test]
+fn client_reconnect_after_disconnect_does_not_resend_failed_succeeds() {
+    let mut h = H::new(config());
+    h.connect();
+    h.c.send_event(h.now, Telemetry::new("old")).unwrap();
+    h.take_sent();
+    h.c.disconnect(h.now);
+    h.take_sent();
+    h.take_events();
+    h.connect();
+    assert_eq!(h.c.state(), ConnectionState::Connected);
+    assert!(
+        publishes(&h.take_sent()).is_empty(),
+        "a message failed with Closed was resent"
+    );
+}
