@@ -739,7 +739,7 @@ fn on_event(s: &mut Shared, ev: hub::HubEvent, out: &mut Vec<Action>) {
                 Err(e) => out.push(Action::Settle(p.reject, hub_error(&e))),
             }
         }
-        E::C2d(m) => out.push(Action::C2d(s.listeners.message.clone(), m)),
+        E::C2d(m) => out.push(Action::C2d(s.listeners.message.clone(), *m)),
         E::DesiredPatch { json, .. } => {
             out.push(Action::Desired(s.listeners.desired.clone(), json))
         }

@@ -3,6 +3,7 @@
 //!
 //! Only compiled for `wasm32`; `crate::hub` does everything IoT Hub and MQTT.
 
+mod client;
 mod error;
 mod js;
 mod options;
@@ -11,6 +12,8 @@ mod socket;
 mod timer;
 mod types;
 mod url;
+
+pub use client::DeviceClient;
 
 #[cfg(test)]
 mod tests;
