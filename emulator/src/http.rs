@@ -236,7 +236,7 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Box<Response<Bo
     };
     let (host, key) =
         shared.with(|h, _| (h.config().host_name.clone(), h.config().service_key.clone()));
-    if token.key_name.as_deref() != Some(SERVICE_POLICY) {
+    if token.key_name() != Some(SERVICE_POLICY) {
         return unauthorized(
             "the token must be signed by the iothubowner policy (skn=iothubowner)",
         );

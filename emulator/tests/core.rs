@@ -547,6 +547,37 @@ fn publish_other_device_topic_closes_connection_fails() {
 }
 
 #[test]
+fn publish_malformed_property_bag_closes_connection_fails() {
+    let mut h = hub();
+    let c = online(&mut h, "d1", &[]);
+    let (_, closed, rest) = publish(
+        &mut h,
+        T0,
+        c,
+        "devices/d1/messages/events/k=%zz",
+        QoS::AtLeastOnce,
+        3,
+        b"x",
+    );
+    assert_eq!(closed, Some(false));
+    assert!(rest.is_empty(), "not recorded");
+}
+
+#[test]
+fn telemetry_security_message_interface_id_succeeds() {
+    let mut h = hub();
+    let c = online(&mut h, "d1", &[]);
+    let topic = "devices/d1/messages/events/%24.ifid=urn%3Aazureiot%3ASecurity%3ASecurityAgent%3A1";
+    let (pkts, ..) = publish(&mut h, T0, c, topic, QoS::AtLeastOnce, 3, b"sec");
+    assert!(matches!(pkts[..], [Packet::PubAck(_)]));
+    let t = h.telemetry_json(0, None, 10);
+    assert_eq!(
+        t["items"][0]["systemProperties"]["interfaceId"],
+        "urn:azureiot:Security:SecurityAgent:1"
+    );
+}
+
+#[test]
 fn publish_oversized_message_closes_connection_fails() {
     let mut h = hub();
     let c = online(&mut h, "d1", &[]);
@@ -935,7 +966,7 @@ fn c2d_delivered_and_removed_on_puback_succeeds() {
     let p = publishes(&pkts)[0];
     assert_eq!(
         p.topic,
-        "devices/d1/messages/devicebound/%24.mid=m1&%24.to=%2Fdevices%2Fd1%2Fmessages%2FdeviceBound&%24.cid=corr%201&iothub-ack=full&my%20key=a%2Bb%20c%26d%3De"
+        "devices/d1/messages/devicebound/%24.mid=m1&%24.cid=corr%201&%24.to=%2Fdevices%2Fd1%2Fmessages%2FdeviceBound&iothub-ack=full&my%20key=a%2Bb%20c%26d%3De"
     );
     assert_eq!((p.qos, p.dup), (QoS::AtLeastOnce, false));
     assert_eq!(h.c2d_pending("d1"), 1);

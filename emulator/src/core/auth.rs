@@ -3,27 +3,12 @@
 //! `%2a` in lower case), then the decoded `sr` must name the identity.
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hubwire::hub::sas;
 
-use super::props::percent_decode;
-
-/// A parsed `SharedAccessSignature sr=..&sig=..&se=..[&skn=..]` token.
+/// A parsed `SharedAccessSignature sr=..&sig=..&se=..[&skn=..]` token
+/// (`hubwire::hub::sas::SasToken`, checked against the registry's keys).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SasToken {
-    /// `sr` as received (still percent-encoded): the signed text.
-    pub sr_raw: String,
-    /// `sr` decoded: the resource the token grants.
-    pub resource: String,
-    /// Decoded signature bytes.
-    pub signature: Vec<u8>,
-    /// `se` as received (signed text).
-    pub se_raw: String,
-    /// Expiry, seconds since the Unix epoch.
-    pub expiry: u64,
-    /// Policy name (`skn`), decoded, for shared access policy tokens.
-    pub key_name: Option<String>,
-}
+pub struct SasToken(sas::SasToken);
 
 /// Why a token or username was refused. The client is at fault in every case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,59 +19,40 @@ pub enum AuthError {
     BadSignature,
     /// `se` is not in the future.
     Expired,
-    /// The decoded `sr` does not name the identity or the hub.
-    WrongResource,
-    /// The policy named by `skn` does not exist or may not do this.
-    UnknownPolicy,
+}
+
+fn key_bytes(key_base64: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(key_base64)
+        .ok()
 }
 
 impl SasToken {
     /// Parses a token; fields may come in any order.
     pub fn parse(token: &str) -> Result<SasToken, AuthError> {
-        let rest = token
-            .strip_prefix("SharedAccessSignature ")
-            .ok_or(AuthError::Malformed)?;
-        let (mut sr, mut sig, mut se, mut skn) = (None, None, None, None);
-        for field in rest.split('&') {
-            let (k, v) = field.split_once('=').ok_or(AuthError::Malformed)?;
-            match k {
-                "sr" => sr = Some(v),
-                "sig" => sig = Some(v),
-                "se" => se = Some(v),
-                "skn" => skn = Some(v),
-                _ => {}
-            }
-        }
-        let (sr, sig, se) = match (sr, sig, se) {
-            (Some(a), Some(b), Some(c)) => (a, b, c),
-            _ => return Err(AuthError::Malformed),
-        };
-        let signature = base64::engine::general_purpose::STANDARD
-            .decode(percent_decode(sig))
-            .map_err(|_| AuthError::Malformed)?;
-        let expiry = se.parse::<u64>().map_err(|_| AuthError::Malformed)?;
-        Ok(SasToken {
-            sr_raw: sr.to_string(),
-            resource: percent_decode(sr),
-            signature,
-            se_raw: se.to_string(),
-            expiry,
-            key_name: skn.map(percent_decode),
-        })
+        sas::SasToken::parse(token)
+            .map(SasToken)
+            .map_err(|_| AuthError::Malformed)
     }
 
-    /// True when `key_base64` signed this token (constant-time comparison).
+    /// Expiry (`se`), seconds since the Unix epoch.
+    pub fn expiry(&self) -> u64 {
+        self.0.expiry_secs
+    }
+
+    /// Policy name (`skn`), decoded, for shared access policy tokens.
+    pub fn key_name(&self) -> Option<&str> {
+        self.0.key_name.as_deref()
+    }
+
+    /// The decoded resource (`sr`).
+    pub fn resource(&self) -> &str {
+        &self.0.resource
+    }
+
+    /// True when `key_base64` signed this token; the HMAC covers `sr` as received.
     pub fn signed_by(&self, key_base64: &str) -> bool {
-        let Ok(key) = base64::engine::general_purpose::STANDARD.decode(key_base64) else {
-            return false;
-        };
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else {
-            return false;
-        };
-        mac.update(self.sr_raw.as_bytes());
-        mac.update(b"\n");
-        mac.update(self.se_raw.as_bytes());
-        mac.verify_slice(&self.signature).is_ok()
+        key_bytes(key_base64).is_some_and(|k| self.0.signature_matches(&k))
     }
 
     /// Checks signature against any of `keys`, then expiry against `now_ms`.
@@ -94,7 +60,7 @@ impl SasToken {
         if !keys.iter().any(|k| self.signed_by(k)) {
             return Err(AuthError::BadSignature);
         }
-        if self.expiry.saturating_mul(1000) <= now_ms {
+        if self.0.expiry_secs.saturating_mul(1000) <= now_ms {
             return Err(AuthError::Expired);
         }
         Ok(())
@@ -103,7 +69,7 @@ impl SasToken {
     /// True when the decoded resource is `host[/path]` (host case-insensitive,
     /// a trailing `/` tolerated).
     pub fn names(&self, host: &str, path: &str) -> bool {
-        let r = self.resource.trim_end_matches('/');
+        let r = self.0.resource.trim_end_matches('/');
         let Some(head) = r.get(..host.len()) else {
             return false;
         };
@@ -111,31 +77,27 @@ impl SasToken {
     }
 }
 
-/// Signs `sr_raw\nse` with a base64 key, returning the base64 signature.
+/// Signs `sr_raw\nexpiry` with a base64 key, returning the base64 signature.
 pub fn sign(key_base64: &str, sr_raw: &str, expiry: u64) -> Option<String> {
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(key_base64)
-        .ok()?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
-    mac.update(format!("{sr_raw}\n{expiry}").as_bytes());
-    Some(base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+    Some(sas::sign(
+        &key_bytes(key_base64)?,
+        &sas::string_to_sign(sr_raw, expiry),
+    ))
 }
 
-/// Builds a complete token for `resource` (decoded), as the service SDKs do.
+/// Builds a complete token for `resource` (decoded), as the SDKs do.
 pub fn make_token(
     resource: &str,
     key_base64: &str,
     key_name: Option<&str>,
     expiry: u64,
 ) -> Option<String> {
-    let sr = super::props::percent_encode(resource);
-    let sig = super::props::percent_encode(&sign(key_base64, &sr, expiry)?);
-    let mut t = format!("SharedAccessSignature sr={sr}&sig={sig}&se={expiry}");
-    if let Some(n) = key_name {
-        t.push_str("&skn=");
-        t.push_str(&super::props::percent_encode(n));
-    }
-    Some(t)
+    Some(sas::token(
+        &key_bytes(key_base64)?,
+        resource,
+        expiry,
+        key_name,
+    ))
 }
 
 /// Checks a CONNECT username `{host}/{client_id}/?api-version=..` (or the older
@@ -181,7 +143,7 @@ mod tests {
         assert!(t.names("myhub.azure-devices.net", "/devices/dev1/modules/mod1"));
         assert!(t.signed_by(KEY));
         let t = SasToken::parse("SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fdev1&sig=i%2BYmMcSSZc4KzBi6ejz3l0iL%2B2sN0CE3q6vSm837h2g%3D&skn=device%20policy&se=1700000000").unwrap();
-        assert_eq!(t.key_name.as_deref(), Some("device policy"));
+        assert_eq!(t.key_name(), Some("device policy"));
         assert!(t.signed_by(KEY));
     }
 
@@ -222,7 +184,7 @@ mod tests {
         let p = SasToken::parse(&t).unwrap();
         assert!(p.signed_by(KEY));
         assert!(p.names("localhost", ""));
-        assert_eq!(p.key_name.as_deref(), Some("iothubowner"));
+        assert_eq!(p.key_name(), Some("iothubowner"));
     }
 
     #[test]

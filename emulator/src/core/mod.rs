@@ -26,6 +26,9 @@ use serde_json::Value;
 
 use auth::SasToken;
 use conn::Conn;
+use hubwire::hub::encoding::PropertyBag;
+use hubwire::hub::telemetry::SystemProperties;
+use hubwire::hub::{methods, telemetry as hub_telemetry, twin as hub_twin};
 use registry::{IdentityId, Registry};
 use telemetry::{TelemetryLog, TelemetryRecord};
 
@@ -175,33 +178,32 @@ pub struct C2dMessage {
 }
 
 impl C2dMessage {
-    /// The property bag of the devicebound topic, in IoT Hub's field order.
-    pub fn bag(&self, device: &str) -> String {
-        let to = self
-            .to
-            .clone()
-            .unwrap_or_else(|| format!("/devices/{device}/messages/deviceBound"));
-        let mut pairs: Vec<(&str, Option<&str>)> = Vec::new();
-        if let Some(v) = &self.message_id {
-            pairs.push(("$.mid", Some(v)));
+    /// The devicebound topic with its property bag (`hubwire::hub::c2d::topic`).
+    pub fn topic(&self, device: &str) -> String {
+        let system = SystemProperties {
+            message_id: self.message_id.clone(),
+            correlation_id: self.correlation_id.clone(),
+            user_id: self.user_id.clone(),
+            to: Some(
+                self.to
+                    .clone()
+                    .unwrap_or_else(|| format!("/devices/{device}/messages/deviceBound")),
+            ),
+            content_type: self.content_type.clone(),
+            content_encoding: self.content_encoding.clone(),
+            expiry: self.expiry.clone(),
+            ..SystemProperties::default()
+        };
+        let mut props: Vec<(String, Option<String>)> = Vec::new();
+        if let Some(a) = &self.ack {
+            props.push(("iothub-ack".into(), Some(a.clone())));
         }
-        pairs.push(("$.to", Some(&to)));
-        for (k, v) in [
-            ("$.exp", &self.expiry),
-            ("$.cid", &self.correlation_id),
-            ("$.uid", &self.user_id),
-            ("$.ct", &self.content_type),
-            ("$.ce", &self.content_encoding),
-            ("iothub-ack", &self.ack),
-        ] {
-            if let Some(v) = v {
-                pairs.push((k, Some(v)));
-            }
-        }
-        for (k, v) in &self.properties {
-            pairs.push((k, Some(v)));
-        }
-        props::encode_bag(pairs)
+        props.extend(
+            self.properties
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone()))),
+        );
+        hubwire::hub::c2d::topic(device, &system, &props)
     }
 }
 
@@ -323,10 +325,6 @@ pub struct Hub {
 const TWIN_RES: &str = "$iothub/twin/res/#";
 const TWIN_DESIRED: &str = "$iothub/twin/PATCH/properties/desired/#";
 const METHODS: &str = "$iothub/methods/POST/#";
-const TWIN_GET: &str = "$iothub/twin/GET/";
-const TWIN_REPORTED: &str = "$iothub/twin/PATCH/properties/reported/";
-const METHOD_RES: &str = "$iothub/methods/res/";
-
 fn encode(p: &Packet) -> Vec<u8> {
     let mut b = BytesMut::new();
     // Writing packets the hub built itself cannot fail (ids are non-zero,
@@ -553,18 +551,19 @@ impl Hub {
         }
         if !c.disconnect_seen {
             if let Some(will) = c.will {
-                let prefix = identity.events_prefix();
-                if let Some(bag) = will.topic.strip_prefix(&prefix) {
-                    let bag = bag.strip_prefix('/').unwrap_or(bag).to_string();
-                    let extra = vec![("iothub-MessageType".to_string(), Some("Will".to_string()))];
-                    self.record(
-                        now,
-                        &identity,
-                        &bag,
-                        will.retain,
-                        will.message.to_vec(),
-                        extra,
-                    );
+                if let Ok(Some(t)) = hub_telemetry::parse_topic(&will.topic) {
+                    if t.device_id == identity.device && t.module_id == identity.module {
+                        let mut props = t.properties;
+                        props.push(("iothub-MessageType".to_string(), Some("Will".to_string())));
+                        self.record(
+                            now,
+                            &identity,
+                            t.system,
+                            props,
+                            will.retain,
+                            will.message.to_vec(),
+                        );
+                    }
                 }
             }
         }
@@ -673,7 +672,7 @@ impl Hub {
             return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
         };
         let host = self.config.host_name.clone();
-        let verified = match token.key_name.as_deref() {
+        let verified = match token.key_name() {
             None => {
                 token.names(&host, &identity.resource_path())
                     && token
@@ -711,7 +710,7 @@ impl Hub {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.identity = Some(identity.clone());
             c.keep_alive_ms = u64::from(connect.keep_alive) * 1000;
-            c.token_expiry_ms = Some(token.expiry.saturating_mul(1000));
+            c.token_expiry_ms = Some(token.expiry().saturating_mul(1000));
             c.will = connect.last_will;
             c.clean = connect.clean_session;
         }
@@ -728,75 +727,84 @@ impl Hub {
             // IoT Hub does not support QoS 2 and closes the connection.
             return self.close(now, conn, false);
         }
-        let prefix = id.events_prefix();
-        if let Some(rest) = p.topic.strip_prefix(&prefix) {
-            if !(rest.is_empty() || rest.starts_with('/')) {
-                return self.close(now, conn, false);
-            }
-            if p.payload.len() > MAX_MESSAGE_BYTES {
-                return self.close(now, conn, false);
-            }
-            let bag = rest.strip_prefix('/').unwrap_or(rest).to_string();
-            self.record(now, id, &bag, p.retain, p.payload.to_vec(), Vec::new());
-            if p.qos == QoS::AtLeastOnce {
-                self.ack(now, conn, id, p.pkid);
-            }
-            return;
-        }
-        if let Some(q) = p.topic.strip_prefix(TWIN_GET) {
-            let rid = props::query_param(q, "$rid").unwrap_or("").to_string();
-            self.ack_if_qos1(now, conn, id, &p);
-            if self.throttled(id) {
-                return self.twin_response(conn, id, 429, &rid, None, Vec::new());
-            }
-            let body = self
-                .registry
-                .get(id)
-                .map(|r| r.twin.document().to_string())
-                .unwrap_or_default();
-            return self.twin_response(conn, id, 200, &rid, None, body.into_bytes());
-        }
-        if let Some(q) = p.topic.strip_prefix(TWIN_REPORTED) {
-            let rid = props::query_param(q, "$rid").unwrap_or("").to_string();
-            self.ack_if_qos1(now, conn, id, &p);
-            if self.throttled(id) {
-                return self.twin_response(conn, id, 429, &rid, None, Vec::new());
-            }
-            let result = self
-                .registry
-                .get_mut(id)
-                .map(|r| r.twin.patch_reported(&p.payload));
-            return match result {
-                Some(Ok(v)) => {
-                    self.dirty = true;
-                    self.twin_response(conn, id, 204, &rid, Some(v), Vec::new())
+        match hub_telemetry::parse_topic(&p.topic) {
+            Ok(Some(t)) if t.device_id == id.device && t.module_id == id.module => {
+                if p.payload.len() > MAX_MESSAGE_BYTES {
+                    return self.close(now, conn, false);
                 }
-                _ => {
-                    let body =
-                        br#"{"errorCode":400004,"message":"reported patch must be a JSON object"}"#;
-                    self.twin_response(conn, id, 400, &rid, None, body.to_vec())
+                self.record(
+                    now,
+                    id,
+                    t.system,
+                    t.properties,
+                    p.retain,
+                    p.payload.to_vec(),
+                );
+                if p.qos == QoS::AtLeastOnce {
+                    self.ack(now, conn, id, p.pkid);
                 }
-            };
+                return;
+            }
+            // Another identity's topic, or a bag that does not decode: IoT Hub disconnects.
+            Ok(Some(_)) | Err(_) => return self.close(now, conn, false),
+            Ok(None) => {}
         }
-        if let Some(rest) = p.topic.strip_prefix(METHOD_RES) {
-            self.ack_if_qos1(now, conn, id, &p);
-            let (status, q) = rest.split_once('/').unwrap_or((rest, ""));
-            let rid = props::query_param(q, "$rid").unwrap_or("");
-            let status: u16 = status.parse().unwrap_or(500);
-            let found = self.calls.iter().find_map(|(k, c)| {
-                (matches!(c.state, CallState::Sent) && &c.identity == id && rid == call_rid(*k))
-                    .then_some(*k)
-            });
-            if let Some(k) = found {
-                self.calls.remove(&k);
-                let result = MethodResult::Response {
-                    status,
-                    payload: p.payload.to_vec(),
+        match hub_twin::parse_request_topic(&p.topic) {
+            Ok(Some(hub_twin::TwinRequest::Get { rid })) => {
+                self.ack_if_qos1(now, conn, id, &p);
+                if self.throttled(id) {
+                    return self.twin_response(conn, id, 429, &rid, None, Vec::new());
+                }
+                let body = self
+                    .registry
+                    .get(id)
+                    .map(|r| r.twin.document().to_string())
+                    .unwrap_or_default();
+                return self.twin_response(conn, id, 200, &rid, None, body.into_bytes());
+            }
+            Ok(Some(hub_twin::TwinRequest::PatchReported { rid })) => {
+                self.ack_if_qos1(now, conn, id, &p);
+                if self.throttled(id) {
+                    return self.twin_response(conn, id, 429, &rid, None, Vec::new());
+                }
+                let result = self
+                    .registry
+                    .get_mut(id)
+                    .map(|r| r.twin.patch_reported(&p.payload));
+                return match result {
+                    Some(Ok(v)) => {
+                        self.dirty = true;
+                        self.twin_response(conn, id, 204, &rid, Some(v), Vec::new())
+                    }
+                    _ => {
+                        let body = br#"{"errorCode":400004,"message":"reported patch must be a JSON object"}"#;
+                        self.twin_response(conn, id, 400, &rid, None, body.to_vec())
+                    }
                 };
-                self.outputs
-                    .push_back(Output::MethodDone { call: k, result });
             }
-            return;
+            Err(_) => return self.close(now, conn, false),
+            Ok(None) => {}
+        }
+        match methods::parse_response_topic(&p.topic) {
+            Ok(Some((status, rid))) => {
+                self.ack_if_qos1(now, conn, id, &p);
+                let found = self.calls.iter().find_map(|(k, c)| {
+                    (matches!(c.state, CallState::Sent) && &c.identity == id && rid == call_rid(*k))
+                        .then_some(*k)
+                });
+                if let Some(k) = found {
+                    self.calls.remove(&k);
+                    let result = MethodResult::Response {
+                        status,
+                        payload: p.payload.to_vec(),
+                    };
+                    self.outputs
+                        .push_back(Output::MethodDone { call: k, result });
+                }
+                return;
+            }
+            Err(_) => return self.close(now, conn, false),
+            Ok(None) => {}
         }
         // A topic the identity may not publish to: IoT Hub disconnects.
         self.close(now, conn, false);
@@ -852,10 +860,7 @@ impl Hub {
         if self.subscribed(id, Sub::TwinRes).is_none() {
             return;
         }
-        let mut topic = format!("$iothub/twin/res/{status}/?$rid={rid}");
-        if let Some(v) = version {
-            topic.push_str(&format!("&$version={v}"));
-        }
+        let topic = hub_twin::response_topic(status, rid, version);
         self.transmit(
             conn,
             &Packet::Publish(Publish::new(topic, QoS::AtMostOnce, body)),
@@ -866,22 +871,20 @@ impl Hub {
         &mut self,
         now: u64,
         id: &IdentityId,
-        bag: &str,
+        system: SystemProperties,
+        mut properties: PropertyBag,
         retain: bool,
         body: Vec<u8>,
-        extra: Vec<(String, Option<String>)>,
     ) {
-        let (system, mut properties) = TelemetryRecord::split_bag(bag);
         if retain {
             properties.push(("x-opt-retain".into(), Some("true".into())));
         }
-        properties.extend(extra);
         let seq = self.telemetry.push(TelemetryRecord {
             seq: 0,
             device_id: id.device.clone(),
             module_id: id.module.clone(),
             enqueued_ms: now,
-            system,
+            system: telemetry::system_list(&system),
             properties,
             body,
         });
@@ -901,10 +904,7 @@ impl Hub {
         };
         let mut out = Vec::new();
         for m in queue.iter_mut().filter(|m| m.inflight.is_none()) {
-            let topic = format!(
-                "devices/{device}/messages/devicebound/{}",
-                m.msg.bag(device)
-            );
+            let topic = m.msg.topic(device);
             let mut p = Publish::new(topic, qos, m.msg.payload.clone());
             if qos == QoS::AtLeastOnce {
                 let pkid = c.next_pkid();
@@ -933,7 +933,7 @@ impl Hub {
             if &c.identity == id && matches!(c.state, CallState::WaitingForDevice) {
                 c.state = CallState::Sent;
                 c.deadline = now + c.response_timeout_ms;
-                let topic = format!("$iothub/methods/POST/{}/?$rid={}", c.name, call_rid(*k));
+                let topic = methods::request_topic(&c.name, &call_rid(*k));
                 out.push(Publish::new(topic, QoS::AtMostOnce, c.payload.clone()));
             }
         }
@@ -1061,7 +1061,7 @@ impl Hub {
         self.dirty = true;
         if let Some((patch, v)) = pushed {
             if let Some((conn, _)) = self.subscribed(id, Sub::TwinDesired) {
-                let topic = format!("$iothub/twin/PATCH/properties/desired/?$version={v}");
+                let topic = hub_twin::desired_topic(v);
                 self.transmit(
                     conn,
                     &Packet::Publish(Publish::new(topic, QoS::AtMostOnce, patch.to_string())),

@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use super::props::decode_bag;
 use super::time::iso8601;
+use hubwire::hub::telemetry::SystemProperties;
 
 /// One received telemetry message, properties decoded.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,43 +27,27 @@ pub struct TelemetryRecord {
     pub body: Vec<u8>,
 }
 
-/// System properties (service-side names) and application properties of one bag.
-pub type SplitBag = (Vec<(String, String)>, Vec<(String, Option<String>)>);
-
-/// Maps a device-side system property key to its service-side name.
-pub fn system_name(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "$.mid" => "messageId",
-        "$.cid" => "correlationId",
-        "$.uid" => "userId",
-        "$.to" => "to",
-        "$.ct" => "contentType",
-        "$.ce" => "contentEncoding",
-        "$.exp" => "expiryTimeUtc",
-        "$.sub" => "component",
-        "$.ctime" => "creationTimeUtc",
-        "$.on" => "outputName",
-        "$.ifid" => "interfaceId",
-        "$.mdid" => "modelId",
-        _ => return None,
-    })
+/// System properties by their service-side names, in a fixed order.
+pub fn system_list(sys: &SystemProperties) -> Vec<(String, String)> {
+    [
+        ("messageId", &sys.message_id),
+        ("correlationId", &sys.correlation_id),
+        ("userId", &sys.user_id),
+        ("to", &sys.to),
+        ("contentType", &sys.content_type),
+        ("contentEncoding", &sys.content_encoding),
+        ("expiryTimeUtc", &sys.expiry),
+        ("creationTimeUtc", &sys.creation_time_utc),
+        ("outputName", &sys.output_name),
+        ("interfaceId", &sys.interface_id),
+        ("component", &sys.component),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
+    .collect()
 }
 
 impl TelemetryRecord {
-    /// Splits a topic's property bag into system and application properties.
-    pub fn split_bag(bag: &str) -> SplitBag {
-        let mut system = Vec::new();
-        let mut app = Vec::new();
-        for (k, v) in decode_bag(bag) {
-            match (system_name(&k), k.starts_with("$.")) {
-                (Some(name), _) => system.push((name.to_string(), v.unwrap_or_default())),
-                (None, true) => system.push((k, v.unwrap_or_default())),
-                (None, false) => app.push((k, v)),
-            }
-        }
-        (system, app)
-    }
-
     /// The record as `GET /emulator/telemetry` shows it.
     pub fn to_json(&self) -> Value {
         let mut sys = Map::new();
@@ -152,19 +136,6 @@ impl TelemetryLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn split_bag_system_and_app_succeeds() {
-        let (s, a) = TelemetryRecord::split_bag(
-            "%24.mid=m1&%24.ct=application%2Fjson&%24.sub=th1&%24.ifid=urn%3Ax&%24.zz=1&k=v",
-        );
-        assert_eq!(s[0], ("messageId".into(), "m1".into()));
-        assert_eq!(s[1], ("contentType".into(), "application/json".into()));
-        assert_eq!(s[2], ("component".into(), "th1".into()));
-        assert_eq!(s[3], ("interfaceId".into(), "urn:x".into()));
-        assert_eq!(s[4], ("$.zz".into(), "1".into()));
-        assert_eq!(a, vec![("k".to_string(), Some("v".to_string()))]);
-    }
 
     #[test]
     fn telemetry_log_query_and_cap_succeeds() {
