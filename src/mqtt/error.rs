@@ -12,7 +12,9 @@ use core::fmt;
 pub enum Malformed {
     /// Packet type nibble 0 or 15 (reserved).
     PacketType(u8),
-    /// The fixed-header flag bits are not the ones MQTT 3.1.1 §2.2.2 mandates.
+    /// Reserved flag bits are wrong: the fixed-header flags (MQTT 3.1.1
+    /// §2.2.2), the CONNACK acknowledge flags or the CONNECT reserved bit.
+    /// Carries the offending byte.
     Flags(u8),
     /// The remaining length does not fit the packet kind (e.g. PUBACK != 2).
     Length {

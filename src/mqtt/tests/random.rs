@@ -1,8 +1,7 @@
 //! Deterministic random inputs (fixed seed, own xorshift) into the framer,
 //! the decoder and a connected session: nothing may panic, and the
-//! invariants in `mqtt::fuzzing` must hold.
-
-use std::time::Instant;
+//! invariants in `mqtt::fuzzing` must hold. (No clock here: the core's
+//! files never read one; the test harness reports the duration.)
 
 use super::super::fuzzing::{self, Stats};
 
@@ -94,7 +93,6 @@ const INPUTS: usize = 1_000_000;
 
 #[test]
 fn random_inputs_never_panic_succeeds() {
-    let start = Instant::now();
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     let mut data = Vec::with_capacity(64);
     let mut ops = Vec::with_capacity(128);
@@ -112,8 +110,7 @@ fn random_inputs_never_panic_succeeds() {
         count += 1;
     }
     println!(
-        "random inputs: {count}, each to framer+decoder and to a connected session, in {:?}; {stats:?}",
-        start.elapsed()
+        "random inputs: {count}, each to framer+decoder and to a connected session; {stats:?}"
     );
     assert_eq!(count, INPUTS);
     // The mutated corpus must reach deep states, not only fail at the header.
