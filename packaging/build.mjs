@@ -65,9 +65,15 @@ function wasmPackBuild(outDir) {
   return outDir;
 }
 
-/** Optimise for size with the system wasm-opt when present; keeps the input when it fails. */
-function wasmOpt(wasmPath) {
-  const bin = process.env.WASM_OPT || which("wasm-opt");
+/**
+ * Optimise for size with wasm-opt: the npm `binaryen` (root devDependency) first, then
+ * WASM_OPT or PATH. Debian's binaryen 108 corrupts wasm-bindgen's externref table
+ * ("WebAssembly.Table.set(): Argument 1 is invalid for table"), so the result must
+ * also instantiate through the glue (`loads`) or the unoptimised file is kept.
+ */
+async function wasmOpt(wasmPath, loads) {
+  const npmBin = join(repo, "node_modules", ".bin", "wasm-opt");
+  const bin = process.env.WASM_OPT || (existsSync(npmBin) ? npmBin : which("wasm-opt"));
   if (!bin) return { optimised: false, note: "wasm-opt not found" };
   const before = statSync(wasmPath).size;
   const tmp = `${wasmPath}.opt`;
@@ -79,16 +85,41 @@ function wasmOpt(wasmPath) {
     "--enable-reference-types",
     "--enable-multivalue",
   ];
+  let version = "";
   try {
+    version = run(bin, ["--version"]).trim();
     run(bin, ["-Oz", ...features, wasmPath, "-o", tmp]);
   } catch (e) {
     rmSync(tmp, { force: true });
     return { optimised: false, note: `wasm-opt failed (${e.message.split("\n")[0]}); shipped unoptimised` };
   }
   const after = statSync(tmp).size;
+  const broken = await loads(readFileSync(tmp));
+  if (broken) {
+    rmSync(tmp, { force: true });
+    return { optimised: false, note: `${version} produced a wasm that does not instantiate (${broken}); shipped unoptimised` };
+  }
   if (after < before) cpSync(tmp, wasmPath);
   rmSync(tmp, { force: true });
-  return { optimised: after < before, before, after: Math.min(before, after) };
+  return { optimised: after < before, tool: version, before, after: Math.min(before, after) };
+}
+
+/** Instantiates `bytes` through a fresh copy of the glue and makes a client; returns an error message or null. */
+async function instantiates(glueDir, bytes) {
+  const copy = join(glueDir, `probe-${process.pid}-${Date.now()}.js`);
+  cpSync(join(glueDir, "hubwire.js"), copy);
+  try {
+    const glue = await import(pathToFileURL(copy).href);
+    glue.initSync({ module: bytes });
+    const client = glue.DeviceClient.fromConnectionString("HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=a2V5");
+    if (client.state !== "disconnected") return `a new client's state is ${client.state}`;
+    client.close();
+    return null;
+  } catch (e) {
+    return e && e.message ? e.message : String(e);
+  } finally {
+    rmSync(copy, { force: true });
+  }
 }
 
 /** Export names of the wasm-bindgen glue: values from the JS module itself, types from its .d.ts. */
@@ -170,9 +201,19 @@ async function main() {
   cpSync(join(wasmDir, "hubwire_bg.wasm"), join(pkgDir, "wasm", "hubwire_bg.wasm"));
   if (existsSync(join(wasmDir, "snippets"))) cpSync(join(wasmDir, "snippets"), join(pkgDir, "wasm", "snippets"), { recursive: true });
   const rawWasm = statSync(join(pkgDir, "wasm", "hubwire_bg.wasm")).size;
-  const opt = args.opt ? wasmOpt(join(pkgDir, "wasm", "hubwire_bg.wasm")) : { optimised: false, note: "--no-opt" };
 
-  const { values, types } = await surface(wasmDir);
+  // package.json (with "type": "module") first, so that importing the copied glue is plain ESM.
+  const pkg = JSON.parse(readFileSync(join(here, "package.template.json"), "utf8"));
+  pkg.version = version;
+  if (existsSync(join(pkgDir, "wasm", "snippets"))) pkg.files.push("wasm/snippets/");
+  writeFileSync(join(pkgDir, "package.json"), `${JSON.stringify(pkg, null, 2)}\n`);
+
+  const { values, types } = await surface(join(pkgDir, "wasm"));
+  const unoptimised = await instantiates(join(pkgDir, "wasm"), readFileSync(join(pkgDir, "wasm", "hubwire_bg.wasm")));
+  if (unoptimised) throw new Error(`the wasm-pack output does not instantiate: ${unoptimised}`);
+  const opt = args.opt
+    ? await wasmOpt(join(pkgDir, "wasm", "hubwire_bg.wasm"), (bytes) => instantiates(join(pkgDir, "wasm"), bytes))
+    : { optimised: false, note: "--no-opt" };
   const jsExports = `export { ${values.join(", ")} } from "./wasm/hubwire.js";\n`;
   for (const entry of ["browser.js", "node.js", "workerd.js"]) {
     const src = readFileSync(join(here, "entries", entry), "utf8");
@@ -190,11 +231,6 @@ async function main() {
   cpSync(join(here, "entries", "cloudflare.d.ts"), join(pkgDir, "cloudflare.d.ts"));
   cpSync(join(here, "README.package.md"), join(pkgDir, "README.md"));
   cpSync(join(here, "LICENSE"), join(pkgDir, "LICENSE"));
-
-  const pkg = JSON.parse(readFileSync(join(here, "package.template.json"), "utf8"));
-  pkg.version = version;
-  if (existsSync(join(pkgDir, "wasm", "snippets"))) pkg.files.push("wasm/snippets/");
-  writeFileSync(join(pkgDir, "package.json"), `${JSON.stringify(pkg, null, 2)}\n`);
 
   checkImports(pkgDir);
 
@@ -225,7 +261,7 @@ async function main() {
 
   const kb = (n) => `${(n / 1024).toFixed(1)} KiB (${n} B)`;
   console.log(`hubwire ${version}: package in ${relative(process.cwd(), pkgDir) || "."}`);
-  console.log(`  wasm            ${kb(sizes.wasm)}${opt.optimised ? ` (before wasm-opt ${kb(rawWasm)})` : `; ${opt.note || "not optimised"}`}`);
+  console.log(`  wasm            ${kb(sizes.wasm)}${opt.optimised ? ` (before ${opt.tool} -Oz: ${kb(rawWasm)})` : `; ${opt.note || "not optimised"}`}`);
   console.log(`  wasm gzip -9    ${kb(sizes.wasmGzip)}`);
   console.log(`  wasm brotli 11  ${kb(sizes.wasmBrotli)}`);
   console.log(`  glue js         ${kb(sizes.glueJs)} (gzip ${kb(sizes.glueJsGzip)})`);
