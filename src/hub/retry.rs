@@ -43,9 +43,10 @@ impl Backoff {
         } else {
             0.0
         };
-        let spread = (base as f64 * j) as u64;
+        // Float rounding may overshoot for huge bases; never cut more than `base`.
+        let spread = ((base as f64 * j) as u64).min(base);
         let cut = ((spread as u128 * random as u128) >> 32) as u64;
-        base - cut
+        base.saturating_sub(cut)
     }
 
     /// Checks the parameters (min ≤ max, jitter within 0..=1).
@@ -131,6 +132,17 @@ mod tests {
             "jitter should spread delays: {}",
             seen.len()
         );
+    }
+
+    #[test]
+    fn delay_ms_huge_base_no_overflow_succeeds() {
+        let b = Backoff {
+            min_ms: (1 << 54) - 1,
+            max_ms: u64::MAX,
+            jitter: 1.0,
+        };
+        assert!(b.delay_ms(0, u32::MAX) < (1 << 54));
+        assert_eq!(b.delay_ms(63, 0), u64::MAX);
     }
 
     #[test]
