@@ -19,7 +19,14 @@ thread_local! {
 /// Installs the hook once per module instance.
 pub fn install() {
     static ONCE: Once = Once::new();
-    ONCE.call_once(|| std::panic::set_hook(Box::new(report)));
+    ONCE.call_once(|| {
+        // Chain to the hook already installed (e.g. a test harness's), after ours.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            report(info);
+            previous(info);
+        }));
+    });
 }
 
 fn report(info: &std::panic::PanicHookInfo<'_>) {

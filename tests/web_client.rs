@@ -1,0 +1,835 @@
+//! End-to-end tests of the wasm `DeviceClient` in headless Chromium against the
+//! real emulator (`wasm-pack test --headless --chrome`, started by scripts/test.sh,
+//! which exports the emulator's addresses at build time).
+//!
+//! Every test creates its own device through the service API, so tests do not
+//! share state. Service calls are signed with hubwire's own SAS function.
+#![cfg(target_arch = "wasm32")]
+#![forbid(unsafe_code)]
+
+use hubwire::hub::sas;
+use hubwire::wasm::DeviceClient;
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Service API base, e.g. `http://127.0.0.1:P`.
+const HTTP: Option<&str> = match option_env!("HUBWIRE_EMULATOR_URL") {
+    Some(v) => Some(v),
+    None => option_env!("HUBWIRE_EMULATOR_HTTP"),
+};
+/// Device endpoint, e.g. `ws://127.0.0.1:P/$iothub/websocket`.
+const WS: Option<&str> = match option_env!("HUBWIRE_EMULATOR_WS_URL") {
+    Some(v) => Some(v),
+    None => option_env!("HUBWIRE_EMULATOR_WS"),
+};
+/// `HostName=...;SharedAccessKeyName=iothubowner;SharedAccessKey=...`.
+const SERVICE_CS: Option<&str> = match option_env!("HUBWIRE_SERVICE_CONNECTION_STRING") {
+    Some(v) => Some(v),
+    None => option_env!("HUBWIRE_SERVICE_CS"),
+};
+
+#[wasm_bindgen(inline_js = r#"
+export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+export async function http(method, url, auth, body, headers) {
+  const h = { Authorization: auth };
+  if (body !== undefined) h["Content-Type"] = "application/json";
+  for (const [k, v] of headers) h[k] = v;
+  const r = await fetch(url, { method, headers: h, body });
+  const text = await r.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch (_) { json = text; }
+  return { status: r.status, json };
+}
+// A webSocketFactory that resolves asynchronously (like the Cloudflare adapter)
+// and counts the listeners hubwire keeps on the sockets it made.
+export function countingFactory() {
+  const stats = { sockets: [], live: 0, calls: 0 };
+  const factory = async (url, protocols) => {
+    stats.calls++;
+    await new Promise((r) => setTimeout(r, 1));
+    const ws = new WebSocket(url, protocols);
+    const add = ws.addEventListener.bind(ws), rm = ws.removeEventListener.bind(ws);
+    ws.addEventListener = (t, f) => { stats.live++; add(t, f); };
+    ws.removeEventListener = (t, f) => { stats.live--; rm(t, f); };
+    stats.sockets.push(ws);
+    return ws;
+  };
+  return { factory, stats };
+}
+// Tracks timeouts scheduled through the global setTimeout from now on.
+export function trackTimers() {
+  const st = globalThis.setTimeout, ct = globalThis.clearTimeout;
+  const pending = new Set();
+  globalThis.setTimeout = (f, ms, ...a) => {
+    const id = st((...x) => { pending.delete(id); f(...x); }, ms, ...a);
+    pending.add(id);
+    return id;
+  };
+  globalThis.clearTimeout = (id) => { pending.delete(id); ct(id); };
+  return { pending: () => pending.size, restore: () => { globalThis.setTimeout = st; globalThis.clearTimeout = ct; } };
+}
+"#)]
+extern "C" {
+    fn sleep(ms: u32) -> Promise;
+    fn http(method: &str, url: &str, auth: &str, body: JsValue, headers: Array) -> Promise;
+    #[wasm_bindgen(js_name = countingFactory)]
+    fn counting_factory() -> JsValue;
+    #[wasm_bindgen(js_name = trackTimers)]
+    fn track_timers() -> JsValue;
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn env(v: Option<&'static str>, name: &str) -> &'static str {
+    v.unwrap_or_else(|| {
+        panic!("{name} was not set at build time: run through scripts/test.sh wasm_test")
+    })
+}
+
+fn get(v: &JsValue, path: &str) -> JsValue {
+    path.split('.').fold(v.clone(), |acc, k| {
+        Reflect::get(&acc, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+    })
+}
+
+fn text(v: &JsValue, path: &str) -> Option<String> {
+    get(v, path).as_string()
+}
+
+fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in pairs {
+        Reflect::set(&o, &JsValue::from_str(k), v).expect("set");
+    }
+    o.into()
+}
+
+fn json(s: &str) -> JsValue {
+    JSON::parse(s).expect("test JSON parses")
+}
+
+async fn wait(ms: u32) {
+    JsFuture::from(sleep(ms)).await.expect("sleep");
+}
+
+async fn ok(p: Promise) -> JsValue {
+    match JsFuture::from(p).await {
+        Ok(v) => v,
+        Err(e) => panic!(
+            "expected success, got {}",
+            text(&e, "code").unwrap_or_default() + " " + &text(&e, "message").unwrap_or_default()
+        ),
+    }
+}
+
+async fn err_code(p: Promise) -> String {
+    match JsFuture::from(p).await {
+        Ok(_) => panic!("expected a rejection"),
+        Err(e) => {
+            assert!(
+                e.is_instance_of::<js_sys::Error>(),
+                "rejections are Error objects"
+            );
+            text(&e, "code").expect("errors carry a code")
+        }
+    }
+}
+
+/// Polls `cond` every 20 ms for up to `ms`.
+async fn until(ms: u32, mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..(ms / 20).max(1) {
+        if cond() {
+            return true;
+        }
+        wait(20).await;
+    }
+    cond()
+}
+
+fn cs_field<'a>(cs: &'a str, key: &str) -> &'a str {
+    cs.split(';')
+        .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .unwrap_or_else(|| panic!("connection string has no {key}"))
+}
+
+fn host() -> &'static str {
+    cs_field(
+        env(SERVICE_CS, "HUBWIRE_SERVICE_CONNECTION_STRING"),
+        "HostName",
+    )
+}
+
+fn now_secs() -> u64 {
+    (js_sys::Date::now() / 1000.0) as u64
+}
+
+/// A service SAS token from the service connection string, made with hubwire's SAS code.
+fn service_token() -> String {
+    use base64::Engine as _;
+    let cs = env(SERVICE_CS, "HUBWIRE_SERVICE_CONNECTION_STRING");
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(cs_field(cs, "SharedAccessKey"))
+        .expect("service key is base64");
+    sas::token(
+        &key,
+        cs_field(cs, "HostName"),
+        now_secs() + 3600,
+        Some(cs_field(cs, "SharedAccessKeyName")),
+    )
+}
+
+/// Calls the service API; returns (status, parsed JSON body).
+async fn service(
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, JsValue) {
+    let url = format!("{}{}", env(HTTP, "HUBWIRE_EMULATOR_URL"), path);
+    let hs = Array::new();
+    for (k, v) in headers {
+        hs.push(&Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)));
+    }
+    let body = body.map(JsValue::from_str).unwrap_or(JsValue::UNDEFINED);
+    let r = ok(http(method, &url, &service_token(), body, hs)).await;
+    (
+        get(&r, "status").as_f64().expect("status") as u16,
+        get(&r, "json"),
+    )
+}
+
+fn unique(name: &str) -> String {
+    format!("web-{name}-{}", (js_sys::Math::random() * 1e9) as u64)
+}
+
+/// Creates a device; returns (device id, primary key).
+async fn new_device(name: &str) -> (String, String) {
+    let id = unique(name);
+    let (status, dev) = service(
+        "PUT",
+        &format!("/devices/{id}"),
+        Some(&format!("{{\"deviceId\":\"{id}\"}}")),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        status,
+        200,
+        "PUT /devices/{id}: {:?}",
+        JSON::stringify(&dev).ok().map(String::from)
+    );
+    let key = text(&dev, "authentication.symmetricKey.primaryKey").expect("generated key");
+    (id, key)
+}
+
+fn connection_string(id: &str, key: &str) -> String {
+    format!("HostName={};DeviceId={id};SharedAccessKey={key}", host())
+}
+
+/// Options pointing at the emulator, plus `extra` fields.
+fn options(extra: &[(&str, JsValue)]) -> Object {
+    let o: Object =
+        obj(&[("url", JsValue::from_str(env(WS, "HUBWIRE_EMULATOR_WS_URL")))]).unchecked_into();
+    for (k, v) in extra {
+        Reflect::set(&o, &JsValue::from_str(k), v).expect("set");
+    }
+    o
+}
+
+fn fast_retry() -> (&'static str, JsValue) {
+    (
+        "retry",
+        obj(&[
+            ("minDelayMs", 50.into()),
+            ("maxDelayMs", 200.into()),
+            ("jitter", 0.into()),
+        ]),
+    )
+}
+
+/// Collects the first argument of every call.
+struct Recorder {
+    calls: Rc<RefCell<Vec<JsValue>>>,
+    closure: Closure<dyn FnMut(JsValue)>,
+}
+
+impl Recorder {
+    fn new() -> Recorder {
+        let calls = Rc::new(RefCell::new(Vec::new()));
+        let c = calls.clone();
+        Recorder {
+            calls,
+            closure: Closure::new(move |v: JsValue| c.borrow_mut().push(v)),
+        }
+    }
+    fn f(&self) -> Function {
+        self.closure.as_ref().unchecked_ref::<Function>().clone()
+    }
+    fn len(&self) -> usize {
+        self.calls.borrow().len()
+    }
+    fn get(&self, i: usize) -> JsValue {
+        self.calls.borrow()[i].clone()
+    }
+}
+
+async fn connected_client(name: &str, extra: &[(&str, JsValue)]) -> (DeviceClient, String, String) {
+    let (id, key) = new_device(name).await;
+    let c =
+        DeviceClient::from_connection_string(&connection_string(&id, &key), Some(options(extra)))
+            .expect("client");
+    ok(c.connect()).await;
+    assert_eq!(c.state(), "connected");
+    (c, id, key)
+}
+
+async fn telemetry_of(id: &str) -> Vec<JsValue> {
+    let (status, r) = service(
+        "GET",
+        &format!("/emulator/telemetry?deviceId={id}&after=0&limit=1000"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    Array::from(&get(&r, "items")).iter().collect()
+}
+
+async fn invoke(id: &str, method: &str, payload: &str) -> (u16, JsValue) {
+    let body = format!(
+        "{{\"methodName\":\"{method}\",\"payload\":{payload},\"responseTimeoutInSeconds\":5,\"connectTimeoutInSeconds\":0}}"
+    );
+    service("POST", &format!("/twins/{id}/methods"), Some(&body), &[]).await
+}
+
+// ------------------------------------------------------------------ tests
+
+#[wasm_bindgen_test]
+async fn send_event_every_property_kind_succeeds() {
+    let (c, id, _) = connected_client("telemetry", &[]).await;
+    let props = json(r#"{"temp unit":"°C","a&b":"x=y"}"#);
+    let opts = obj(&[
+        ("properties", props),
+        ("messageId", "mid-1".into()),
+        ("correlationId", "cid/1".into()),
+        ("userId", id.as_str().into()),
+        (
+            "expiry",
+            js_sys::Date::new(&JsValue::from_f64(4_102_444_800_000.0)).into(),
+        ),
+        ("component", "thermostat1".into()),
+    ]);
+    ok(c.send_event(json(r#"{"t":21.5}"#), Some(opts.unchecked_into()))).await;
+    let pairs: JsValue = Array::of2(
+        &Array::of2(&"k".into(), &"v".into()),
+        &Array::of2(&"k2".into(), &"v2".into()),
+    )
+    .into();
+    let opts = obj(&[
+        ("properties", pairs),
+        ("contentType", "text/plain".into()),
+        ("contentEncoding", "utf-8".into()),
+        ("qos", 0.into()),
+    ]);
+    ok(c.send_event("plain text".into(), Some(opts.unchecked_into()))).await;
+    ok(c.send_event(Uint8Array::from(&[0u8, 1, 2, 255][..]).into(), None)).await;
+
+    let mut items = Vec::new();
+    for _ in 0..50 {
+        items = telemetry_of(&id).await;
+        if items.len() >= 3 {
+            break;
+        }
+        wait(50).await;
+    }
+    assert_eq!(items.len(), 3, "all three messages arrived");
+    let a = &items[0];
+    assert_eq!(text(a, "body").as_deref(), Some(r#"{"t":21.5}"#));
+    assert_eq!(text(a, "properties.temp unit").as_deref(), Some("°C"));
+    assert_eq!(text(a, "properties.a&b").as_deref(), Some("x=y"));
+    assert_eq!(
+        text(a, "systemProperties.messageId").as_deref(),
+        Some("mid-1")
+    );
+    assert_eq!(
+        text(a, "systemProperties.correlationId").as_deref(),
+        Some("cid/1")
+    );
+    assert_eq!(
+        text(a, "systemProperties.userId").as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(
+        text(a, "systemProperties.contentType").as_deref(),
+        Some("application/json"),
+        "JSON bodies default their content type"
+    );
+    assert_eq!(
+        text(a, "systemProperties.contentEncoding").as_deref(),
+        Some("utf-8")
+    );
+    assert_eq!(
+        text(a, "systemProperties.expiryTimeUtc").as_deref(),
+        Some("2100-01-01T00:00:00.000Z")
+    );
+    assert_eq!(
+        text(a, "systemProperties.component").as_deref(),
+        Some("thermostat1")
+    );
+    let b = &items[1];
+    assert_eq!(text(b, "body").as_deref(), Some("plain text"));
+    assert_eq!(text(b, "properties.k").as_deref(), Some("v"));
+    assert_eq!(text(b, "properties.k2").as_deref(), Some("v2"));
+    assert_eq!(
+        text(b, "systemProperties.contentType").as_deref(),
+        Some("text/plain")
+    );
+    let cbytes = &items[2];
+    assert_eq!(text(cbytes, "bodyBase64").as_deref(), Some("AAEC/w=="));
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn connect_with_token_provider_succeeds() {
+    use base64::Engine as _;
+    let (id, key) = new_device("provider").await;
+    let key_bytes = base64::engine::general_purpose::STANDARD
+        .decode(&key)
+        .expect("key");
+    let resource = sas::resource(host(), &id, None);
+    let asked = Rc::new(RefCell::new(Vec::<f64>::new()));
+    let a = asked.clone();
+    let get_token = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |expiry: JsValue| {
+        let e = expiry.as_f64().expect("expiry is a number");
+        a.borrow_mut().push(e);
+        Promise::resolve(&JsValue::from_str(&sas::token(
+            &key_bytes, &resource, e as u64, None,
+        )))
+    });
+    let provider = obj(&[
+        ("hostName", host().into()),
+        ("deviceId", id.as_str().into()),
+        ("getToken", get_token.as_ref().clone()),
+    ]);
+    let c = DeviceClient::from_token_provider(provider.unchecked_into(), Some(options(&[])))
+        .expect("client");
+    ok(c.connect()).await;
+    assert_eq!(c.state(), "connected");
+    let asked = asked.borrow().clone();
+    assert_eq!(asked.len(), 1, "one token for one connection");
+    assert!(
+        asked[0] as u64 > now_secs() + 3000,
+        "expiry is tokenTtlSeconds ahead"
+    );
+    ok(c.send_event("via provider".into(), None)).await;
+    let items = telemetry_of(&id).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(text(&items[0], "body").as_deref(), Some("via provider"));
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn token_provider_rejection_fails() {
+    let (id, _) = new_device("provider-bad").await;
+    let get_token = Closure::<dyn FnMut(JsValue) -> Promise>::new(|_| {
+        Promise::reject(&js_sys::Error::new("vault down").into())
+    });
+    let provider = obj(&[
+        ("hostName", host().into()),
+        ("deviceId", id.as_str().into()),
+        ("getToken", get_token.as_ref().clone()),
+    ]);
+    let c = DeviceClient::from_token_provider(provider.unchecked_into(), Some(options(&[])))
+        .expect("client");
+    let errors = Recorder::new();
+    c.on("error", errors.f()).expect("on");
+    assert_eq!(err_code(c.connect()).await, "UNAUTHORIZED");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(c.state(), "disconnected");
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn c2d_message_succeeds() {
+    let (c, id, _) = connected_client("c2d", &[]).await;
+    let got = Recorder::new();
+    c.on_message(got.f());
+    wait(200).await; // the SUBSCRIBE round trip
+    let (status, _) = service(
+        "POST",
+        &format!("/devices/{id}/messages/deviceBound"),
+        Some(r#"{"cmd":"beep"}"#),
+        &[
+            ("iothub-messageid", "c2d-1"),
+            ("iothub-correlationid", "corr"),
+            ("iothub-app-color", "red green"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(
+        until(3000, || got.len() == 1).await,
+        "the C2D message arrived"
+    );
+    let m = got.get(0);
+    assert_eq!(text(&m, "messageId").as_deref(), Some("c2d-1"));
+    assert_eq!(text(&m, "correlationId").as_deref(), Some("corr"));
+    assert_eq!(text(&m, "properties.color").as_deref(), Some("red green"));
+    assert!(get(&m, "body").is_instance_of::<Uint8Array>());
+    let call = |name: &str| {
+        let f: Function = get(&m, name).unchecked_into();
+        f.call0(&m).expect("callable")
+    };
+    assert_eq!(
+        call("text").as_string().as_deref(),
+        Some(r#"{"cmd":"beep"}"#)
+    );
+    assert_eq!(text(&call("json"), "cmd").as_deref(), Some("beep"));
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn twin_get_reported_and_desired_succeeds() {
+    let (c, id, _) = connected_client("twin", &[]).await;
+    let desired = Recorder::new();
+    c.on_desired_properties_update(desired.f());
+    let twin = ok(c.get_twin()).await;
+    assert!(
+        get(&twin, "desired.$version").as_f64().is_some(),
+        "desired has $version"
+    );
+    let before = get(&twin, "reported.$version")
+        .as_f64()
+        .expect("reported has $version");
+    let v = ok(c.update_reported_properties(json(r#"{"fw":"1.2.3","temp":{"c":21}}"#))).await;
+    assert!(v.as_f64().expect("new reported version") > before);
+    let (_, svc_twin) = service("GET", &format!("/twins/{id}"), None, &[]).await;
+    assert_eq!(
+        text(&svc_twin, "properties.reported.fw").as_deref(),
+        Some("1.2.3")
+    );
+    assert_eq!(
+        get(&svc_twin, "properties.reported.temp.c").as_f64(),
+        Some(21.0)
+    );
+
+    let (status, _) = service(
+        "PATCH",
+        &format!("/twins/{id}"),
+        Some(r#"{"properties":{"desired":{"interval":5}}}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        until(3000, || desired.len() >= 1).await,
+        "desired notification"
+    );
+    let patch = desired.get(desired.len() - 1);
+    assert_eq!(get(&patch, "interval").as_f64(), Some(5.0));
+    assert!(get(&patch, "$version").as_f64().is_some());
+    let twin = ok(c.get_twin()).await;
+    assert_eq!(get(&twin, "desired.interval").as_f64(), Some(5.0));
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn methods_success_throw_and_unknown_succeeds() {
+    let (c, id, _) = connected_client("methods", &[]).await;
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    let ok_handler = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |req: JsValue| {
+        s.borrow_mut().push(req.clone());
+        let res = obj(&[
+            ("status", 201.into()),
+            ("payload", json(r#"{"rebooting":true}"#)),
+        ]);
+        Promise::resolve(&res)
+    });
+    let throwing = Function::new_with_args("req", "throw new Error('boom: ' + req.payload.why)");
+    c.on_method(
+        "reboot".into(),
+        Some(ok_handler.as_ref().unchecked_ref::<Function>().clone()),
+    )
+    .expect("onMethod");
+    c.on_method("explode".into(), Some(throwing))
+        .expect("onMethod");
+    wait(200).await;
+
+    let (status, r) = invoke(&id, "reboot", r#"{"delay":3}"#).await;
+    assert_eq!(status, 200, "service call succeeded");
+    assert_eq!(get(&r, "status").as_f64(), Some(201.0));
+    assert_eq!(get(&r, "payload.rebooting").as_bool(), Some(true));
+    let req = seen.borrow()[0].clone();
+    assert_eq!(text(&req, "name").as_deref(), Some("reboot"));
+    assert_eq!(text(&req, "command").as_deref(), Some("reboot"));
+    assert_eq!(get(&req, "payload.delay").as_f64(), Some(3.0));
+    assert!(text(&req, "requestId").is_some());
+
+    let (_, r) = invoke(&id, "explode", r#"{"why":"test"}"#).await;
+    assert_eq!(get(&r, "status").as_f64(), Some(500.0));
+    assert_eq!(text(&r, "payload.message").as_deref(), Some("boom: test"));
+
+    let (_, r) = invoke(&id, "nope", "null").await;
+    assert_eq!(get(&r, "status").as_f64(), Some(501.0));
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn connect_wrong_key_fails() {
+    let (id, _) = new_device("wrongkey").await;
+    let cs = connection_string(&id, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+    let c =
+        DeviceClient::from_connection_string(&cs, Some(options(&[fast_retry()]))).expect("client");
+    let reconnecting = Recorder::new();
+    let disconnected = Recorder::new();
+    c.on("reconnecting", reconnecting.f()).expect("on");
+    c.on("disconnected", disconnected.f()).expect("on");
+    assert_eq!(err_code(c.connect()).await, "UNAUTHORIZED");
+    wait(600).await; // several retry delays: nothing may happen
+    assert_eq!(
+        reconnecting.len(),
+        0,
+        "no retry loop on refused credentials"
+    );
+    assert_eq!(disconnected.len(), 1);
+    assert_eq!(
+        get(&disconnected.get(0), "willRetry").as_bool(),
+        Some(false)
+    );
+    assert_eq!(
+        text(&disconnected.get(0), "code").as_deref(),
+        Some("UNAUTHORIZED")
+    );
+    assert_eq!(c.state(), "disconnected");
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn send_event_qos2_and_oversized_fails() {
+    let (c, id, _) = connected_client("limits", &[]).await;
+    let q2 = obj(&[("qos", 2.into())]);
+    assert_eq!(
+        err_code(c.send_event("x".into(), Some(q2.unchecked_into()))).await,
+        "QOS_NOT_SUPPORTED"
+    );
+    let big = Uint8Array::new_with_length(257 * 1024);
+    assert_eq!(
+        err_code(c.send_event(big.into(), None)).await,
+        "PAYLOAD_TOO_LARGE"
+    );
+    assert_eq!(
+        c.state(),
+        "connected",
+        "refused locally, the connection stays up"
+    );
+    ok(c.send_event("still fine".into(), None)).await;
+    assert_eq!(telemetry_of(&id).await.len(), 1);
+    let insecure = obj(&[("url", "ws://example.com/$iothub/websocket".into())]);
+    let e = DeviceClient::from_connection_string(
+        &connection_string(&id, "AAAA"),
+        Some(insecure.unchecked_into()),
+    )
+    .err()
+    .expect("ws:// to a remote host is refused");
+    assert_eq!(text(&e, "code").as_deref(), Some("INSECURE_URL"));
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn dropped_connection_reconnects_and_delivers_queued_succeeds() {
+    let (c, id, _) = connected_client("drop", &[fast_retry()]).await;
+    let reconnecting = Recorder::new();
+    let connected = Recorder::new();
+    let disconnected = Recorder::new();
+    c.on("reconnecting", reconnecting.f()).expect("on");
+    c.on("connected", connected.f()).expect("on");
+    c.on("disconnected", disconnected.f()).expect("on");
+    let (status, _) = service(
+        "POST",
+        &format!("/emulator/faults/{id}"),
+        Some(r#"{"kind":"drop"}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(
+        until(3000, || disconnected.len() == 1).await,
+        "drop noticed"
+    );
+    assert_eq!(get(&disconnected.get(0), "willRetry").as_bool(), Some(true));
+    // Sent while the client is reconnecting: queued, then delivered.
+    let pending = c.send_event("queued during outage".into(), None);
+    assert!(until(5000, || connected.len() == 1).await, "reconnected");
+    assert!(reconnecting.len() >= 1);
+    assert_eq!(get(&reconnecting.get(0), "attempt").as_f64(), Some(1.0));
+    ok(pending).await;
+    let items = telemetry_of(&id).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        text(&items[0], "body").as_deref(),
+        Some("queued during outage")
+    );
+    assert_eq!(c.state(), "connected");
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn token_expiry_renews_without_losing_messages_succeeds() {
+    // 4 s tokens: the core reconnects with a fresh token ahead of expiry (ttl/4 margin).
+    let (c, id, _) =
+        connected_client("renew", &[("tokenTtlSeconds", 4.into()), fast_retry()]).await;
+    let connected = Recorder::new();
+    c.on("connected", connected.f()).expect("on");
+    let mut sent = Vec::new();
+    let mut n = 0;
+    while connected.len() < 2 && n < 40 {
+        let body = format!("m{n}");
+        sent.push(body.clone());
+        ok(c.send_event(body.as_str().into(), None)).await;
+        wait(150).await;
+        n += 1;
+    }
+    assert!(
+        connected.len() >= 2,
+        "renewed twice within the run (a reconnect with a new token each)"
+    );
+    let items = telemetry_of(&id).await;
+    let got: Vec<String> = items.iter().filter_map(|i| text(i, "body")).collect();
+    for s in &sent {
+        assert!(got.contains(s), "message {s} delivered");
+    }
+    let (_, conn) = service(
+        "GET",
+        &format!("/emulator/devices/{id}/connection"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(get(&conn, "connected").as_bool(), Some(true));
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn expire_token_fault_reconnects_succeeds() {
+    let (c, id, _) = connected_client("expire", &[fast_retry()]).await;
+    let connected = Recorder::new();
+    c.on("connected", connected.f()).expect("on");
+    let (status, _) = service(
+        "POST",
+        &format!("/emulator/faults/{id}"),
+        Some(r#"{"kind":"expireToken"}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 204);
+    let pending = c.send_event("after expiry".into(), None);
+    assert!(
+        until(5000, || connected.len() >= 1).await,
+        "reconnected with a renewed token"
+    );
+    ok(pending).await;
+    let got: Vec<String> = telemetry_of(&id)
+        .await
+        .iter()
+        .filter_map(|i| text(i, "body"))
+        .collect();
+    assert!(got.contains(&"after expiry".to_string()));
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn close_releases_timers_and_listeners_succeeds() {
+    let timers = track_timers();
+    let counting = counting_factory();
+    let stats = get(&counting, "stats");
+    let (id, key) = new_device("close").await;
+    let c = DeviceClient::from_connection_string(
+        &connection_string(&id, &key),
+        Some(options(&[
+            ("webSocketFactory", get(&counting, "factory")),
+            fast_retry(),
+        ])),
+    )
+    .expect("client");
+    let events = Recorder::new();
+    for ev in ["connected", "disconnected", "reconnecting", "error"] {
+        c.on(ev, events.f()).expect("on");
+    }
+    c.on_message(events.f());
+    ok(c.connect()).await;
+    assert_eq!(
+        get(&stats, "calls").as_f64(),
+        Some(1.0),
+        "the async factory opened the socket"
+    );
+    assert_eq!(
+        get(&stats, "live").as_f64(),
+        Some(4.0),
+        "open, message, close, error"
+    );
+    let before = events.len();
+    c.close();
+    let pending_after_close = get(&timers, "pending")
+        .unchecked_into::<Function>()
+        .call0(&JsValue::NULL)
+        .expect("pending");
+    assert_eq!(c.state(), "closed");
+    assert_eq!(
+        get(&stats, "live").as_f64(),
+        Some(0.0),
+        "every socket listener removed"
+    );
+    assert_eq!(err_code(c.send_event("late".into(), None)).await, "CLOSED");
+    assert_eq!(err_code(c.connect()).await, "CLOSED");
+    // The cloud keeps talking; nothing may reach the closed client.
+    let _ = service(
+        "POST",
+        &format!("/devices/{id}/messages/deviceBound"),
+        Some("hi"),
+        &[],
+    )
+    .await;
+    let _ = service(
+        "POST",
+        &format!("/emulator/faults/{id}"),
+        Some(r#"{"kind":"drop"}"#),
+        &[],
+    )
+    .await;
+    wait(500).await;
+    assert_eq!(events.len(), before, "no listener fired after close()");
+    assert_eq!(
+        get(&stats, "calls").as_f64(),
+        Some(1.0),
+        "no reconnect after close()"
+    );
+    get(&timers, "restore")
+        .unchecked_into::<Function>()
+        .call0(&JsValue::NULL)
+        .expect("restore");
+    assert_eq!(
+        pending_after_close.as_f64(),
+        Some(0.0),
+        "no timer left armed by close()"
+    );
+    let (_, conn) = service(
+        "GET",
+        &format!("/emulator/devices/{id}/connection"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        get(&conn, "connected").as_bool(),
+        Some(false),
+        "the socket was closed"
+    );
+}
