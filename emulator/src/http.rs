@@ -72,21 +72,24 @@ fn no_content() -> Response<Body> {
     r
 }
 
-fn with_cors(mut r: Response<Body>) -> Response<Body> {
+const DEFAULT_ALLOW_HEADERS: &str =
+    "authorization, content-type, iothub-messageid, iothub-correlationid, \
+     iothub-to, iothub-expiry, iothub-ack, iothub-userid, content-encoding";
+
+/// CORS on every answer; the preflight's requested headers are echoed back
+/// because `*` does not cover `Authorization` in browsers.
+fn with_cors(mut r: Response<Body>, requested: Option<HeaderValue>) -> Response<Body> {
     let h = r.headers_mut();
     h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
     h.insert(
         "access-control-allow-methods",
-        HeaderValue::from_static("GET, PUT, PATCH, POST, DELETE, OPTIONS"),
+        HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
     );
     h.insert(
         "access-control-allow-headers",
-        HeaderValue::from_static("*"),
+        requested.unwrap_or_else(|| HeaderValue::from_static(DEFAULT_ALLOW_HEADERS)),
     );
-    h.insert(
-        "access-control-expose-headers",
-        HeaderValue::from_static("*"),
-    );
+    h.insert("access-control-max-age", HeaderValue::from_static("600"));
     r
 }
 
@@ -96,8 +99,9 @@ pub async fn handle(
     remote: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    let requested = req.headers().get("access-control-request-headers").cloned();
     let r = route(&ctx, remote, req).await;
-    Ok(with_cors(r))
+    Ok(with_cors(r, requested))
 }
 
 async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Response<Body> {

@@ -166,6 +166,22 @@ fn process_service_api_without_valid_token_fails() {
     let dir = temp_dir("auth");
     let e = start(&dir, &[]);
     assert_eq!(e.http("GET", "/devices", &[], "").0, 401);
+    let (status, head, _) = e.http(
+        "OPTIONS",
+        "/devices",
+        &[
+            ("Origin", "http://127.0.0.1:9"),
+            (
+                "Access-Control-Request-Headers",
+                "authorization,content-type",
+            ),
+        ],
+        "",
+    );
+    assert_eq!(status, 204);
+    assert!(head.contains("access-control-allow-origin: *"));
+    assert!(head.contains("access-control-allow-headers: authorization,content-type"));
+    assert!(head.contains("access-control-max-age: 600"));
     let cs = e.ready["serviceConnectionString"]
         .as_str()
         .unwrap()
