@@ -8,7 +8,7 @@
 #![forbid(unsafe_code)]
 
 use hubwire::hub::sas;
-use hubwire::wasm::DeviceClient;
+use hubwire::wasm::{ClientOptionsArg, DeviceClient};
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -234,13 +234,13 @@ fn connection_string(id: &str, key: &str) -> String {
 }
 
 /// Options pointing at the emulator, plus `extra` fields.
-fn options(extra: &[(&str, JsValue)]) -> Object {
+fn options(extra: &[(&str, JsValue)]) -> ClientOptionsArg {
     let o: Object =
         obj(&[("url", JsValue::from_str(env(WS, "HUBWIRE_EMULATOR_WS_URL")))]).unchecked_into();
     for (k, v) in extra {
         Reflect::set(&o, &JsValue::from_str(k), v).expect("set");
     }
-    o
+    o.unchecked_into()
 }
 
 fn fast_retry() -> (&'static str, JsValue) {
@@ -556,10 +556,10 @@ async fn methods_success_throw_and_unknown_succeeds() {
     let throwing = Function::new_with_args("req", "throw new Error('boom: ' + req.payload.why)");
     c.on_method(
         "reboot".into(),
-        Some(ok_handler.as_ref().unchecked_ref::<Function>().clone()),
+        Some(ok_handler.as_ref().clone().unchecked_into()),
     )
     .expect("onMethod");
-    c.on_method("explode".into(), Some(throwing))
+    c.on_method("explode".into(), Some(throwing.unchecked_into()))
         .expect("onMethod");
     wait(200).await;
 

@@ -11,6 +11,7 @@ use super::options::{self, ClientOptions};
 use super::panic;
 use super::socket::{self, Socket, SocketEvent};
 use super::timer::Timer;
+use super::types::{ClientOptionsArg, MessageOptionsArg, MethodHandlerArg, TokenProviderArg};
 use super::url;
 use crate::hub;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
@@ -259,7 +260,7 @@ impl DeviceClient {
     #[wasm_bindgen(js_name = fromConnectionString)]
     pub fn from_connection_string(
         #[wasm_bindgen(js_name = connectionString)] connection_string: &str,
-        #[wasm_bindgen(unchecked_param_type = "ClientOptions")] options: Option<Object>,
+        options: Option<ClientOptionsArg>,
     ) -> Result<DeviceClient, JsValue> {
         let config = hub::ClientConfig::from_connection_string(connection_string)
             .map_err(|e| hub_error(&e))?;
@@ -273,8 +274,8 @@ impl DeviceClient {
     /// A client whose SAS tokens come from `provider.getToken(expirySeconds)`.
     #[wasm_bindgen(js_name = fromTokenProvider)]
     pub fn from_token_provider(
-        #[wasm_bindgen(unchecked_param_type = "TokenProvider")] provider: Object,
-        #[wasm_bindgen(unchecked_param_type = "ClientOptions")] options: Option<Object>,
+        provider: TokenProviderArg,
+        options: Option<ClientOptionsArg>,
     ) -> Result<DeviceClient, JsValue> {
         let p: &JsValue = provider.as_ref();
         let need = |key: &str| {
@@ -368,7 +369,7 @@ impl DeviceClient {
     pub fn send_event(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | JsonValue")] body: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "MessageOptions")] options: Option<Object>,
+        options: Option<MessageOptionsArg>,
     ) -> Promise {
         match telemetry(
             &body,
@@ -437,7 +438,7 @@ impl DeviceClient {
         &self,
         #[wasm_bindgen(js_name = nameOrHandler, unchecked_param_type = "string | MethodHandler")]
         name_or_handler: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "MethodHandler")] handler: Option<Function>,
+        handler: Option<MethodHandlerArg>,
     ) -> Result<(), JsValue> {
         let bad = || {
             shell_error(
@@ -448,6 +449,7 @@ impl DeviceClient {
         self.with_core(|s, now| {
             match (name_or_handler.as_string(), handler) {
                 (Some(name), Some(h)) => {
+                    let h = JsValue::from(h).dyn_into::<Function>().map_err(|_| bad())?;
                     s.methods.retain(|(n, _)| *n != name);
                     s.methods.push((name, h));
                 }
@@ -820,6 +822,7 @@ fn c2d_object(m: &hub::C2dMessage) -> JsValue {
     set_opt(&obj, "contentType", &sys.content_type);
     set_opt(&obj, "contentEncoding", &sys.content_encoding);
     set_opt(&obj, "userId", &sys.user_id);
+    set_opt(&obj, "inputName", &m.input_name);
     let props = Object::new();
     for (k, v) in &m.properties {
         let v = v.as_deref().map(JsValue::from_str).unwrap_or(JsValue::NULL);

@@ -14,6 +14,7 @@ mod types;
 mod url;
 
 pub use client::DeviceClient;
+pub use types::{ClientOptionsArg, MessageOptionsArg, MethodHandlerArg, TokenProviderArg};
 
 #[cfg(test)]
 mod tests;

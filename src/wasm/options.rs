@@ -51,7 +51,10 @@ pub fn number(
         .map(|v| match v.as_f64() {
             Some(n) if n.is_finite() && n >= min && n <= max => Ok(n),
             // Integer formatting only: f64 Display would pull ~15 KB of float code into the wasm.
-            _ => Err(bad(path, &format!("a number from {} to {}", min as u64, max as u64))),
+            _ => Err(bad(
+                path,
+                &format!("a number from {} to {}", min as u64, max as u64),
+            )),
         })
         .transpose()
 }

@@ -53,6 +53,7 @@ export interface C2dMessage {
   body: Uint8Array; text(): string; json<T = unknown>(): T;
   messageId?: string; correlationId?: string; to?: string; expiry?: string;
   contentType?: string; contentEncoding?: string; userId?: string;
+  inputName?: string;                          // module input messages
   properties: Record<string, string | null>;
 }
 
@@ -78,3 +79,19 @@ export interface DeviceClient {
   on(event: "error", cb: (e: HubwireError) => void): void;
 }
 "#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `ClientOptions` (read with `Reflect`; typed for TypeScript only).
+    #[wasm_bindgen(typescript_type = "ClientOptions")]
+    pub type ClientOptionsArg;
+    /// `MessageOptions`.
+    #[wasm_bindgen(typescript_type = "MessageOptions")]
+    pub type MessageOptionsArg;
+    /// `TokenProvider`.
+    #[wasm_bindgen(typescript_type = "TokenProvider")]
+    pub type TokenProviderArg;
+    /// `MethodHandler`.
+    #[wasm_bindgen(typescript_type = "MethodHandler")]
+    pub type MethodHandlerArg;
+}
