@@ -384,7 +384,12 @@ fn connection(sh: &Arc<Shared>, id: IdentityId) -> Response<Body> {
     match sh.with(|h, _| h.connection_info(&id)) {
         Ok(c) => json_response(
             200,
-            &json!({ "connected": c.connected, "cleanSession": c.clean_session, "connections": c.connections }),
+            &json!({
+                "connected": c.connected,
+                "cleanSession": c.clean_session,
+                "connections": c.connections,
+                "subscriptions": c.subscriptions,
+            }),
         ),
         Err(e) => service_error(e),
     }

@@ -124,6 +124,7 @@ test('sdk connects with a registry connection string and its telemetry is record
     const conn = await api('GET', '/emulator/devices/sdk-telemetry/connection');
     assert.equal(conn.json.connected, true);
     assert.equal(conn.json.cleanSession, false);
+    assert.deepEqual(conn.json.subscriptions, []);
 
     const m = new Message(JSON.stringify({ t: 2 }));
     m.messageId = 'mid 1&x=y';
@@ -217,8 +218,11 @@ test('sdk gets its twin, updates reported properties and receives a desired patc
         if (delta.interval === 10) resolve(delta);
       }),
     );
-    // The SDK subscribes to desired patches when the listener is added; wait for it.
-    await sleep(300);
+    // The SDK subscribes to desired patches when the listener is added; wait for the SUBSCRIBE.
+    await waitFor('the desired-properties subscription', async () => {
+      const c = await api('GET', '/emulator/devices/sdk-twin/connection');
+      return c.json.subscriptions.includes('$iothub/twin/PATCH/properties/desired/#');
+    });
     const p = await api('PATCH', '/twins/sdk-twin', { properties: { desired: { interval: 10, gone: null } } });
     assert.equal(p.status, 200);
     const delta = await desired;

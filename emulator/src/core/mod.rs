@@ -257,6 +257,8 @@ pub struct ConnectionInfo {
     pub clean_session: bool,
     /// Connections accepted since the hub started.
     pub connections: u64,
+    /// Topic filters the session is subscribed to (granted), in a fixed order.
+    pub subscriptions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1153,6 +1155,9 @@ impl Hub {
             connected: self.is_connected(id),
             clean_session: s.is_some_and(|s| s.clean),
             connections: s.map_or(0, |s| s.connections),
+            subscriptions: s.map_or_else(Vec::new, |s| {
+                s.subs.keys().map(|k| sub_filter(id, *k)).collect()
+            }),
         })
     }
 
@@ -1214,6 +1219,15 @@ fn not_found(id: &IdentityId) -> ServiceError {
 /// The `$rid` a call is sent with.
 fn call_rid(call: CallId) -> String {
     format!("{call:x}")
+}
+
+fn sub_filter(id: &IdentityId, kind: Sub) -> String {
+    match kind {
+        Sub::C2d => format!("devices/{}/messages/devicebound/#", id.device),
+        Sub::TwinRes => TWIN_RES.to_string(),
+        Sub::TwinDesired => TWIN_DESIRED.to_string(),
+        Sub::Methods => METHODS.to_string(),
+    }
 }
 
 fn sub_kind(id: &IdentityId, filter: &str) -> Option<Sub> {
