@@ -94,9 +94,9 @@ extern "C" {
     /// `ws.protocol`: the negotiated subprotocol.
     #[wasm_bindgen(method, getter)]
     pub fn protocol(this: &WsLike) -> Option<String>;
-    /// `ws.send(bytes)`.
+    /// `ws.send(buffer)`.
     #[wasm_bindgen(method, catch)]
-    pub fn send(this: &WsLike, data: &Uint8Array) -> Result<(), JsValue>;
+    pub fn send(this: &WsLike, data: &js_sys::ArrayBuffer) -> Result<(), JsValue>;
     /// `ws.close(code, reason)`.
     #[wasm_bindgen(method, catch)]
     pub fn close(this: &WsLike, code: u16, reason: &str) -> Result<(), JsValue>;

@@ -70,10 +70,10 @@ impl Socket {
     }
 }
 
-/// Sends one binary message (copied into a fresh JS buffer: some `WebSocketLike`s
-/// queue the view, and a view into wasm memory can move when memory grows).
+/// Sends one binary message as an `ArrayBuffer` copied out of wasm memory (some
+/// `WebSocketLike`s queue what they are given, and wasm memory can move when it grows).
 pub fn send(ws: &WsLike, bytes: &[u8]) -> Result<(), JsValue> {
-    ws.send(&Uint8Array::from(bytes))
+    ws.send(&Uint8Array::from(bytes).buffer())
 }
 
 impl Drop for Socket {

@@ -26,7 +26,7 @@ export function fakeWs(readyState) {
   const add = t.addEventListener.bind(t), rm = t.removeEventListener.bind(t);
   t.addEventListener = (ty, f) => { t.live++; add(ty, f); };
   t.removeEventListener = (ty, f) => { t.live--; rm(ty, f); };
-  t.send = (d) => t.sent.push(Array.from(d));
+  t.send = (d) => { if (!(d instanceof ArrayBuffer)) throw new TypeError("not an ArrayBuffer"); t.sent.push(Array.from(new Uint8Array(d))); };
   t.close = () => { t.closed++; t.readyState = 3; };
   return t;
 }
@@ -125,6 +125,14 @@ fn socket_events_and_binary_messages_succeeds() {
     );
     let sent: Array = get(&ws, "sent").unchecked_into();
     assert_eq!(sent.length(), 1);
+    let first: Array = sent.get(0).unchecked_into();
+    assert_eq!(
+        first
+            .iter()
+            .map(|b| b.as_f64().unwrap_or(-1.0) as i32)
+            .collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
 }
 
 #[wasm_bindgen_test]

@@ -14,7 +14,7 @@ export type ConnectionState = "disconnected" | "connecting" | "connected" | "rec
 export interface WebSocketLike {
   readonly readyState: number;
   binaryType: string;
-  send(data: Uint8Array): void;
+  send(data: ArrayBuffer): void;   // one MQTT-over-WebSocket binary message
   close(code?: number, reason?: string): void;
   addEventListener(type: string, listener: (ev: any) => void): void;
   removeEventListener(type: string, listener: (ev: any) => void): void;
