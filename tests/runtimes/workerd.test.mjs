@@ -28,23 +28,27 @@ function files(dir, base = dir) {
 
 /**
  * workerd has no module resolution of its own (wrangler bundles for it): name
- * each module the way the worker's imports spell it. "hubwire" is the package's
- * `workerd` export, and its relative imports resolve against that name.
+ * each module the way the worker's imports spell it. workerd resolves every
+ * specifier, bare ones too, against the importing module's name, so the
+ * package's modules sit beside the worker: "cloudflare-worker/hubwire" is the
+ * package's `workerd` export and its "./wasm/…" imports land on
+ * "cloudflare-worker/wasm/…".
  */
 function capnpConfig(port) {
   const pkgDir = join(app.dir, "node_modules", "hubwire");
   const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
   const q = (s) => JSON.stringify(s);
+  const at = "cloudflare-worker";
   const modules = [
-    `(name = "cloudflare-worker/worker.mjs", esModule = embed ${q("cloudflare-worker/worker.mjs")})`,
+    `(name = "${at}/worker.mjs", esModule = embed ${q(`${at}/worker.mjs`)})`,
     `(name = "shared/roundtrip.mjs", esModule = embed ${q("shared/roundtrip.mjs")})`,
     `(name = "shared/service.mjs", esModule = embed ${q("shared/service.mjs")})`,
-    `(name = "hubwire", esModule = embed ${q(`node_modules/hubwire/${pkg.exports["."].workerd}`)})`,
-    `(name = "hubwire/cloudflare", esModule = embed ${q(`node_modules/hubwire/${pkg.exports["./cloudflare"].default}`)})`,
+    `(name = "${at}/hubwire", esModule = embed ${q(`node_modules/hubwire/${pkg.exports["."].workerd}`)})`,
+    `(name = "${at}/hubwire/cloudflare", esModule = embed ${q(`node_modules/hubwire/${pkg.exports["./cloudflare"].default}`)})`,
   ];
   for (const f of files(join(pkgDir, "wasm"))) {
     const kind = f.endsWith(".wasm") ? "wasm" : f.endsWith(".js") ? "esModule" : null;
-    if (kind) modules.push(`(name = ${q(`wasm/${f}`)}, ${kind} = embed ${q(`node_modules/hubwire/wasm/${f}`)})`);
+    if (kind) modules.push(`(name = ${q(`${at}/wasm/${f}`)}, ${kind} = embed ${q(`node_modules/hubwire/wasm/${f}`)})`);
   }
   return `using Workerd = import "/workerd/workerd.capnp";
 
