@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use bytes::BytesMut;
+use hubwire::mqtt::Framer;
 use mqttbytes::v4::LastWill;
 
 use super::registry::IdentityId;
@@ -10,8 +10,8 @@ use super::registry::IdentityId;
 /// One device transport as the hub sees it.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    /// Bytes received but not yet a whole packet.
-    pub buf: BytesMut,
+    /// Reassembles packets across WebSocket messages.
+    pub framer: Framer,
     /// Set once CONNECT was accepted.
     pub identity: Option<IdentityId>,
     /// A CONNECT arrived (accepted or refused).
@@ -41,7 +41,7 @@ impl Conn {
     /// A fresh transport, waiting for CONNECT.
     pub fn new(now: u64) -> Conn {
         Conn {
-            buf: BytesMut::new(),
+            framer: Framer::new(super::MAX_PACKET_BYTES),
             identity: None,
             connect_seen: false,
             disconnect_seen: false,

@@ -17,6 +17,7 @@ pub mod twin;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use bytes::BytesMut;
+use hubwire::mqtt::codec;
 use mqttbytes::v4::{
     self, ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode,
     UnsubAck,
@@ -327,21 +328,22 @@ pub struct Hub {
 const TWIN_RES: &str = "$iothub/twin/res/#";
 const TWIN_DESIRED: &str = "$iothub/twin/PATCH/properties/desired/#";
 const METHODS: &str = "$iothub/methods/POST/#";
+/// The protocol level of a CONNECT frame (`MQTT` protocol name), if it is one.
+fn connect_level(frame: &[u8]) -> Option<u8> {
+    if frame.first()? >> 4 != 1 {
+        return None;
+    }
+    let header = 1 + frame[1..].iter().position(|b| b & 0x80 == 0)? + 1;
+    match frame.get(header..header + 7)? {
+        [0, 4, b'M', b'Q', b'T', b'T', level] => Some(*level),
+        _ => None,
+    }
+}
+
 fn encode(p: &Packet) -> Vec<u8> {
-    let mut b = BytesMut::new();
-    // Writing packets the hub built itself cannot fail (ids are non-zero,
-    // lengths bounded); an error would only drop this one packet.
-    let _ = match p {
-        Packet::ConnAck(x) => x.write(&mut b),
-        Packet::Publish(x) => x.write(&mut b),
-        Packet::PubAck(x) => x.write(&mut b),
-        Packet::SubAck(x) => x.write(&mut b),
-        Packet::UnsubAck(x) => x.write(&mut b),
-        Packet::Subscribe(x) => x.write(&mut b),
-        Packet::PingResp => v4::PingResp.write(&mut b),
-        _ => Ok(0),
-    };
-    b.to_vec()
+    // Packets the hub builds are checked by hubwire's encoder (string lengths,
+    // packet ids); one that fails is dropped rather than sent truncated.
+    codec::encode_to_vec(p).unwrap_or_default()
 }
 
 impl Hub {
@@ -396,38 +398,31 @@ impl Hub {
 
     /// Bytes of one binary WebSocket message from `conn`.
     pub fn handle_bytes(&mut self, now: u64, conn: ConnId, data: &[u8]) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        c.buf.extend_from_slice(data);
-        c.last_rx = now;
+        let mut input = data;
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            if c.buf.is_empty() {
+            if c.closing {
                 return;
             }
-            match v4::read(&mut c.buf, MAX_PACKET_BYTES) {
+            c.last_rx = now;
+            // hubwire's framer checks the announced size before buffering;
+            // its decoder guards mqttbytes (reserved flags, exact lengths).
+            let frame = match c.framer.next_frame(&mut input) {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(_) => return self.close(now, conn, false),
+            };
+            let level = (!c.connect_seen).then(|| connect_level(&frame)).flatten();
+            match codec::decode(frame) {
                 Ok(p) => self.handle_packet(now, conn, p),
-                Err(mqttbytes::Error::InsufficientBytes(_)) => return,
-                Err(mqttbytes::Error::InvalidProtocolLevel(_))
-                    if c.identity.is_none() && !c.connect_seen =>
-                {
-                    self.transmit(
-                        conn,
-                        &Packet::ConnAck(ConnAck::new(
-                            ConnectReturnCode::RefusedProtocolVersion,
-                            false,
-                        )),
-                    );
-                    self.close(now, conn, true);
-                    return;
+                Err(_) if level.is_some_and(|l| l != 4) => {
+                    let refuse = ConnAck::new(ConnectReturnCode::RefusedProtocolVersion, false);
+                    self.transmit(conn, &Packet::ConnAck(refuse));
+                    return self.close(now, conn, true);
                 }
-                Err(_) => {
-                    self.close(now, conn, false);
-                    return;
-                }
+                Err(_) => return self.close(now, conn, false),
             }
         }
     }
@@ -513,7 +508,7 @@ impl Hub {
     }
 
     fn transmit_raw(&mut self, conn: ConnId, bytes: Vec<u8>) {
-        if self.conns.get(&conn).is_some_and(|c| !c.closing) {
+        if !bytes.is_empty() && self.conns.get(&conn).is_some_and(|c| !c.closing) {
             self.outputs.push_back(Output::Transmit { conn, bytes });
         }
     }
@@ -1077,6 +1072,11 @@ impl Hub {
     pub fn send_c2d(&mut self, device: &str, msg: C2dMessage) -> Result<(), ServiceError> {
         if self.registry.get(&IdentityId::device(device)).is_none() {
             return Err(ServiceError::DeviceNotFound);
+        }
+        if msg.topic(device).len() > usize::from(u16::MAX) {
+            return Err(ServiceError::BadRequest(
+                "message properties too long for an MQTT topic".into(),
+            ));
         }
         let q = self.c2d.entry(device.to_string()).or_default();
         if q.len() >= MAX_C2D_QUEUE {
