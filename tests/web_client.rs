@@ -459,8 +459,19 @@ async fn token_provider_rejection_fails() {
 #[wasm_bindgen_test]
 async fn c2d_message_succeeds() {
     let (c, id, _) = connected_client("c2d", &[]).await;
+    let c = Rc::new(c);
     let got = Recorder::new();
-    c.on_message(got.f());
+    c.on_message(got.f()).expect("onMessage");
+    // A listener that calls back into the client synchronously (borrow discipline).
+    let weak = Rc::downgrade(&c);
+    let echo = Closure::<dyn FnMut(JsValue)>::new(move |m: JsValue| {
+        let c = weak.upgrade().expect("client alive");
+        let id = text(&m, "messageId").unwrap_or_default();
+        let _ = c.send_event(JsValue::from_str(&format!("echo {id}")), None);
+        let _ = c.state();
+    });
+    c.on("message", echo.as_ref().clone().unchecked_into())
+        .expect("on(message)");
     wait(200).await; // the SUBSCRIBE round trip
     let (status, _) = service(
         "POST",
@@ -492,6 +503,19 @@ async fn c2d_message_succeeds() {
         Some(r#"{"cmd":"beep"}"#)
     );
     assert_eq!(text(&call("json"), "cmd").as_deref(), Some("beep"));
+    let mut echoed = Vec::new();
+    for _ in 0..50 {
+        echoed = telemetry_of(&id).await;
+        if !echoed.is_empty() {
+            break;
+        }
+        wait(50).await;
+    }
+    assert_eq!(
+        text(&echoed[0], "body").as_deref(),
+        Some("echo c2d-1"),
+        "sendEvent from inside a listener works"
+    );
     c.close();
 }
 
@@ -499,7 +523,8 @@ async fn c2d_message_succeeds() {
 async fn twin_get_reported_and_desired_succeeds() {
     let (c, id, _) = connected_client("twin", &[]).await;
     let desired = Recorder::new();
-    c.on_desired_properties_update(desired.f());
+    c.on_desired_properties_update(desired.f())
+        .expect("onDesiredPropertiesUpdate");
     let twin = ok(c.get_twin()).await;
     assert!(
         get(&twin, "desired.$version").as_f64().is_some(),
@@ -763,7 +788,7 @@ async fn close_releases_timers_and_listeners_succeeds() {
     for ev in ["connected", "disconnected", "reconnecting", "error"] {
         c.on(ev, events.f()).expect("on");
     }
-    c.on_message(events.f());
+    c.on_message(events.f()).expect("onMessage");
     ok(c.connect()).await;
     assert_eq!(
         get(&stats, "calls").as_f64(),
@@ -789,6 +814,11 @@ async fn close_releases_timers_and_listeners_succeeds() {
     );
     assert_eq!(err_code(c.send_event("late".into(), None)).await, "CLOSED");
     assert_eq!(err_code(c.connect()).await, "CLOSED");
+    let e = c
+        .on("connected", events.f())
+        .err()
+        .expect("on() after close() throws");
+    assert_eq!(text(&e, "code").as_deref(), Some("CLOSED"));
     // The cloud keeps talking; nothing may reach the closed client.
     let _ = service(
         "POST",

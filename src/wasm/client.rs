@@ -385,12 +385,8 @@ impl DeviceClient {
     pub fn on_message(
         &self,
         #[wasm_bindgen(unchecked_param_type = "(m: C2dMessage) => void")] cb: Function,
-    ) {
-        let _ = self.with_core(|s, now| {
-            s.listeners.message.push(cb);
-            s.core.enable_c2d(now);
-            Ok(())
-        });
+    ) -> Result<(), JsValue> {
+        self.on("message", cb)
     }
 
     /// Fetches the whole twin.
@@ -423,12 +419,8 @@ impl DeviceClient {
     pub fn on_desired_properties_update(
         &self,
         #[wasm_bindgen(unchecked_param_type = "(patch: TwinProperties) => void")] cb: Function,
-    ) {
-        let _ = self.with_core(|s, now| {
-            s.listeners.desired.push(cb);
-            s.core.enable_twin_desired(now);
-            Ok(())
-        });
+    ) -> Result<(), JsValue> {
+        self.on("desiredPropertiesUpdate", cb)
     }
 
     /// Registers a direct-method handler for `name` (`onMethod(name, handler)`),
@@ -466,16 +458,22 @@ impl DeviceClient {
 
     /// Subscribes to `"connected" | "disconnected" | "reconnecting" | "error"`.
     pub fn on(&self, event: &str, cb: Function) -> Result<(), JsValue> {
-        let mut s = self.shared.borrow_mut();
-        let id = s.id;
-        let slot = s.listeners.slot(event).ok_or_else(|| {
-            shell_error(Code::InvalidArgument, &format!("unknown event {event:?}"))
-        })?;
-        if event == "error" {
-            panic::add_sink(id, &cb);
-        }
-        slot.push(cb);
-        Ok(())
+        self.with_core(|s, now| {
+            let id = s.id;
+            let slot = s.listeners.slot(event).ok_or_else(|| {
+                shell_error(Code::InvalidArgument, &format!("unknown event {event:?}"))
+            })?;
+            if event == "error" {
+                panic::add_sink(id, &cb);
+            }
+            slot.push(cb);
+            match event {
+                "message" => s.core.enable_c2d(now),
+                "desiredPropertiesUpdate" => s.core.enable_twin_desired(now),
+                _ => {}
+            }
+            Ok(())
+        })
     }
 
     /// Removes a listener added with `on` (or `onMessage`/`onDesiredPropertiesUpdate`).
