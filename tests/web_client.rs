@@ -816,8 +816,7 @@ async fn close_releases_timers_and_listeners_succeeds() {
     assert_eq!(err_code(c.connect()).await, "CLOSED");
     let e = c
         .on("connected", events.f())
-        .err()
-        .expect("on() after close() throws");
+        .expect_err("on() after close() throws");
     assert_eq!(text(&e, "code").as_deref(), Some("CLOSED"));
     // The cloud keeps talking; nothing may reach the closed client.
     let _ = service(
