@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 
-const { Client, Message } = device;
+const { Client, ModuleClient, Message } = device;
 const { MqttWs } = deviceMqtt;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -78,8 +78,8 @@ function emulatorAgent() {
   return agent;
 }
 
-async function openClient(connectionString) {
-  const client = Client.fromConnectionString(`${connectionString};GatewayHostName=localhost`, MqttWs);
+async function openClient(connectionString, Kind = Client) {
+  const client = Kind.fromConnectionString(`${connectionString};GatewayHostName=localhost`, MqttWs);
   await client.setOptions({ mqtt: { webSocketAgent: emulatorAgent() }, ca: readFileSync(ready.certPath, 'utf8') });
   await client.open();
   return client;
@@ -266,4 +266,44 @@ test('sdk with a wrong key is refused', async () => {
   const conn = await api('GET', '/emulator/devices/sdk-wrongkey/connection');
   assert.equal(conn.json.connected, false);
   assert.equal(conn.json.connections, 0);
+});
+
+test('sdk module identity sends telemetry, patches its module twin and answers a module method', async () => {
+  await createDevice('sdk-edge');
+  const r = await api('PUT', '/devices/sdk-edge/modules/mod1', { deviceId: 'sdk-edge', moduleId: 'mod1' });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  const key = r.json.authentication.symmetricKey.primaryKey;
+  const cs = `HostName=${ready.hostName};DeviceId=sdk-edge;ModuleId=mod1;SharedAccessKey=${key}`;
+  const client = await openClient(cs, ModuleClient);
+  try {
+    const conn = await api('GET', '/emulator/devices/sdk-edge/modules/mod1/connection');
+    assert.equal(conn.json.connected, true);
+    await client.sendEvent(new Message('from module'));
+    const items = await waitFor('module telemetry', async () => {
+      const t = await api('GET', '/emulator/telemetry?deviceId=sdk-edge');
+      return t.json.items.length >= 1 && t.json.items;
+    });
+    assert.equal(items[0].moduleId, 'mod1');
+    assert.equal(items[0].body, 'from module');
+
+    const twin = await client.getTwin();
+    await new Promise((resolve, reject) =>
+      twin.properties.reported.update({ role: 'filter' }, (err) => (err ? reject(err) : resolve())),
+    );
+    const mt = await api('GET', '/twins/sdk-edge/modules/mod1');
+    assert.equal(mt.json.moduleId, 'mod1');
+    assert.equal(mt.json.properties.reported.role, 'filter');
+
+    client.onMethod('ping', (request, response) => response.send(200, { pong: true }, () => {}));
+    const m = await api('POST', '/twins/sdk-edge/modules/mod1/methods', {
+      methodName: 'ping',
+      payload: null,
+      responseTimeoutInSeconds: 10,
+      connectTimeoutInSeconds: 10,
+    });
+    assert.equal(m.status, 200, JSON.stringify(m.json));
+    assert.deepEqual(m.json, { status: 200, payload: { pong: true } });
+  } finally {
+    await client.close();
+  }
 });
