@@ -8,7 +8,7 @@
 //   HUBWIRE_EMULATOR_HTTP   use a running emulator: its /emulator/info is read
 
 import { spawn, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,10 +51,19 @@ export function ensurePackage() {
   for (;;) {
     try {
       mkdirSync(lock);
+      writeFileSync(join(lock, "pid"), String(process.pid));
       break;
     } catch {
-      if (Date.now() > deadline) throw new Error(`${lock} held for 20 minutes; remove it if no build is running`);
-      sleepSync(500);
+      // A lock left by a process that died (killed by a timeout) is taken over.
+      let holder = NaN;
+      try {
+        holder = Number(readFileSync(join(lock, "pid"), "utf8"));
+      } catch {
+        // being created right now
+      }
+      if (holder && !alive(holder)) rmSync(lock, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new Error(`${lock} held for 20 minutes by pid ${holder}`);
+      else sleepSync(500);
     }
   }
   try {
@@ -68,7 +77,16 @@ export function ensurePackage() {
     if (r.status !== 0) throw new Error(`packaging/build.mjs failed (exit ${r.status})`);
     return JSON.parse(readFileSync(sizesPath, "utf8")).tarball;
   } finally {
-    rmdirSync(lock);
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
   }
 }
 

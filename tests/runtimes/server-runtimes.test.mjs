@@ -23,7 +23,7 @@ after(async () => {
   await emu?.stop();
 });
 
-async function roundtrip(cmd, args, runtimeLabel) {
+async function roundtrip(cmd, args, runtimeLabel, t) {
   const r = await runProcess(cmd, args, { cwd: app.dir, env: { ...process.env, HUBWIRE_EMULATOR: emulatorJson(emu) }, timeoutMs: 90000 });
   const result = lastJson(r.stdout);
   const detail = `exit ${r.code}${r.timedOut ? " (timed out)" : ""}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
@@ -35,21 +35,22 @@ async function roundtrip(cmd, args, runtimeLabel) {
   assert.equal(result.method.status, 200);
   assert.equal(result.unknownMethodStatus, 501);
   assert.equal(result.connectedAfterDisconnect, false);
+  t.diagnostic(`${result.runtime}: 100 QoS 1 messages acknowledged in ${result.sendMs} ms`);
   return result;
 }
 
-test("roundtrip_node22_global_websocket_succeeds", async () => {
-  const r = await roundtrip(bin("node"), ["runtimes/main.mjs"], "node 22");
+test("roundtrip_node22_global_websocket_succeeds", async (t) => {
+  const r = await roundtrip(bin("node"), ["runtimes/main.mjs"], "node 22", t);
   assert.match(r.runtime, /^node-22\./);
 });
 
-test("roundtrip_deno_global_websocket_succeeds", async () => {
-  const r = await roundtrip(bin("deno"), ["run", "--allow-env", "--allow-net", "--allow-read", "runtimes/main.mjs"], "deno");
+test("roundtrip_deno_global_websocket_succeeds", async (t) => {
+  const r = await roundtrip(bin("deno"), ["run", "--allow-env", "--allow-net", "--allow-read", "runtimes/main.mjs"], "deno", t);
   assert.match(r.runtime, /^deno-2\./);
 });
 
-test("roundtrip_bun_global_websocket_succeeds", async () => {
-  const r = await roundtrip(bin("bun"), ["runtimes/main.mjs"], "bun");
+test("roundtrip_bun_global_websocket_succeeds", async (t) => {
+  const r = await roundtrip(bin("bun"), ["runtimes/main.mjs"], "bun", t);
   assert.match(r.runtime, /^bun-/);
 });
 
@@ -57,6 +58,13 @@ test("roundtrip_node20_ws_factory_succeeds", async (t) => {
   // The machine's own node is 20 here; skip (saying so) where it is not.
   const v = await runProcess("node", ["-p", "process.versions.node"], {});
   if (!v.stdout.startsWith("20.")) return t.skip(`system node is ${v.stdout.trim()}, not 20`);
-  const r = await roundtrip("node", ["runtimes/node20-ws.mjs"], "node 20 + ws");
+  const r = await roundtrip("node", ["runtimes/node20-ws.mjs"], "node 20 + ws", t);
   assert.match(r.runtime, /^node-20\..*-ws$/);
+});
+
+test("roundtrip_node20_experimental_websocket_succeeds", async (t) => {
+  const v = await runProcess("node", ["-p", "process.versions.node"], {});
+  if (!v.stdout.startsWith("20.")) return t.skip(`system node is ${v.stdout.trim()}, not 20`);
+  const r = await roundtrip("node", ["--experimental-websocket", "--no-warnings", "runtimes/main.mjs"], "node 20 --experimental-websocket", t);
+  assert.match(r.runtime, /^node-20\./);
 });
