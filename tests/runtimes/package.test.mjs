@@ -55,7 +55,7 @@ test("package_entries_no_node_globals_succeeds", () => {
 const PROBE = `import { DeviceClient } from "hubwire";
 import { webSocketFactory } from "hubwire/cloudflare";
 const c = DeviceClient.fromConnectionString("HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=a2V5");
-console.log(JSON.stringify({ state: c.state, factory: typeof webSocketFactory }));
+console.log(JSON.stringify({ state: c.state, factory: typeof webSocketFactory, entry: import.meta.resolve("hubwire").split("/").pop() }));
 c.close();
 `;
 
@@ -69,7 +69,8 @@ for (const [name, cmd, args] of [
     writeFileSync(join(app.dir, "probe.mjs"), PROBE);
     const r = await runProcess(cmd(), args, { cwd: app.dir, timeoutMs: 60000 });
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-    assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").pop()), { state: "disconnected", factory: "function" });
+    // Each of these runtimes must pick node.js (export conditions node / deno / bun).
+    assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").pop()), { state: "disconnected", factory: "function", entry: "node.js" });
   });
 }
 
