@@ -11,6 +11,27 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::shared::{ConnCmd, Shared};
 
+/// Largest coalesced WebSocket message the hub builds from queued packets.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
+type Io = TokioIo<hyper::upgrade::Upgraded>;
+
+/// Sends a close frame and gives the peer a moment to answer it.
+async fn close_gracefully(
+    sink: &mut futures_util::stream::SplitSink<WebSocketStream<Io>, Message>,
+    stream: &mut futures_util::stream::SplitStream<WebSocketStream<Io>>,
+) {
+    let _ = sink.send(Message::Close(None)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(m)) = stream.next().await {
+            if m.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// Serves one upgraded connection until either side closes it.
 pub async fn serve(shared: Arc<Shared>, upgraded: hyper::upgrade::Upgraded) {
     let config = WebSocketConfig {
@@ -38,26 +59,34 @@ pub async fn serve(shared: Arc<Shared>, upgraded: hyper::upgrade::Upgraded) {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
             },
             cmd = rx.recv() => match cmd {
-                Some(ConnCmd::Send(bytes)) => {
+                Some(ConnCmd::Send(mut bytes)) => {
+                    // Coalesce what is already queued into one WebSocket message
+                    // (several MQTT packets per message is legal, MQTT 3.1.1 §6).
+                    let mut then = None;
+                    while bytes.len() < COALESCE_LIMIT {
+                        match rx.try_recv() {
+                            Ok(ConnCmd::Send(more)) => bytes.extend_from_slice(&more),
+                            Ok(close) => {
+                                then = Some(close);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
                     if sink.send(Message::Binary(bytes)).await.is_err() {
                         break;
                     }
+                    match then {
+                        Some(ConnCmd::Close { graceful: true }) => {
+                            close_gracefully(&mut sink, &mut stream).await;
+                            break;
+                        }
+                        Some(_) => break,
+                        None => {}
+                    }
                 }
                 Some(ConnCmd::Close { graceful: true }) => {
-                    // Send what was queued before the close (a refusing CONNACK), then the close frame.
-                    while let Ok(ConnCmd::Send(bytes)) = rx.try_recv() {
-                        let _ = sink.send(Message::Binary(bytes)).await;
-                    }
-                    let _ = sink.send(Message::Close(None)).await;
-                    // Give the peer a moment to answer the close frame.
-                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                        while let Some(Ok(m)) = stream.next().await {
-                            if m.is_close() {
-                                break;
-                            }
-                        }
-                    })
-                    .await;
+                    close_gracefully(&mut sink, &mut stream).await;
                     break;
                 }
                 // Abrupt: drop the transport, nothing more on the wire.
