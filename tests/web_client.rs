@@ -862,3 +862,35 @@ async fn close_releases_timers_and_listeners_succeeds() {
         "the socket was closed"
     );
 }
+
+#[wasm_bindgen_test]
+async fn malformed_packet_reconnects_succeeds() {
+    let (c, id, _) = connected_client("malformed", &[fast_retry()]).await;
+    let disconnected = Recorder::new();
+    let connected = Recorder::new();
+    c.on("disconnected", disconnected.f()).expect("on");
+    c.on("connected", connected.f()).expect("on");
+    let (status, _) = service(
+        "POST",
+        &format!("/emulator/faults/{id}"),
+        Some(r#"{"kind":"malformed","variant":"badRemainingLength"}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(
+        until(3000, || disconnected.len() >= 1).await,
+        "protocol error noticed"
+    );
+    assert_eq!(
+        text(&disconnected.get(0), "code").as_deref(),
+        Some("PROTOCOL_ERROR")
+    );
+    assert_eq!(get(&disconnected.get(0), "willRetry").as_bool(), Some(true));
+    assert!(
+        until(5000, || connected.len() >= 1).await,
+        "reconnected after the bad packet"
+    );
+    ok(c.send_event("after malformed".into(), None)).await;
+    c.close();
+}

@@ -924,11 +924,9 @@ fn on_socket(rc: &Rc<RefCell<Shared>>, gen: u32, ev: SocketEvent) {
             match ev {
                 SocketEvent::Open => s.core.transport_opened(now),
                 SocketEvent::Message(bytes) => s.core.handle_bytes(now, &bytes),
-                SocketEvent::NotBinary => {
-                    // MQTT over WebSocket is binary only (MQTT 3.1.1 §6): drop the connection.
-                    s.core.connection_lost(now);
-                }
-                SocketEvent::Closed => {
+                // MQTT over WebSocket is binary only (MQTT 3.1.1 §6): a text frame
+                // ends the connection like a close does (dropping the socket closes it).
+                SocketEvent::NotBinary | SocketEvent::Closed => {
                     closed = s.socket.take();
                     s.socket_gen = s.socket_gen.wrapping_add(1);
                     s.core.connection_lost(now);
