@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { after, before, test } from "node:test";
-import { bin, emulatorJson, freePort, installPackage, repo, startEmulator, startProcess } from "./helpers.mjs";
+import { bin, emulatorJson, freePort, installPackage, repo, runProcess, startEmulator, startProcess } from "./helpers.mjs";
 
 let emu;
 let app;
@@ -34,7 +34,7 @@ function files(dir, base = dir) {
  * package's `workerd` export and its "./wasm/…" imports land on
  * "cloudflare-worker/wasm/…".
  */
-function capnpConfig(port) {
+function handNamedModules() {
   const pkgDir = join(app.dir, "node_modules", "hubwire");
   const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
   const q = (s) => JSON.stringify(s);
@@ -50,6 +50,34 @@ function capnpConfig(port) {
     const kind = f.endsWith(".wasm") ? "wasm" : f.endsWith(".js") ? "esModule" : null;
     if (kind) modules.push(`(name = ${q(`${at}/wasm/${f}`)}, ${kind} = embed ${q(`node_modules/hubwire/wasm/${f}`)})`);
   }
+  return modules;
+}
+
+/**
+ * The worker as `wrangler deploy --dry-run --outdir` bundles it: wrangler picks
+ * the package's `workerd` export and emits the .wasm as a module beside the bundle.
+ */
+async function wranglerModules() {
+  const out = join(app.dir, "wrangler-out");
+  const r = await runProcess(bin("node"), [join(repo, "node_modules", "wrangler", "bin", "wrangler.js"), "deploy", "--dry-run", "--outdir", out], {
+    cwd: join(app.dir, "cloudflare-worker"),
+    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: join(app.dir, "wrangler-logs") },
+    timeoutMs: 120000,
+  });
+  assert.equal(r.code, 0, `wrangler deploy --dry-run failed:\n${r.stdout}\n${r.stderr}`);
+  const upload = r.stdout.match(/Total Upload: ([^\n]+)/);
+  const q = (x) => JSON.stringify(x);
+  const emitted = readdirSync(out).filter((f) => f.endsWith(".js") || f.endsWith(".wasm"));
+  assert.ok(emitted.includes("worker.js") && emitted.some((f) => f.endsWith(".wasm")), `wrangler emitted ${emitted}`);
+  const modules = [`(name = "worker.js", esModule = embed ${q("wrangler-out/worker.js")})`];
+  for (const f of emitted.filter((x) => x !== "worker.js")) {
+    modules.push(`(name = ${q(f)}, ${f.endsWith(".wasm") ? "wasm" : "esModule"} = embed ${q(`wrangler-out/${f}`)})`);
+  }
+  return { modules, upload: upload ? upload[1].trim() : "?" };
+}
+
+function capnpConfig(port, modules) {
+  const q = (s) => JSON.stringify(s);
   return `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -72,11 +100,12 @@ const roundtripWorker :Workerd.Worker = (
 `;
 }
 
-test("roundtrip_workerd_fetch_upgrade_succeeds", async (t) => {
+/** Serves `modules` with workerd, GETs /roundtrip and checks the shared script's result. */
+async function roundtripInWorkerd(modules, t, label) {
   let lastErr;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    writeFileSync(join(app.dir, "config.capnp"), capnpConfig(port));
+    writeFileSync(join(app.dir, "config.capnp"), capnpConfig(port, modules));
     const wd = startProcess(bin("workerd"), ["serve", "config.capnp", "--verbose"], { cwd: app.dir });
     try {
       // Wait for the socket; a port taken in between makes workerd exit: try another.
@@ -105,11 +134,21 @@ test("roundtrip_workerd_fetch_upgrade_succeeds", async (t) => {
       assert.equal(result.method.status, 200);
       assert.equal(result.unknownMethodStatus, 501);
       assert.equal(result.connectedAfterDisconnect, false);
-      t.diagnostic(`workerd: 100 QoS 1 messages acknowledged in ${result.sendMs} ms`);
+      t.diagnostic(`workerd (${label}): 100 QoS 1 messages acknowledged in ${result.sendMs} ms`);
       return;
     } finally {
       await wd.stop();
     }
   }
   throw lastErr;
+}
+
+test("roundtrip_workerd_fetch_upgrade_succeeds", async (t) => {
+  await roundtripInWorkerd(handNamedModules(), t, "modules named by hand");
+});
+
+test("roundtrip_workerd_wrangler_bundle_succeeds", async (t) => {
+  const { modules, upload } = await wranglerModules();
+  t.diagnostic(`wrangler bundle: ${upload}`);
+  await roundtripInWorkerd(modules, t, "wrangler bundle");
 });
