@@ -82,7 +82,7 @@ export async function tour(connectionString: string, url: string): Promise<strin
     tokenTtlSeconds: 3600,
     retry: { minDelayMs: 500, maxDelayMs: 30000, jitter: 0.5 },
     offlineQueue: { maxMessages: 1000, maxBytes: 1 << 20 },
-    webSocketFactory: (u, protocols) => new WebSocket(u, protocols), // KNOWN(websocketlike-send): WebSocketLike.send(data: Uint8Array) rejects the DOM WebSocket under TS >= 5.7; want Uint8Array<ArrayBuffer>
+    webSocketFactory: (u, protocols) => new WebSocket(u, protocols),
     modelId: "dtmi:com:example:Thermostat;1",
     productInfo: "hubwire-example/1.0",
     operationTimeoutMs: 10000,
@@ -100,7 +100,7 @@ export async function tour(connectionString: string, url: string): Promise<strin
     { webSocketFactory },
   );
   viaToken.close();
-  const minimal = DeviceClient.fromConnectionString(connectionString); // KNOWN(optional-params): the d.ts makes `options` required
+  const minimal = DeviceClient.fromConnectionString(connectionString);
   minimal.close();
 
   const state: ConnectionState = client.state;
@@ -148,9 +148,9 @@ export async function tour(connectionString: string, url: string): Promise<strin
 
   await client.connect();
 
-  await client.sendEvent("plain text"); // KNOWN(optional-params): the d.ts makes sendEvent's `options` required
+  await client.sendEvent("plain text");
   await client.sendEvent(new Uint8Array([1, 2, 3]), { qos: 0 });
-  await client.sendEvent({ temperature: 21.5, tags: ["a", "b"], nested: { ok: true, none: null } }); // KNOWN(optional-params)
+  await client.sendEvent({ temperature: 21.5, tags: ["a", "b"], nested: { ok: true, none: null } });
   const messageOptions: MessageOptions = {
     properties: { alert: "high" },
     messageId: "m-1",
