@@ -102,6 +102,7 @@ export async function tour(connectionString: string, url: string): Promise<strin
   viaToken.close();
   const minimal = DeviceClient.fromConnectionString(connectionString);
   minimal.close();
+  DeviceClient.fromConnectionString(connectionString).free(); // wasm-bindgen's explicit release of the Rust object
 
   const state: ConnectionState = client.state;
   seen.push(state);

@@ -3,7 +3,7 @@
 // (Debian's /usr/bin/chromium via playwright-core): the page connects to the
 // emulator and sends telemetry that the emulator receives.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { extname, join, normalize } from "node:path";
 import { after, before, test } from "node:test";
@@ -34,7 +34,7 @@ function noChromium(t) {
 
 let emu;
 let app;
-let server;
+const servers = [];
 
 before(async () => {
   emu = await startEmulator();
@@ -42,7 +42,7 @@ before(async () => {
 });
 
 after(async () => {
-  await new Promise((r) => (server ? server.close(r) : r()));
+  await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
   await emu?.stop();
 });
 
@@ -79,18 +79,20 @@ async function pageSendsTelemetry(origin, label) {
   }
 }
 
-function serveStatic(root) {
+/** Serves `root` (and `extra`: url path -> file) on loopback; resolves the origin. */
+function serveStatic(root, extra = {}) {
   return new Promise((resolve) => {
-    server = createServer((req, res) => {
+    const server = createServer((req, res) => {
       const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
-      const file = join(root, path === "/" ? "index.html" : path);
-      if (!file.startsWith(root) || !existsSync(file)) {
+      const file = extra[path] || join(root, path === "/" ? "index.html" : path);
+      if (!(extra[path] || file.startsWith(root)) || !existsSync(file)) {
         res.writeHead(404).end();
         return;
       }
       res.writeHead(200, { "Content-Type": MIME[extname(file)] || "application/octet-stream" });
       res.end(readFileSync(file));
     });
+    servers.push(server);
     server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${server.address().port}`));
   });
 }
@@ -128,4 +130,14 @@ test("vite_dev_server_no_config_chromium_telemetry_succeeds", async (t) => {
   } finally {
     await dev.stop();
   }
+});
+
+test("browser_import_map_no_bundler_chromium_telemetry_succeeds", async (t) => {
+  if (noChromium(t)) return;
+  // examples/browser-esm/index.html maps "hubwire" to the package's browser.js; main.js is the Vite app's, unbundled.
+  const root = join(app.dir, "browser-esm");
+  cpSync(join(repo, "examples", "browser-esm"), root, { recursive: true });
+  cpSync(join(app.dir, "node_modules"), join(root, "node_modules"), { recursive: true, dereference: true });
+  const origin = await serveStatic(root, { "/main.js": join(repo, "examples", "vite-app", "main.js") });
+  await pageSendsTelemetry(origin, "esm");
 });
