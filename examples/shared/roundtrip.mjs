@@ -1,7 +1,8 @@
 // The one device script every runtime runs (Node 22, Node 20 + ws, Deno, Bun,
 // workerd): create a device through the service API, connect, send 100 QoS 1
 // messages, answer a direct method invoked through the service API, receive a
-// desired-properties patch, report a property, disconnect. It throws with a
+// desired-properties patch and a cloud-to-device message, report a property,
+// disconnect. It throws with a
 // precise message on the first thing that is wrong and returns a summary.
 //
 // Only web-standard APIs are used here (fetch, crypto.subtle, setTimeout), so
@@ -58,6 +59,8 @@ export async function runRoundtrip({ DeviceClient, webSocketFactory }, emulator,
     methodCalls.push(req);
     return { status: 200, payload: { echoed: req.payload, runtime } };
   });
+  let onC2d;
+  client.onMessage((m) => onC2d && onC2d(m));
   let onPatch;
   const patches = [];
   client.onDesiredPropertiesUpdate((patch) => {
@@ -125,6 +128,22 @@ export async function runRoundtrip({ DeviceClient, webSocketFactory }, emulator,
     check(typeof patch.$version === "number" && patch.$version >= 2, `desired patch $version ${patch.$version}`);
     log(`desired patch received ($version ${patch.$version})`);
 
+    // A cloud-to-device message with properties.
+    const c2d = new Promise((resolve) => {
+      onC2d = (m) => m.messageId === `c2d-${nonce}` && resolve(m);
+    });
+    await service.sendC2d(deviceId, JSON.stringify({ command: "blink", nonce }), {
+      messageId: `c2d-${nonce}`,
+      correlationId: `corr-${nonce}`,
+      contentType: "application/json",
+      properties: { priority: "high" },
+    });
+    const m = await withTimeout(c2d, 10000, "the cloud-to-device message");
+    check(m.body instanceof Uint8Array && m.json().nonce === nonce && m.text().includes("blink"), `c2d body ${m.text()}`);
+    check(m.correlationId === `corr-${nonce}`, `c2d correlationId ${m.correlationId}`);
+    check(m.properties.priority === "high", `c2d properties ${JSON.stringify(m.properties)}`);
+    log("cloud-to-device message received");
+
     // Reported properties, seen by the service.
     const reportedVersion = await withTimeout(client.updateReportedProperties({ runtime, nonce }), 10000, "updateReportedProperties()");
     check(typeof reportedVersion === "number", `updateReportedProperties resolved ${reportedVersion}`);
@@ -150,6 +169,7 @@ export async function runRoundtrip({ DeviceClient, webSocketFactory }, emulator,
       method: answer,
       unknownMethodStatus: unknown.status,
       desiredVersion: patch.$version,
+      c2dProperties: m.properties,
       reportedVersion,
       connectedAfterDisconnect: conn.connected,
     };

@@ -101,6 +101,16 @@ export class ServiceClient {
     });
   }
 
+  /** Sends a cloud-to-device message; `properties` become `iothub-app-*` headers. */
+  sendC2d(deviceId, body, { messageId, correlationId, contentType, properties = {} } = {}) {
+    const headers = {};
+    if (messageId) headers["iothub-messageid"] = messageId;
+    if (correlationId) headers["iothub-correlationid"] = correlationId;
+    if (contentType) headers["content-type"] = contentType;
+    for (const [k, v] of Object.entries(properties)) headers[`iothub-app-${k}`] = v;
+    return this.request("POST", `/devices/${encodeURIComponent(deviceId)}/messages/deviceBound`, body, headers);
+  }
+
   getTwin(deviceId) {
     return this.request("GET", `/twins/${encodeURIComponent(deviceId)}`);
   }

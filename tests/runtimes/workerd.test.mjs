@@ -134,6 +134,7 @@ async function roundtripInWorkerd(modules, t, label) {
       assert.equal(result.method.status, 200);
       assert.equal(result.unknownMethodStatus, 501);
       assert.equal(result.connectedAfterDisconnect, false);
+      assert.deepEqual(result.c2dProperties, { priority: "high" });
       t.diagnostic(`workerd (${label}): 100 QoS 1 messages acknowledged in ${result.sendMs} ms`);
       return;
     } finally {
