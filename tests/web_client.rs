@@ -894,3 +894,71 @@ async fn malformed_packet_reconnects_succeeds() {
     ok(c.send_event("after malformed".into(), None)).await;
     c.close();
 }
+
+#[wasm_bindgen_test]
+async fn connect_factory_non_retryable_error_fails() {
+    let (id, key) = new_device("factory").await;
+    // Like Node 20 without a global WebSocket, or an upgrade refused with 401.
+    let factory = Function::new_with_args(
+        "url, protocols",
+        "const e = new Error('no WebSocket here'); e.code = 'TRANSPORT'; e.retryable = false; throw e;",
+    );
+    let c = DeviceClient::from_connection_string(
+        &connection_string(&id, &key),
+        Some(options(&[
+            ("webSocketFactory", factory.into()),
+            fast_retry(),
+        ])),
+    )
+    .expect("client");
+    let reconnecting = Recorder::new();
+    let errors = Recorder::new();
+    let disconnected = Recorder::new();
+    c.on("reconnecting", reconnecting.f()).expect("on");
+    c.on("error", errors.f()).expect("on");
+    c.on("disconnected", disconnected.f()).expect("on");
+    assert_eq!(err_code(c.connect()).await, "TRANSPORT");
+    wait(400).await;
+    assert_eq!(
+        reconnecting.len(),
+        0,
+        "a non-retryable failure is not retried"
+    );
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        text(&disconnected.get(0), "code").as_deref(),
+        Some("TRANSPORT")
+    );
+    assert_eq!(
+        get(&disconnected.get(0), "willRetry").as_bool(),
+        Some(false)
+    );
+    assert_eq!(c.state(), "disconnected");
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn connect_factory_retryable_error_retries_succeeds() {
+    let (id, key) = new_device("factory-retry").await;
+    // Fails twice (a plain Error counts as a retryable TRANSPORT failure), then opens.
+    let factory = Function::new_with_args(
+        "url, protocols",
+        "globalThis.__hwTries = (globalThis.__hwTries || 0) + 1; \
+         if (globalThis.__hwTries <= 2) throw new Error('flaky'); \
+         return new WebSocket(url, protocols);",
+    );
+    let c = DeviceClient::from_connection_string(
+        &connection_string(&id, &key),
+        Some(options(&[
+            ("webSocketFactory", factory.into()),
+            fast_retry(),
+        ])),
+    )
+    .expect("client");
+    let reconnecting = Recorder::new();
+    c.on("reconnecting", reconnecting.f()).expect("on");
+    ok(c.connect()).await;
+    assert_eq!(reconnecting.len(), 2, "two backoffs, then connected");
+    assert_eq!(c.state(), "connected");
+    c.close();
+}

@@ -84,6 +84,9 @@ struct Shared {
     closed: bool,
     /// A `getToken` call is outstanding.
     awaiting_token: bool,
+    /// Why the shell stopped the core (a non-retryable transport or token failure):
+    /// reported instead of the core's `Closed` by the `Disconnected` that follows.
+    stop_error: Option<JsValue>,
     allow_insecure: bool,
     factory: Option<Function>,
     get_token: Option<Function>,
@@ -193,6 +196,7 @@ impl DeviceClient {
             core,
             closed: false,
             awaiting_token: false,
+            stop_error: None,
             allow_insecure: opts.allow_insecure,
             factory: opts.web_socket_factory,
             get_token,
@@ -328,6 +332,7 @@ impl DeviceClient {
                 let _ = resolve.call0(&JsValue::UNDEFINED);
                 return Ok(());
             }
+            s.stop_error = None;
             s.core.connect(now).map_err(|e| hub_error(&e))?;
             s.connect_waiters.push((resolve, reject));
             Ok(())
@@ -699,18 +704,27 @@ fn on_event(s: &mut Shared, ev: hub::HubEvent, out: &mut Vec<Action>) {
             ));
         }
         E::Disconnected { reason, will_retry } => {
-            let err = hub_error(&reason);
+            let closed = matches!(reason, hub::Error::Closed);
+            let stop = if closed { s.stop_error.take() } else { None };
+            let (err, code, text) = match &stop {
+                Some(e) => (e.clone(), options::field(e, "code"), js::error_message(e)),
+                None => (
+                    hub_error(&reason),
+                    Some(JsValue::from_str(reason.code())),
+                    reason.to_string(),
+                ),
+            };
             if !will_retry {
                 for (_, reject) in s.connect_waiters.drain(..) {
                     out.push(Action::Settle(reject, err.clone()));
                 }
             }
             let e = Object::new();
-            set(&e, "reason", &JsValue::from_str(&reason.to_string()));
-            set(&e, "code", &JsValue::from_str(reason.code()));
+            set(&e, "reason", &JsValue::from_str(&text));
+            set(&e, "code", &code.unwrap_or(JsValue::UNDEFINED));
             set(&e, "willRetry", &JsValue::from_bool(will_retry));
             out.push(Action::Call(s.listeners.disconnected.clone(), e.into()));
-            if !will_retry && !matches!(reason, hub::Error::Closed) {
+            if !will_retry && (stop.is_some() || !closed) {
                 out.push(Action::Call(s.listeners.error.clone(), err));
             }
         }
@@ -898,10 +912,28 @@ fn attach(rc: &Rc<RefCell<Shared>>, ws: WsLike, gen: u32) {
     drive(rc);
 }
 
+/// Stops the core because of a failure retrying cannot fix; the `Disconnected`
+/// that follows reports `err` (rejecting `connect()` and firing `error`).
+fn stop_core(s: &mut Shared, err: JsValue) {
+    s.stop_error = Some(err);
+    s.core.disconnect(js::now_ms());
+}
+
+/// The socket could not be created. A retryable failure is a lost connection
+/// (the core backs off and retries); a non-retryable one (`retryable: false`,
+/// e.g. no WebSocket in this runtime, `INSECURE_URL`, an upgrade refused with
+/// 4xx) stops the client.
 fn transport_failed(rc: &Rc<RefCell<Shared>>, gen: u32, err: JsValue) {
+    let retryable = options::field(&err, "retryable").and_then(|r| r.as_bool()) != Some(false);
     let listeners = {
         let mut s = rc.borrow_mut();
         if s.closed || s.socket_gen != gen {
+            return;
+        }
+        if !retryable {
+            stop_core(&mut s, err);
+            drop(s);
+            drive(rc);
             return;
         }
         s.core.connection_lost(js::now_ms());
@@ -984,23 +1016,19 @@ fn request_token(rc: &Rc<RefCell<Shared>>, expiry_secs: u64, get_token: Function
                     &format!("getToken failed: {}", js::error_message(&e)),
                 )),
             };
-            err.map(|err| {
+            err.and_then(|err| {
                 // Without a token the core cannot go on connecting: stop it, so that a
                 // later connect() asks for a token again. A failed renewal keeps the
-                // current connection; the next reconnect asks again.
-                let waiters = if s.core.state() == hub::ConnectionState::Connected {
-                    Vec::new()
+                // current connection (the next reconnect asks again) and only reports.
+                if s.core.state() == hub::ConnectionState::Connected {
+                    Some((s.listeners.error.clone(), err))
                 } else {
-                    s.core.disconnect(js::now_ms());
-                    std::mem::take(&mut s.connect_waiters)
-                };
-                (s.listeners.error.clone(), waiters, err)
+                    stop_core(&mut s, err);
+                    None
+                }
             })
         };
-        if let Some((fs, waiters, err)) = failure {
-            for (_, reject) in &waiters {
-                call(reject, &err);
-            }
+        if let Some((fs, err)) = failure {
             for f in &fs {
                 call(f, &err);
             }

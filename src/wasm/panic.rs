@@ -30,8 +30,12 @@ pub fn install() {
 }
 
 fn report(info: &std::panic::PanicHookInfo<'_>) {
-    let msg = format!("hubwire panicked (this is a bug): {info}");
-    js::console_error(&msg);
+    report_message(&format!("hubwire panicked (this is a bug): {info}"));
+}
+
+/// Logs `msg` and hands an `INTERNAL` error to every mirrored `error` listener.
+pub fn report_message(msg: &str) {
+    js::console_error(msg);
     let sinks: Vec<Function> = SINKS
         .try_with(|s| {
             s.try_borrow()
@@ -42,7 +46,7 @@ fn report(info: &std::panic::PanicHookInfo<'_>) {
     if sinks.is_empty() {
         return;
     }
-    let err = shell_error(Code::Internal, &msg);
+    let err = shell_error(Code::Internal, msg);
     for f in sinks {
         let _ = f.call1(&JsValue::UNDEFINED, &err);
     }

@@ -243,3 +243,22 @@ fn options_properties_in_order_succeeds() {
         "1970-01-01T00:00:00.000Z"
     );
 }
+
+#[wasm_bindgen_test]
+fn panic_report_reaches_error_listeners_succeeds() {
+    let got = Rc::new(RefCell::new(Vec::<JsValue>::new()));
+    let g = got.clone();
+    let cb = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| g.borrow_mut().push(e));
+    let f: Function = cb.as_ref().clone().unchecked_into();
+    super::panic::add_sink(9001, &f);
+    super::panic::report_message("boom");
+    super::panic::remove_sink(9001, &f);
+    super::panic::report_message("after removal");
+    let got = got.borrow();
+    assert_eq!(got.len(), 1, "only while registered");
+    assert_eq!(
+        get(&got[0], "code").as_string().as_deref(),
+        Some("INTERNAL")
+    );
+    assert_eq!(get(&got[0], "message").as_string().as_deref(), Some("boom"));
+}
