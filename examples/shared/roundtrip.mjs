@@ -49,7 +49,7 @@ export async function runRoundtrip({ DeviceClient, webSocketFactory }, emulator,
   const { connectionString } = await service.createDevice(deviceId);
   log(`device ${deviceId} created`);
 
-  const options = { url: emulator.wsUrl, ...(webSocketFactory ? { webSocketFactory } : {}) };
+  const options = { url: emulator.wsUrl, retry: { minDelayMs: 100, maxDelayMs: 1000 }, ...(webSocketFactory ? { webSocketFactory } : {}) };
   const client = DeviceClient.fromConnectionString(connectionString, options);
   const errors = [];
   client.on("error", (e) => errors.push(`${e.code}: ${e.message}`));
@@ -150,6 +150,20 @@ export async function runRoundtrip({ DeviceClient, webSocketFactory }, emulator,
     const twin = await service.getTwin(deviceId);
     check(twin.properties.reported.nonce === nonce && twin.properties.reported.$version === reportedVersion, `service twin reported ${JSON.stringify(twin.properties.reported)}`);
 
+    // The hub drops the connection: the client reconnects by itself and carries on.
+    let reconnected;
+    const again = new Promise((resolve) => (reconnected = resolve));
+    client.on("connected", () => reconnected());
+    const drops = [];
+    client.on("disconnected", (e) => drops.push(e));
+    await service.fault(deviceId, { kind: "drop" });
+    await withTimeout(again, 10000, "a reconnect after the hub dropped the connection");
+    check(drops.length >= 1 && drops[0].willRetry === true, `disconnected events ${JSON.stringify(drops)}`);
+    await withTimeout(client.sendEvent({ seq: messages, runtime, after: "reconnect" }, { qos: 1, messageId: `${deviceId}-${messages}`, properties: { runtime, seq: String(messages) } }), 10000, "a PUBACK after the reconnect");
+    const afterReconnect = await service.telemetry(deviceId);
+    check(afterReconnect.length === messages + 1, `the emulator holds ${afterReconnect.length} messages after the reconnect, expected ${messages + 1}`);
+    log("reconnected after a drop");
+
     await withTimeout(client.disconnect(), 5000, "disconnect()");
     check(client.state === "disconnected", `state after disconnect is ${client.state}`);
     const conn = await until(async () => {
@@ -170,6 +184,7 @@ export async function runRoundtrip({ DeviceClient, webSocketFactory }, emulator,
       unknownMethodStatus: unknown.status,
       desiredVersion: patch.$version,
       c2dProperties: m.properties,
+      reconnects: drops.filter((d) => d.willRetry).length,
       reportedVersion,
       connectedAfterDisconnect: conn.connected,
     };

@@ -131,6 +131,11 @@ export class ServiceClient {
     return items;
   }
 
+  /** Emulator fault injection (docs/service-api.md), e.g. `{ kind: "drop" }`. */
+  fault(deviceId, fault) {
+    return this.request("POST", `/emulator/faults/${encodeURIComponent(deviceId)}`, fault);
+  }
+
   connection(deviceId) {
     return this.request("GET", `/emulator/devices/${encodeURIComponent(deviceId)}/connection`);
   }

@@ -36,6 +36,7 @@ async function roundtrip(cmd, args, runtimeLabel, t) {
   assert.equal(result.unknownMethodStatus, 501);
   assert.equal(result.connectedAfterDisconnect, false);
   assert.deepEqual(result.c2dProperties, { priority: "high" });
+  assert.equal(result.reconnects, 1, "one drop, one reconnect");
   t.diagnostic(`${result.runtime}: 100 QoS 1 messages acknowledged in ${result.sendMs} ms`);
   return result;
 }

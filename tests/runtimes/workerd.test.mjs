@@ -135,6 +135,7 @@ async function roundtripInWorkerd(modules, t, label) {
       assert.equal(result.unknownMethodStatus, 501);
       assert.equal(result.connectedAfterDisconnect, false);
       assert.deepEqual(result.c2dProperties, { priority: "high" });
+      assert.equal(result.reconnects, 1, "one drop, one reconnect");
       t.diagnostic(`workerd (${label}): 100 QoS 1 messages acknowledged in ${result.sendMs} ms`);
       return;
     } finally {
