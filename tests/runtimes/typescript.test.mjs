@@ -1,7 +1,9 @@
 // `tsc --noEmit --strict` (TypeScript from the root devDependencies) on
 // examples/typescript/usage.ts against the packed package's declarations, with
 // bundler and nodenext resolution: every public API used, no `any` leaks, and
-// documented misuse rejected (`@ts-expect-error`).
+// documented misuse rejected (`@ts-expect-error`). Then the same file's
+// `tour()` runs for real against the emulator in Node 22 (type stripping),
+// Deno and Bun, which run TypeScript as it is.
 //
 // Lines of usage.ts tagged `KNOWN(<id>)` mark known defects of the generated
 // declarations: errors there are reported, not failed; an error anywhere else
@@ -9,11 +11,17 @@
 import assert from "node:assert/strict";
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { before, test } from "node:test";
-import { bin, installPackage, repo, runProcess } from "./helpers.mjs";
+import { after, before, test } from "node:test";
+import { ServiceClient } from "../../examples/shared/service.mjs";
+import { bin, emulatorJson, installPackage, repo, runProcess, startEmulator } from "./helpers.mjs";
 
 let app;
 let usageLines;
+let emu;
+
+after(async () => {
+  await emu?.stop();
+});
 
 before(() => {
   app = installPackage("typescript");
@@ -82,3 +90,51 @@ export type Leak = [Expect<NotAny<any>>, Expect<NotAny<JsonValue>>];
   assert.equal(errors.length, 1, r.text);
   assert.match(errors[0], /^leak\.ts\(5,/);
 });
+
+// Runs usage.ts's tour() (every API with every option) and prints what it saw.
+const TOUR = `const { tour } = await import("./usage.ts");
+const env = (k) => (globalThis.Deno ? Deno.env.get(k) : process.env[k]);
+console.log(JSON.stringify(await tour(env("TOUR_CS"), env("TOUR_URL"))));
+`;
+
+for (const [name, cmd, args] of [
+  ["node22", () => bin("node"), ["tour.mjs"]],
+  ["deno", () => bin("deno"), ["run", "--allow-env", "--allow-net", "--allow-read", "tour.mjs"]],
+  ["bun", () => bin("bun"), ["tour.mjs"]],
+]) {
+  test(`usage_tour_${name}_succeeds`, async () => {
+    emu ??= await startEmulator();
+    const service = new ServiceClient(JSON.parse(emulatorJson(emu)));
+    const deviceId = `tour-${name}-${Math.random().toString(36).slice(2, 8)}`;
+    const { connectionString } = await service.createDevice(deviceId);
+    try {
+      writeFileSync(join(app.dir, "tour.mjs"), TOUR);
+      const r = await runProcess(cmd(), args, { cwd: app.dir, timeoutMs: 60000, env: { ...process.env, TOUR_CS: connectionString, TOUR_URL: emu.wsUrl } });
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const seen = JSON.parse(r.stdout.trim().split("\n").pop());
+      assert.equal(seen[0], "disconnected");
+      assert.ok(seen.includes("connected"), JSON.stringify(seen));
+      assert.ok(seen.some((l) => /^twin 1 1 -> 2$/.test(l)), JSON.stringify(seen));
+
+      const items = await service.telemetry(deviceId);
+      assert.equal(items.length, 5, JSON.stringify(items));
+      assert.equal(items[0].body, "plain text");
+      assert.equal(items[1].bodyBase64, "AQID", "bytes sent as bytes");
+      assert.deepEqual(JSON.parse(items[2].body).nested, { ok: true, none: null });
+      const full = items[3].systemProperties;
+      assert.deepEqual(
+        { messageId: full.messageId, correlationId: full.correlationId, userId: full.userId, component: full.component, contentType: full.contentType, contentEncoding: full.contentEncoding },
+        { messageId: "m-1", correlationId: "c-1", userId: "u-1", component: "thermostat1", contentType: "application/json", contentEncoding: "utf-8" },
+      );
+      assert.ok(Date.parse(full.expiryTimeUtc) > Date.now(), `expiry ${full.expiryTimeUtc}`);
+      assert.deepEqual(items[3].properties, { alert: "high" });
+      assert.deepEqual(items[4].properties, { k: "v", k2: "v2" });
+      assert.equal(items[4].systemProperties.expiryTimeUtc, "2030-01-01T00:00:00Z");
+      const twin = await service.getTwin(deviceId);
+      assert.equal(twin.properties.reported.firmware, "1.2.3");
+      assert.equal(twin.properties.reported.removed, undefined, "null deletes a reported member");
+    } finally {
+      await service.deleteDevice(deviceId).catch(() => {});
+    }
+  });
+}
