@@ -56,7 +56,8 @@ async function servesDashboard(httpUrl) {
 /**
  * The emulator under test. HUBWIRE_EMULATOR_HTTP (or scripts/test.sh's HUBWIRE_EMULATOR_URL)
  * is used when it serves the dashboard and pkg/; otherwise the binary
- * (HUBWIRE_EMULATOR_BIN or target/debug/hubwire-emulator) is started on a free port.
+ * (HUBWIRE_EMULATOR_BIN or target/debug/hubwire-emulator) is started on a free port,
+ * serving www/ and pkg/ (or HUBWIRE_PKG_DIR).
  */
 export async function startEmulator() {
   const given = process.env.HUBWIRE_EMULATOR_HTTP || process.env.HUBWIRE_EMULATOR_URL;
@@ -65,7 +66,8 @@ export async function startEmulator() {
     const info = await (await fetch(`${httpUrl}/emulator/info`)).json();
     return { httpUrl, info, stop: async () => {} };
   }
-  if (!fs.existsSync(path.join(ROOT, "pkg", "hubwire.js"))) {
+  const pkgDir = process.env.HUBWIRE_PKG_DIR ? path.resolve(process.env.HUBWIRE_PKG_DIR) : path.join(ROOT, "pkg");
+  if (!fs.existsSync(path.join(pkgDir, "hubwire.js"))) {
     throw new Error("pkg/hubwire.js is missing: run `wasm-pack build --target web --release` first");
   }
   const targetDir = process.env.CARGO_TARGET_DIR || path.join(ROOT, "target");
@@ -78,7 +80,7 @@ export async function startEmulator() {
   const log = fs.openSync(logPath, "w");
   const child = spawn(
     bin,
-    ["--port", "0", "--static", path.join(ROOT, "www"), "--pkg", path.join(ROOT, "pkg"), "--ready-file", readyFile, "--state-file", path.join(dir, "state.json")],
+    ["--port", "0", "--static", path.join(ROOT, "www"), "--pkg", pkgDir, "--ready-file", readyFile, "--state-file", path.join(dir, "state.json")],
     { cwd: ROOT, stdio: ["ignore", log, log] },
   );
   let exited = null;
@@ -146,6 +148,8 @@ export async function openDashboard(browser, emu, { viewport = { width: 1440, he
     async screenshot(name, opts = {}) {
       fs.mkdirSync(ARTIFACTS, { recursive: true });
       const file = path.join(ARTIFACTS, `${name}.png`);
+      // The top bar is sticky: scroll home so a full-page shot has it on top.
+      await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path: file, ...opts });
       return file;
     },

@@ -44,7 +44,12 @@ export class TelemetryChart {
         height,
         cursor: { drag: { x: false, y: false } },
         legend: { live: false },
-        scales: { x: { time: true }, c: { auto: true }, p: { range: [0, 100] } },
+        scales: {
+          x: { time: true },
+          c: { range: (u, min, max) => (min == null ? [15, 30] : [Math.floor(min - 0.5), Math.ceil(max + 0.5)]) },
+          // Humidity and battery share a % axis, padded around what is shown, within 0..100.
+          p: { range: (u, min, max) => (min == null ? [0, 100] : [Math.max(0, Math.floor(min / 10) * 10 - 10), Math.min(100, Math.ceil(max / 10) * 10 + 10)]) },
+        },
         series: [
           {},
           { label: "temperature °C", scale: "c", stroke: colors[0], width: 2, spanGaps: true, points: { show: false }, value: (u, v) => (v == null ? "–" : v.toFixed(2)) },
@@ -102,6 +107,7 @@ export class RateChart {
         width: Math.max(240, container.clientWidth || 600),
         height,
         cursor: { drag: { x: false, y: false } },
+        legend: { live: false },
         scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(5, max * 1.15)] } },
         series: [
           {},

@@ -67,6 +67,8 @@ export class Fleet {
     this.onChange(null);
     let registered = 0;
     let connected = 0;
+    const t0 = performance.now();
+    this.timing = { registerMs: 0, connectMs: 0 };
     await pool(this.devices, 8, async (d) => {
       if (gen !== this.generation) return;
       try {
@@ -81,9 +83,14 @@ export class Fleet {
       }
     });
     if (gen !== this.generation) return;
+    this.timing.registerMs = Math.round(performance.now() - t0);
+    const t1 = performance.now();
+    // Few connects in flight: Chromium delays new WebSockets by up to seconds once
+    // more than a dozen are pending (measured: 50 devices 16 at a time took 9 s,
+    // 3 at a time 0.6 s, against the emulator and against a plain `ws` server alike).
     await pool(
       this.devices.filter((d) => d.connectionString),
-      16,
+      3,
       async (d) => {
         if (gen !== this.generation) return;
         await this.connectDevice(d);
@@ -91,6 +98,7 @@ export class Fleet {
         onProgress && onProgress(`Connected ${connected}/${n} devices…`);
       },
     );
+    this.timing.connectMs = Math.round(performance.now() - t1);
   }
 
   async connectDevice(d) {

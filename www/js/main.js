@@ -851,7 +851,13 @@ function setupFleet() {
       await app.fleet.start({ n, prefix, intervalSec: interval, onProgress: (text) => (status.textContent = text) });
       const c = app.fleet.counts();
       if (app.fleet.running) {
-        setResult(status, c.connected === n, `${c.connected}/${n} devices connected in ${round((performance.now() - t0) / 1000, 1)} s, sending every ${interval} s`);
+        const { registerMs, connectMs } = app.fleet.timing;
+        setResult(
+          status,
+          c.connected === n,
+          `${c.connected}/${n} devices connected in ${round((performance.now() - t0) / 1000, 1)} s ` +
+            `(registry ${round(registerMs / 1000, 2)} s, connects ${round(connectMs / 1000, 2)} s), sending every ${interval} s`,
+        );
       }
     } catch (e) {
       setResult(status, false, errorText(e));
