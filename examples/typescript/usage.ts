@@ -15,10 +15,13 @@ import {
   type HubwireError,
   type JsonValue,
   type MessageOptions,
+  type MethodHandler,
   type MethodRequest,
   type MethodResponse,
+  type TokenProvider,
   type Twin,
   type TwinProperties,
+  type WebSocketLike,
 } from "hubwire";
 import { webSocketFactory } from "hubwire/cloudflare";
 
@@ -69,6 +72,9 @@ export type TypeTests = [
   Expect<FnPrecise<NonNullable<ClientOptions["webSocketFactory"]>>>,
   Expect<FnPrecise<typeof webSocketFactory>>,
   Expect<Equal<MessageOptions["qos"], 0 | 1 | undefined>>,
+  Expect<Equal<TokenProvider["getToken"], (expirySeconds: number) => Promise<string>>>,
+  Expect<Equal<MethodHandler, (req: MethodRequest) => MethodResponse | Promise<MethodResponse>>>,
+  Expect<Equal<WebSocketLike["readyState"], number>>,
 ];
 
 // ---- every API, used as documented -----------------------------------------
@@ -82,23 +88,21 @@ export async function tour(connectionString: string, url: string): Promise<strin
     tokenTtlSeconds: 3600,
     retry: { minDelayMs: 500, maxDelayMs: 30000, jitter: 0.5 },
     offlineQueue: { maxMessages: 1000, maxBytes: 1 << 20 },
-    webSocketFactory: (u, protocols) => new WebSocket(u, protocols),
+    webSocketFactory: (u, protocols): WebSocketLike => new WebSocket(u, protocols),
     modelId: "dtmi:com:example:Thermostat;1",
     productInfo: "hubwire-example/1.0",
     operationTimeoutMs: 10000,
     coalesce: true,
   };
   const client = DeviceClient.fromConnectionString(connectionString, options);
-  const viaToken = DeviceClient.fromTokenProvider(
-    {
-      hostName: "example.azure-devices.net",
-      deviceId: "dev1",
-      moduleId: "mod1",
-      gatewayHostName: "gateway.local",
-      getToken: async (expirySeconds) => `SharedAccessSignature sr=x&sig=y&se=${expirySeconds}`,
-    },
-    { webSocketFactory },
-  );
+  const provider: TokenProvider = {
+    hostName: "example.azure-devices.net",
+    deviceId: "dev1",
+    moduleId: "mod1",
+    gatewayHostName: "gateway.local",
+    getToken: async (expirySeconds) => `SharedAccessSignature sr=x&sig=y&se=${expirySeconds}`,
+  };
+  const viaToken = DeviceClient.fromTokenProvider(provider, { webSocketFactory });
   viaToken.close();
   const minimal = DeviceClient.fromConnectionString(connectionString);
   minimal.close();
@@ -145,7 +149,8 @@ export async function tour(connectionString: string, url: string): Promise<strin
     seen.push(`method ${r.name} ${r.command} ${r.requestId} ${component}`);
     return { status: 200, payload: { rebooting: true, after: r.payload } };
   });
-  client.onMethod((req): MethodResponse => ({ status: 404, payload: { unknown: req.name } }));
+  const fallback: MethodHandler = (req) => ({ status: 404, payload: { unknown: req.name } });
+  client.onMethod(fallback);
 
   await client.connect();
 
