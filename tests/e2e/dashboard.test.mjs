@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startEmulator, launchBrowser, openDashboard, connectDemo, eventually, num, serviceFor } from "./harness.mjs";
+import { sasToken, parseConnectionString } from "../../www/js/sas.js";
 
 let emu;
 let browser;
@@ -101,7 +102,7 @@ test("dashboard_c2d_from_cloud_panel_arrives_with_properties_succeeds", async ()
     assert.match(text, /priority\s*high/);
     assert.match(text, new RegExp(`run\\s*${marker}`));
     assert.match(text, /correlationId\s*corr-42/);
-    assert.equal(await num(page, "#c2d-count"), 1);
+    assert.ok((await num(page, "#c2d-count")) >= 1);
   });
 });
 
@@ -197,6 +198,97 @@ test("dashboard_wrong_key_shows_unauthorized_fails", async () => {
     assert.match(await page.textContent("#conn-state-text"), /UNAUTHORIZED/);
     const shown = await page.textContent("body");
     assert.ok(!shown.includes(Buffer.alloc(32, 7).toString("base64")), "the key is not shown anywhere");
+  });
+});
+
+test("dashboard_token_provider_mode_connects_succeeds", async () => {
+  await withDashboard("token-mode", async (page) => {
+    const cs = parseConnectionString(emu.info.demoDevice.connectionString);
+    const token = await sasToken({
+      resource: `${cs.HostName}/devices/${cs.DeviceId}`,
+      keyBase64: cs.SharedAccessKey,
+      expiry: Math.floor(Date.now() / 1000) + 600,
+    });
+    await page.check('input[name="mode"][value="token"]');
+    assert.equal(await page.isVisible("#mode-cs"), false);
+    assert.equal(await page.inputValue("#tok-host"), cs.HostName);
+    await page.fill("#tok-device", cs.DeviceId);
+    await page.fill("#tok-token", token);
+    assert.equal(await page.getAttribute("#tok-token", "type"), "password");
+    await connectDemo(page);
+    assert.match(await page.textContent("#conn-state-text"), new RegExp(`Connected as ${cs.DeviceId}`));
+    await page.click("#temperature-toggle");
+    await eventually(async () => (await num(page, "#acked-count")) >= 1, "an acked send in token mode");
+    await page.click("#stop-all");
+    assert.ok(!(await page.textContent("body")).includes(token), "the token is not shown anywhere");
+  });
+});
+
+test("dashboard_connection_drop_shows_reconnecting_then_connected_succeeds", async () => {
+  await withDashboard("reconnect", async (page) => {
+    await connectDemo(page);
+    await page.click("#temperature-toggle");
+    await eventually(async () => (await num(page, "#acked-count")) >= 1, "a first ack");
+    // The emulator drops the device's connection; the page must say so and recover.
+    const drop = await fetch(`${emu.httpUrl}/emulator/faults/${demoId()}`, {
+      method: "POST",
+      headers: { Authorization: await service.tokens.token(), "Content-Type": "application/json" },
+      body: JSON.stringify({ kind: "drop" }),
+    });
+    assert.equal(drop.status, 204);
+    await page.waitForSelector("body[data-conn=reconnecting]", { timeout: 10000 });
+    assert.match(await page.textContent("#conn-state-text"), /Reconnecting|Connection lost/);
+    await page.waitForSelector("body[data-conn=connected]", { timeout: 30000 });
+    const events = await page.textContent("#event-log");
+    assert.match(events, /disconnected/);
+    assert.match(events, /reconnecting: attempt 1/);
+    const acked = await num(page, "#acked-count");
+    await eventually(async () => (await num(page, "#acked-count")) > acked, "acks after the reconnect");
+    await page.click("#stop-all");
+  });
+});
+
+test("dashboard_reboot_method_reconnects_and_reports_succeeds", async () => {
+  await withDashboard("reboot", async (page) => {
+    await connectDemo(page);
+    await eventually(async () => /^v\d+$/.test(await page.textContent("#twin-reported-version")), "the twin to load");
+    await page.fill("#m-name", "reboot");
+    await page.fill("#m-payload", '{ "delaySeconds": 1 }');
+    await page.click("#m-invoke");
+    await eventually(async () => /status 200/.test(await page.textContent("#m-status")), "the reboot's 200");
+    assert.deepEqual(JSON.parse(await page.textContent("#m-result")), { rebooting: true, delaySeconds: 1 });
+    await page.waitForSelector("body[data-conn=disconnected]", { timeout: 5000 });
+    await page.waitForSelector("body[data-conn=connected]", { timeout: 15000 });
+    const twin = await eventually(async () => {
+      const t = await service.getTwin(demoId());
+      return t.properties.reported.lastReboot ? t : null;
+    }, "lastReboot in the reported properties");
+    assert.ok(Date.now() - Date.parse(twin.properties.reported.lastReboot) < 60000);
+  });
+});
+
+test("dashboard_custom_json_payload_arrives_with_noise_and_seq_succeeds", async () => {
+  await withDashboard("custom", async (page) => {
+    await connectDemo(page);
+    const marker = `m${Date.now()}`;
+    await page.fill("#custom-json", JSON.stringify({ pressure: 1000, tag: marker, seq: "$seq" }));
+    await page.fill("#custom-noise", "2");
+    await page.fill("#custom-interval", "0.2");
+    await page.dispatchEvent("#custom-interval", "change");
+    await page.click("#custom-toggle");
+    const items = await eventually(async () => {
+      const r = await service.telemetry({ deviceId: demoId(), limit: 1000 });
+      const mine = r.items.map((i) => JSON.parse(i.body || "{}")).filter((b) => b.tag === marker);
+      return mine.length >= 3 ? mine : null;
+    }, "3 custom payloads at the emulator");
+    await page.click("#stop-all");
+    assert.deepEqual(items.slice(0, 3).map((b) => b.seq), [1, 2, 3]);
+    assert.ok(items.some((b) => b.pressure !== 1000), "noise was applied to the number");
+    // Invalid JSON stops the sensor with a visible error instead of sending garbage.
+    await page.fill("#custom-json", "{ broken");
+    await page.click("#custom-toggle");
+    await eventually(async () => (await page.getAttribute("#custom-toggle", "aria-pressed")) === "false", "the sensor to stop");
+    assert.match(await page.textContent("#custom-error"), /Invalid JSON/);
   });
 });
 

@@ -137,6 +137,12 @@ export async function openDashboard(browser, emu, { viewport = { width: 1440, he
     if (m.type() === "error") errors.push(`console.error: ${m.text()}`);
   });
   page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  // Works offline: nothing may be fetched from anywhere but the emulator (no CDN, no fonts).
+  const origin = new URL(emu.httpUrl).origin;
+  page.on("request", (r) => {
+    const u = r.url();
+    if (!u.startsWith(origin + "/") && !u.startsWith("data:") && !u.startsWith("blob:")) errors.push(`request outside the emulator: ${u}`);
+  });
   await page.goto(`${emu.httpUrl}/`);
   await page.waitForSelector("body[data-ready=true]", { timeout: 20000 });
   const wasm = await page.getAttribute("body", "data-wasm");
