@@ -962,3 +962,56 @@ async fn connect_factory_retryable_error_retries_succeeds() {
     assert_eq!(c.state(), "connected");
     c.close();
 }
+
+#[wasm_bindgen_test]
+async fn token_provider_renewal_reconnects_succeeds() {
+    use base64::Engine as _;
+    let (id, key) = new_device("provider-renew").await;
+    let key_bytes = base64::engine::general_purpose::STANDARD
+        .decode(&key)
+        .expect("key");
+    let resource = sas::resource(host(), &id, None);
+    let asked = Rc::new(RefCell::new(0u32));
+    let a = asked.clone();
+    // Resolves a little later, like a real token service.
+    let get_token = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |expiry: JsValue| {
+        *a.borrow_mut() += 1;
+        let token = sas::token(
+            &key_bytes,
+            &resource,
+            expiry.as_f64().unwrap_or(0.0) as u64,
+            None,
+        );
+        wasm_bindgen_futures::future_to_promise(async move {
+            wait(30).await;
+            Ok(JsValue::from_str(&token))
+        })
+    });
+    let provider = obj(&[
+        ("hostName", host().into()),
+        ("deviceId", id.as_str().into()),
+        ("getToken", get_token.as_ref().clone()),
+    ]);
+    let c = DeviceClient::from_token_provider(
+        provider.unchecked_into(),
+        Some(options(&[("tokenTtlSeconds", 4.into()), fast_retry()])),
+    )
+    .expect("client");
+    let connected = Recorder::new();
+    c.on("connected", connected.f()).expect("on");
+    ok(c.connect()).await;
+    let mut n = 0;
+    while connected.len() < 2 && n < 40 {
+        ok(c.send_event(JsValue::from_str(&format!("p{n}")), None)).await;
+        wait(150).await;
+        n += 1;
+    }
+    assert!(
+        connected.len() >= 2,
+        "reconnected with a provider token before expiry"
+    );
+    assert!(*asked.borrow() >= 2, "getToken asked again for the renewal");
+    let got = telemetry_of(&id).await.len();
+    assert_eq!(got, n, "every message delivered across the renewal");
+    c.close();
+}
