@@ -174,24 +174,26 @@ function emulatorBinary() {
 
 /**
  * The emulator on loopback: its ready JSON (`httpUrl`, `wsUrl`, `hostName`,
- * `serviceConnectionString`, …) plus `stop()`.
+ * `serviceConnectionString`, …) plus `stop()`. With `tls`, one that also
+ * serves `wss://` (`wssUrl`, `certPath`): the shared one if it does, else our own.
  */
-export async function startEmulator() {
+export async function startEmulator({ tls = false } = {}) {
   const shared = process.env.HUBWIRE_EMULATOR_READY_FILE;
   if (shared && existsSync(shared)) {
-    return { ...JSON.parse(readFileSync(shared, "utf8")), stop: async () => {} };
-  }
-  if (process.env.HUBWIRE_EMULATOR_HTTP) {
+    const info = JSON.parse(readFileSync(shared, "utf8"));
+    if (!tls || info.wssUrl) return { ...info, stop: async () => {} };
+  } else if (process.env.HUBWIRE_EMULATOR_HTTP) {
     const http = process.env.HUBWIRE_EMULATOR_HTTP.replace(/\/$/, "");
     const info = await (await fetch(`${http}/emulator/info`)).json();
     if (!info.serviceConnectionString) throw new Error(`${http}/emulator/info has no serviceConnectionString`);
-    return { ...info, stop: async () => {} };
+    if (!tls || info.wssUrl) return { ...info, stop: async () => {} };
   }
-  const dir = join(scratch, `emulator-${process.pid}`);
+  const dir = join(scratch, `emulator-${process.pid}${tls ? "-tls" : ""}`);
   mkdirSync(dir, { recursive: true });
   const readyFile = join(dir, "ready.json");
   rmSync(readyFile, { force: true });
-  const proc = startProcess(emulatorBinary(), ["--port", "0", "--bind", "127.0.0.1", "--ready-file", readyFile]);
+  const tlsArgs = tls ? ["--tls-port", "0", "--cert-dir", join(dir, "cert")] : [];
+  const proc = startProcess(emulatorBinary(), ["--port", "0", "--bind", "127.0.0.1", "--ready-file", readyFile, ...tlsArgs]);
   const deadline = Date.now() + 30000;
   while (!existsSync(readyFile) || !readFileSync(readyFile, "utf8").trim().endsWith("}")) {
     if (proc.child.exitCode !== null) throw new Error(`the emulator exited (${proc.child.exitCode}):\n${proc.out.stderr}`);
@@ -211,9 +213,16 @@ export async function startEmulator() {
   };
 }
 
-/** The emulator's ready JSON without `stop`, as the examples take it (env HUBWIRE_EMULATOR). */
-export function emulatorJson(emu) {
+/**
+ * The emulator's ready JSON without `stop`, as the examples take it (env
+ * HUBWIRE_EMULATOR); with `wss`, devices are pointed at its `wss://` URL.
+ */
+export function emulatorJson(emu, { wss = false } = {}) {
   const { stop, ...info } = emu;
+  if (wss) {
+    if (!info.wssUrl) throw new Error("this emulator serves no wss://");
+    info.wsUrl = info.wssUrl;
+  }
   return JSON.stringify(info);
 }
 

@@ -9,6 +9,7 @@ import { after, before, test } from "node:test";
 import { bin, emulatorJson, installPackage, lastJson, repo, runProcess, startEmulator } from "./helpers.mjs";
 
 let emu;
+let emuTls;
 let app;
 
 before(async () => {
@@ -21,10 +22,11 @@ before(async () => {
 
 after(async () => {
   await emu?.stop();
+  await emuTls?.stop();
 });
 
-async function roundtrip(cmd, args, runtimeLabel, t) {
-  const r = await runProcess(cmd, args, { cwd: app.dir, env: { ...process.env, HUBWIRE_EMULATOR: emulatorJson(emu) }, timeoutMs: 90000 });
+async function roundtrip(cmd, args, runtimeLabel, t, env = { HUBWIRE_EMULATOR: emulatorJson(emu) }) {
+  const r = await runProcess(cmd, args, { cwd: app.dir, env: { ...process.env, ...env }, timeoutMs: 90000 });
   const result = lastJson(r.stdout);
   const detail = `exit ${r.code}${r.timedOut ? " (timed out)" : ""}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
   assert.ok(result, `${runtimeLabel} printed no result; ${detail}`);
@@ -70,3 +72,23 @@ test("roundtrip_node20_experimental_websocket_succeeds", async (t) => {
   const r = await roundtrip("node", ["--experimental-websocket", "--no-warnings", "runtimes/main.mjs"], "node 20 --experimental-websocket", t);
   assert.match(r.runtime, /^node-20\./);
 });
+
+// The same script over wss:// (TLS is the runtime's), the emulator's self-signed
+// certificate trusted the way each runtime takes extra CAs.
+for (const [name, cmd, args] of [
+  ["node22", () => bin("node"), ["runtimes/main.mjs"]],
+  ["deno", () => bin("deno"), ["run", "--allow-env", "--allow-net", "--allow-read", "--cert", "CERT", "runtimes/main.mjs"]],
+  ["bun", () => bin("bun"), ["runtimes/main.mjs"]],
+  ["node20_ws_factory", () => "node", ["runtimes/node20-ws.mjs"]],
+]) {
+  test(`roundtrip_${name}_wss_succeeds`, async (t) => {
+    if (name.startsWith("node20")) {
+      const v = await runProcess("node", ["-p", "process.versions.node"], {});
+      if (!v.stdout.startsWith("20.")) return t.skip(`system node is ${v.stdout.trim()}, not 20`);
+    }
+    emuTls ??= await startEmulator({ tls: true });
+    const env = { HUBWIRE_EMULATOR: emulatorJson(emuTls, { wss: true }), NODE_EXTRA_CA_CERTS: emuTls.certPath };
+    const r = await roundtrip(cmd(), args.map((a) => (a === "CERT" ? emuTls.certPath : a)), `${name} over wss`, t, env);
+    assert.equal(r.sent, 100);
+  });
+}

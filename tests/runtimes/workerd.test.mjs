@@ -9,6 +9,7 @@ import { after, before, test } from "node:test";
 import { bin, emulatorJson, freePort, installPackage, repo, runProcess, startEmulator, startProcess } from "./helpers.mjs";
 
 let emu;
+let emuTls;
 let app;
 
 before(async () => {
@@ -20,6 +21,7 @@ before(async () => {
 
 after(async () => {
   await emu?.stop();
+  await emuTls?.stop();
 });
 
 function files(dir, base = dir) {
@@ -76,7 +78,7 @@ async function wranglerModules() {
   return { modules, upload: upload ? upload[1].trim() : "?" };
 }
 
-function capnpConfig(port, modules) {
+function capnpConfig(port, modules, { emulator = emu, wss = false } = {}) {
   const q = (s) => JSON.stringify(s);
   return `using Workerd = import "/workerd/workerd.capnp";
 
@@ -85,7 +87,7 @@ const config :Workerd.Config = (
     (name = "main", worker = .roundtripWorker),
     # The default global outbound; the emulator is on loopback, which workerd
     # refuses unless "local" (and "private") are allowed.
-    (name = "internet", network = (allow = ["public", "private", "local"])),
+    (name = "internet", network = (allow = ["public", "private", "local"]${wss ? ', tlsOptions = (trustedCertificates = [embed "emulator-cert.pem"])' : ""})),
   ],
   sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
 );
@@ -95,17 +97,17 @@ const roundtripWorker :Workerd.Worker = (
     ${modules.join(",\n    ")}
   ],
   compatibilityDate = "2025-09-01",
-  bindings = [ (name = "HUBWIRE_EMULATOR", text = ${q(emulatorJson(emu))}) ],
+  bindings = [ (name = "HUBWIRE_EMULATOR", text = ${q(emulatorJson(emulator, { wss }))}) ],
 );
 `;
 }
 
 /** Serves `modules` with workerd, GETs /roundtrip and checks the shared script's result. */
-async function roundtripInWorkerd(modules, t, label) {
+async function roundtripInWorkerd(modules, t, label, config = {}) {
   let lastErr;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    writeFileSync(join(app.dir, "config.capnp"), capnpConfig(port, modules));
+    writeFileSync(join(app.dir, "config.capnp"), capnpConfig(port, modules, config));
     const wd = startProcess(bin("workerd"), ["serve", "config.capnp", "--verbose"], { cwd: app.dir });
     try {
       // Wait for the socket; a port taken in between makes workerd exit: try another.
@@ -153,4 +155,11 @@ test("roundtrip_workerd_wrangler_bundle_succeeds", async (t) => {
   const { modules, upload } = await wranglerModules();
   t.diagnostic(`wrangler bundle: ${upload}`);
   await roundtripInWorkerd(modules, t, "wrangler bundle");
+});
+
+test("roundtrip_workerd_wss_succeeds", async (t) => {
+  // TLS by workerd's own stack; the emulator's self-signed certificate is trusted by the outbound service.
+  emuTls ??= await startEmulator({ tls: true });
+  cpSync(emuTls.certPath, join(app.dir, "emulator-cert.pem"));
+  await roundtripInWorkerd(handNamedModules(), t, "wss", { emulator: emuTls, wss: true });
 });
