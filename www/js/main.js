@@ -188,7 +188,8 @@ function safeState(client) {
 
 function failConnect(e) {
   const text = scrub(errorText(e));
-  const hint = HINTS[e && e.code] || "";
+  // The client's own message may already say what to check; then the hint would repeat it.
+  const hint = /check/i.test(text) ? "" : HINTS[e && e.code] || "";
   $("connect-error").textContent = hint ? `${text}. ${hint}` : text;
   logEvent(`connect failed: ${text}`, "bad");
   setConn("disconnected", `Disconnected: ${e && e.code ? e.code : "error"}`);
@@ -221,7 +222,7 @@ function wireClient(client) {
     if (e.willRetry) setConn("reconnecting", `Connection lost (${e.code}); retrying`);
     else {
       setConn("disconnected", `Disconnected: ${why}`);
-      const hint = HINTS[e.code];
+      const hint = /check/i.test(why) ? "" : HINTS[e.code];
       if (e.code && e.code !== "CLOSED") $("connect-error").textContent = scrub(hint ? `${why}. ${hint}` : why);
     }
   });
