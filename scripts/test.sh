@@ -17,7 +17,7 @@
 #
 # COUNTING: from each suite's log, libtest lines (`test result: ok. N passed; M failed`,
 # also printed by wasm-bindgen-test-runner), node --test lines (`# pass N` / `# fail N`,
-# or `ℹ pass N` / `ℹ fail N`) and plain `N passed, N failed` lines are added up.
+# or `ℹ pass N` / `ℹ fail N`; cancelled counts as failed, skipped/todo as ignored) and plain `N passed, N failed` lines are added up.
 # A suite that prints none of these counts as one check (1 passed or 1 failed by its
 # exit status); a suite that exits non-zero without reporting a failure counts 1 failed.
 
@@ -92,10 +92,10 @@ need_emulator() {
     with_timeout 1200 cargo build -p hubwire-emulator || return 1
     local ready="$RUN_DIR/emulator-ready.json" args i
     rm -f "$ready"
-    args=(--port 0 --ready-file "$ready" --state-file "$RUN_DIR/emulator-state.json")
+    args=(--port 0 --ready-file "$ready")
     if [ -d www ] && [ -d pkg ]; then args+=(--static www --pkg pkg); fi
-    echo "starting: $TARGET_DIR/debug/hubwire-emulator ${args[*]} (log: $LOG_DIR/emulator.log)"
-    "$TARGET_DIR/debug/hubwire-emulator" "${args[@]}" >"$LOG_DIR/emulator.log" 2>&1 </dev/null 5>&- &
+    echo "starting: $TARGET_DIR/debug/hubwire-emulator ${args[*]} (log: $LOG_DIR/emulator-process.log)"
+    "$TARGET_DIR/debug/hubwire-emulator" "${args[@]}" >"$LOG_DIR/emulator-process.log" 2>&1 </dev/null 5>&- &
     EMULATOR_PID=$!
     for i in $(seq 1 300); do
         if [ -s "$ready" ] && read_ready_file "$ready"; then
@@ -104,7 +104,7 @@ need_emulator() {
         fi
         if ! kill -0 "$EMULATOR_PID" 2>/dev/null; then
             echo "emulator exited before it was ready:"
-            tail -20 "$LOG_DIR/emulator.log"
+            tail -20 "$LOG_DIR/emulator-process.log"
             EMULATOR_PID=""
             return 1
         fi
@@ -271,7 +271,8 @@ count_log() {
         }
         /^(# |ℹ )pass [0-9]+$/ { p += $NF; seen = 1; next }
         /^(# |ℹ )fail [0-9]+$/ { f += $NF; seen = 1; next }
-        /^(# |ℹ )skipped [0-9]+$/ { g += $NF; next }
+        /^(# |ℹ )cancelled [0-9]+$/ { f += $NF; next }
+        /^(# |ℹ )(skipped|todo) [0-9]+$/ { g += $NF; next }
         /^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed/ {
             for (i = 1; i <= NF; i++) {
                 if ($(i) ~ /^passed,?$/) p += $(i - 1)
