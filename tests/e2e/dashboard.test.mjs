@@ -297,6 +297,7 @@ test("dashboard_fleet_of_50_devices_connects_and_sends_succeeds", async () => {
     await page.fill("#fleet-size", "50");
     await page.fill("#fleet-interval", "1");
     await page.fill("#fleet-prefix", "e2e-fleet-");
+    await page.fill("#fleet-spread", "20");
     await page.click("#fleet-start");
     await eventually(async () => (await num(page, "#fleet-connected")) === 50, "50 connected devices", 60000, 250);
     await eventually(async () => (await num(page, "#fleet-acked")) >= 150, "150 fleet acks", 30000, 250);
@@ -309,6 +310,14 @@ test("dashboard_fleet_of_50_devices_connects_and_sends_succeeds", async () => {
     assert.equal(conn.connected, true);
     const r = await service.telemetry({ deviceId: "e2e-fleet-001", limit: 100 });
     assert.ok(r.items.length >= 2, `${r.items.length} messages from e2e-fleet-001`);
+    // Each device has its own rate within ±20 %, and its own setTelemetryInterval.
+    const intervals = await page.$$eval("#fleet-grid li", (lis) => lis.map((li) => Number(/every ([\d.]+) s/.exec(li.getAttribute("aria-label"))[1])));
+    assert.ok(intervals.every((x) => x >= 0.8 && x <= 1.2), `intervals within ±20 %: ${intervals}`);
+    assert.ok(new Set(intervals).size > 1, "devices got different intervals");
+    const res = await service.invokeMethod("e2e-fleet-007", "setTelemetryInterval", { interval: 0.25 }, 10);
+    assert.equal(res.status, 200);
+    assert.equal(res.payload.interval, 0.25);
+    await eventually(async () => /every 0\.25 s/.test(await page.getAttribute("#fleet-grid li:nth-child(7)", "aria-label")), "device 7's new interval on its tile");
     await d.screenshot("fleet-running", { fullPage: true });
     await page.click("#fleet-stop");
     await eventually(async () => /Stopped 50 devices/.test(await page.textContent("#fleet-status")), "the fleet to stop");

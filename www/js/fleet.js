@@ -45,12 +45,15 @@ export class Fleet {
     this.onChange(d);
   }
 
-  /** Register, connect and start `n` devices named `${prefix}${i}` sending every `intervalSec`. */
-  async start({ n, prefix, intervalSec, onProgress }) {
+  /**
+   * Register, connect and start `n` devices named `${prefix}${i}`. Each sends every
+   * `intervalSec` × (1 ± `spread`), its own rate, changeable per device with the
+   * `setTelemetryInterval` direct method.
+   */
+  async start({ n, prefix, intervalSec, spread = 0, onProgress }) {
     if (this.running) throw new Error("fleet already running");
     this.running = true;
     const gen = ++this.generation;
-    this.intervalSec = intervalSec;
     const width = String(n).length < 3 ? 3 : String(n).length;
     this.devices = Array.from({ length: n }, (_, i) => ({
       id: `${prefix}${String(i + 1).padStart(width, "0")}`,
@@ -63,6 +66,7 @@ export class Fleet {
       acked: 0,
       errors: 0,
       temp: 20 + Math.random() * 5,
+      intervalSec: round(intervalSec * (1 + spread * (Math.random() * 2 - 1)), 3),
     }));
     this.onChange(null);
     let registered = 0;
@@ -114,11 +118,22 @@ export class Fleet {
     client.on("reconnecting", (e) => this.setState(d, "reconnecting", `attempt ${e.attempt}`));
     client.on("disconnected", (e) => this.setState(d, e.willRetry ? "reconnecting" : "disconnected", `${e.code}: ${e.reason}`));
     client.on("error", () => {});
+    client.onMethod("setTelemetryInterval", (req) => {
+      const p = req.payload;
+      const sec = typeof p === "number" ? p : p && typeof p.interval === "number" ? p.interval : NaN;
+      if (!(sec >= 0.05 && sec <= 3600)) return { status: 400, payload: { message: "expected {\"interval\": seconds}, 0.05 to 3600" } };
+      const previous = d.intervalSec;
+      d.intervalSec = sec;
+      clearTimeout(d.timer);
+      this.schedule(d, sec * 1000);
+      this.onChange(d);
+      return { status: 200, payload: { interval: sec, previous } };
+    });
     this.setState(d, "connecting");
     try {
       await client.connect();
       this.setState(d, "connected");
-      this.schedule(d, Math.random() * this.intervalSec * 1000);
+      this.schedule(d, Math.random() * d.intervalSec * 1000);
     } catch (e) {
       this.setState(d, "disconnected", errorText(e));
     }
@@ -150,11 +165,7 @@ export class Fleet {
           d.detail = errorText(e);
         },
       );
-    this.schedule(d, this.intervalSec * 1000);
-  }
-
-  setInterval(sec) {
-    this.intervalSec = sec;
+    this.schedule(d, d.intervalSec * 1000);
   }
 
   /** Stop every timer and close every client. */

@@ -776,7 +776,7 @@ function renderFleetTile(d) {
     $("fleet-grid").append(li);
   }
   li.className = `tile t-${d.state}`;
-  const label = `${d.id}: ${d.state}${d.detail ? " — " + scrub(d.detail) : ""}`;
+  const label = `${d.id}: ${d.state}, every ${d.intervalSec} s${d.detail ? " — " + scrub(d.detail) : ""}`;
   li.title = label;
   li.setAttribute("aria-label", label);
 }
@@ -835,9 +835,11 @@ function setupFleet() {
     const n = Math.floor(Number($("fleet-size").value));
     const interval = Number($("fleet-interval").value);
     const prefix = $("fleet-prefix").value.trim();
+    const spread = Number($("fleet-spread").value) / 100;
     const status = $("fleet-status");
     if (!(n >= 1 && n <= 1000)) return setResult(status, false, "Devices: 1 to 1000.");
     if (!(interval >= 0.05)) return setResult(status, false, "Interval: at least 0.05 s.");
+    if (!(spread >= 0 && spread <= 0.9)) return setResult(status, false, "Spread: 0 to 90 %.");
     if (!/^[A-Za-z0-9\-.+%_#*?!(),:=@$']+$/.test(prefix)) return setResult(status, false, "Id prefix: letters, digits and - . _ only.");
     if (!app.service) return setResult(status, false, "The service API is not configured.");
     if (app.fleet && app.fleet.running) return;
@@ -849,7 +851,7 @@ function setupFleet() {
     status.textContent = `Starting ${n} devices…`;
     const t0 = performance.now();
     try {
-      await app.fleet.start({ n, prefix, intervalSec: interval, onProgress: (text) => (status.textContent = text) });
+      await app.fleet.start({ n, prefix, intervalSec: interval, spread, onProgress: (text) => (status.textContent = text) });
       const c = app.fleet.counts();
       if (app.fleet.running) {
         const { registerMs, connectMs } = app.fleet.timing;
@@ -857,7 +859,8 @@ function setupFleet() {
           status,
           c.connected === n,
           `${c.connected}/${n} devices connected in ${round((performance.now() - t0) / 1000, 1)} s ` +
-            `(registry ${round(registerMs / 1000, 2)} s, connects ${round(connectMs / 1000, 2)} s), sending every ${interval} s`,
+            `(registry ${round(registerMs / 1000, 2)} s, connects ${round(connectMs / 1000, 2)} s), sending every ${interval} s` +
+            (spread ? ` ± ${Math.round(spread * 100)} %` : ""),
         );
       }
     } catch (e) {
