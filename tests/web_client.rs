@@ -1015,3 +1015,45 @@ async fn token_provider_renewal_reconnects_succeeds() {
     assert_eq!(got, n, "every message delivered across the renewal");
     c.close();
 }
+
+#[wasm_bindgen_test]
+async fn module_identity_telemetry_and_method_succeeds() {
+    let (id, _) = new_device("module").await;
+    let (status, m) = service(
+        "PUT",
+        &format!("/devices/{id}/modules/m1"),
+        Some(&format!("{{\"deviceId\":\"{id}\",\"moduleId\":\"m1\"}}")),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let key = text(&m, "authentication.symmetricKey.primaryKey").expect("module key");
+    let cs = format!(
+        "HostName={};DeviceId={id};ModuleId=m1;SharedAccessKey={key}",
+        host()
+    );
+    let c = DeviceClient::from_connection_string(&cs, Some(options(&[]))).expect("client");
+    ok(c.connect()).await;
+    let h = Function::new_with_args(
+        "req",
+        "return { status: 200, payload: { module: req.name } };",
+    );
+    c.on_method("whoami".into(), Some(h.unchecked_into()))
+        .expect("onMethod");
+    ok(c.send_event("from a module".into(), None)).await;
+    let items = telemetry_of(&id).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(text(&items[0], "moduleId").as_deref(), Some("m1"));
+    wait(200).await;
+    let body = r#"{"methodName":"whoami","payload":null,"responseTimeoutInSeconds":5}"#;
+    let (status, r) = service(
+        "POST",
+        &format!("/twins/{id}/modules/m1/methods"),
+        Some(body),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(text(&r, "payload.module").as_deref(), Some("whoami"));
+    c.close();
+}
