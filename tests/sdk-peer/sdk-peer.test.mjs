@@ -19,9 +19,11 @@ import { fileURLToPath } from 'node:url';
 
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
+import common from 'azure-iot-common';
 
 const { Client, ModuleClient, Message } = device;
 const { MqttWs } = deviceMqtt;
+const { NoRetry } = common;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.HUBWIRE_EMULATOR_BIN || path.resolve(here, '../../target/debug/hubwire-emulator');
@@ -305,5 +307,45 @@ test('sdk module identity sends telemetry, patches its module twin and answers a
     assert.deepEqual(m.json, { status: 200, payload: { pong: true } });
   } finally {
     await client.close();
+  }
+});
+
+test('sdk gets a C2D message queued while it was offline, after it reconnects', async () => {
+  const cs = await createDevice('sdk-offline');
+  const first = await openClient(cs);
+  await first.close();
+  const r = await api('POST', '/devices/sdk-offline/messages/deviceBound', 'while you were out', {
+    'iothub-messageid': 'offline-1',
+  });
+  assert.equal(r.status, 204);
+  const queued = await api('GET', '/devices/sdk-offline');
+  assert.equal(queued.json.cloudToDeviceMessageCount, 1);
+
+  const client = await openClient(cs);
+  try {
+    const msg = await new Promise((resolve) => client.on('message', (m) => client.complete(m, () => resolve(m))));
+    assert.equal(msg.data.toString(), 'while you were out');
+    assert.equal(msg.messageId, 'offline-1');
+  } finally {
+    await client.close();
+  }
+});
+
+test('a second sdk connection with the same identity drops the first', async () => {
+  const cs = await createDevice('sdk-twice');
+  const a = await openClient(cs);
+  // Without retries, so the first client does not take the identity back.
+  a.setRetryPolicy(new NoRetry());
+  const dropped = new Promise((resolve) => a.on('disconnect', resolve));
+  const b = await openClient(cs);
+  try {
+    await dropped;
+    const conn = await api('GET', '/emulator/devices/sdk-twice/connection');
+    assert.equal(conn.json.connected, true);
+    assert.equal(conn.json.connections, 2);
+    await b.sendEvent(new Message('from the second'));
+  } finally {
+    await b.close();
+    await a.close().catch(() => {});
   }
 });
