@@ -1057,3 +1057,50 @@ async fn module_identity_telemetry_and_method_succeeds() {
     assert_eq!(text(&r, "payload.module").as_deref(), Some("whoami"));
     c.close();
 }
+
+#[wasm_bindgen_test]
+async fn disconnect_then_connect_again_succeeds() {
+    let (c, id, _) = connected_client("reconnect-app", &[]).await;
+    let disconnected = Recorder::new();
+    let connected = Recorder::new();
+    c.on("disconnected", disconnected.f()).expect("on");
+    c.on("connected", connected.f()).expect("on");
+    ok(c.disconnect()).await;
+    assert_eq!(c.state(), "disconnected");
+    assert_eq!(disconnected.len(), 1);
+    assert_eq!(
+        text(&disconnected.get(0), "code").as_deref(),
+        Some("CLOSED")
+    );
+    assert_eq!(
+        get(&disconnected.get(0), "willRetry").as_bool(),
+        Some(false)
+    );
+    let mut conn = JsValue::UNDEFINED;
+    for _ in 0..50 {
+        conn = service(
+            "GET",
+            &format!("/emulator/devices/{id}/connection"),
+            None,
+            &[],
+        )
+        .await
+        .1;
+        if get(&conn, "connected").as_bool() == Some(false) {
+            break;
+        }
+        wait(20).await;
+    }
+    assert_eq!(
+        get(&conn, "connected").as_bool(),
+        Some(false),
+        "DISCONNECT sent, socket closed"
+    );
+    c.off("connected", connected.f());
+    ok(c.connect()).await;
+    assert_eq!(c.state(), "connected");
+    assert_eq!(connected.len(), 0, "off() removed the listener");
+    ok(c.send_event("second session".into(), None)).await;
+    assert_eq!(telemetry_of(&id).await.len(), 1);
+    c.close();
+}
