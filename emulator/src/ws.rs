@@ -11,6 +11,10 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::shared::{ConnCmd, Shared};
 
+/// Largest WebSocket message accepted: clients may coalesce a whole QoS 1
+/// window of 256 KiB messages into one.
+const MAX_WS_MESSAGE: usize = 64 << 20;
+
 /// Largest coalesced WebSocket message the hub builds from queued packets.
 const COALESCE_LIMIT: usize = 64 * 1024;
 
@@ -35,8 +39,8 @@ async fn close_gracefully(
 /// Serves one upgraded connection until either side closes it.
 pub async fn serve(shared: Arc<Shared>, upgraded: hyper::upgrade::Upgraded) {
     let config = WebSocketConfig {
-        max_message_size: Some(4 << 20),
-        max_frame_size: Some(4 << 20),
+        max_message_size: Some(MAX_WS_MESSAGE),
+        max_frame_size: Some(MAX_WS_MESSAGE),
         ..WebSocketConfig::default()
     };
     let ws =
