@@ -823,6 +823,7 @@ function setupFleet() {
       $("fleet-acked-rate").textContent = String(da);
       $("fleet-error-rate").textContent = String(de);
       chart.add(Date.now(), ds, da, de);
+      $("fleet-chart-empty").hidden = true;
     } else if (!f.running) {
       for (const k of ["sent", "acked", "error"]) $(`fleet-${k}-rate`).textContent = "0";
     }
@@ -940,6 +941,7 @@ async function main() {
   app.chart = new TelemetryChart($("chart"), {
     onPoints: (n, total) => {
       $("chart-points").textContent = `${total} points`;
+      $("chart-empty").hidden = total > 0;
       $("chart").dataset.points = String(total);
     },
   });
