@@ -4,7 +4,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startEmulator, launchBrowser, openDashboard, connectDemo, eventually, num, serviceFor } from "./harness.mjs";
+import { startEmulator, launchBrowser, openDashboard, connectDemo, eventually, num, serviceFor, telemetryCursor } from "./harness.mjs";
 import { sasToken, parseConnectionString } from "../../www/js/sas.js";
 
 let emu;
@@ -53,6 +53,7 @@ test("dashboard_prefill_from_emulator_info_succeeds", async () => {
 
 test("dashboard_telemetry_acked_charted_and_received_succeeds", async () => {
   await withDashboard("telemetry", async (page) => {
+    const cursor = await telemetryCursor(service);
     await connectDemo(page);
     assert.match(await page.textContent("#conn-state-text"), new RegExp(`Connected as ${demoId()}`));
     await page.fill("#temperature-interval", "0.3");
@@ -73,7 +74,7 @@ test("dashboard_telemetry_acked_charted_and_received_succeeds", async () => {
 
     // The emulator received them: through the service API, and in the cloud panel's stream.
     const got = await eventually(async () => {
-      const r = await service.telemetry({ deviceId: demoId(), limit: 1000 });
+      const r = await service.telemetry({ after: cursor, deviceId: demoId(), limit: 1000 });
       const mine = r.items.filter((i) => i.properties && i.properties.sensor === "temperature");
       return mine.length >= 3 ? mine : null;
     }, "temperature telemetry at the emulator");
@@ -269,6 +270,7 @@ test("dashboard_reboot_method_reconnects_and_reports_succeeds", async () => {
 
 test("dashboard_custom_json_payload_arrives_with_noise_and_seq_succeeds", async () => {
   await withDashboard("custom", async (page) => {
+    const cursor = await telemetryCursor(service);
     await connectDemo(page);
     const marker = `m${Date.now()}`;
     await page.fill("#custom-json", JSON.stringify({ pressure: 1000, tag: marker, seq: "$seq" }));
@@ -277,7 +279,7 @@ test("dashboard_custom_json_payload_arrives_with_noise_and_seq_succeeds", async 
     await page.dispatchEvent("#custom-interval", "change");
     await page.click("#custom-toggle");
     const items = await eventually(async () => {
-      const r = await service.telemetry({ deviceId: demoId(), limit: 1000 });
+      const r = await service.telemetry({ after: cursor, deviceId: demoId(), limit: 1000 });
       const mine = r.items.map((i) => JSON.parse(i.body || "{}")).filter((b) => b.tag === marker);
       return mine.length >= 3 ? mine : null;
     }, "3 custom payloads at the emulator");
@@ -294,6 +296,7 @@ test("dashboard_custom_json_payload_arrives_with_noise_and_seq_succeeds", async 
 
 test("dashboard_fleet_of_50_devices_connects_and_sends_succeeds", async () => {
   await withDashboard("fleet", async (page, d) => {
+    const fleetCursor = await telemetryCursor(service);
     await page.fill("#fleet-size", "50");
     await page.fill("#fleet-interval", "1");
     await page.fill("#fleet-prefix", "e2e-fleet-");
@@ -308,7 +311,7 @@ test("dashboard_fleet_of_50_devices_connects_and_sends_succeeds", async () => {
     // Every device reached the emulator as itself.
     const conn = await service.connectionInfo("e2e-fleet-050");
     assert.equal(conn.connected, true);
-    const r = await service.telemetry({ deviceId: "e2e-fleet-001", limit: 100 });
+    const r = await service.telemetry({ after: fleetCursor, deviceId: "e2e-fleet-001", limit: 100 });
     assert.ok(r.items.length >= 2, `${r.items.length} messages from e2e-fleet-001`);
     // Each device has its own rate within ±20 %, and its own setTelemetryInterval.
     const intervals = await page.$$eval("#fleet-grid li", (lis) => lis.map((li) => Number(/every ([\d.]+) s/.exec(li.getAttribute("aria-label"))[1])));

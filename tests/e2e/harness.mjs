@@ -191,6 +191,20 @@ export async function eventually(fn, what, ms = 15000, every = 200) {
   throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
 }
 
+/**
+ * The telemetry cursor "now": pass it as `after` to see only what arrives from here on
+ * (the emulator may hold other suites' messages when scripts/test.sh shares it).
+ */
+export async function telemetryCursor(service) {
+  let cursor = 0;
+  for (let i = 0; i < 1000; i++) {
+    const r = await service.telemetry({ after: cursor, limit: 1000 });
+    if (!r.items.length) return cursor;
+    cursor = r.next;
+  }
+  return cursor;
+}
+
 /** Integer text content of an element. */
 export async function num(page, selector) {
   return Number((await page.textContent(selector)).trim());
