@@ -1,0 +1,382 @@
+//! The device side: MQTT packets from a device connection, CONNECT
+//! authentication, telemetry, twin requests, method responses, subscriptions.
+
+use super::*;
+
+impl Hub {
+    /// Bytes of one binary WebSocket message from `conn`.
+    pub fn handle_bytes(&mut self, now: u64, conn: ConnId, data: &[u8]) {
+        let mut input = data;
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            if c.closing {
+                return;
+            }
+            c.last_rx = now;
+            // hubwire's framer checks the announced size before buffering;
+            // its decoder guards mqttbytes (reserved flags, exact lengths).
+            let frame = match c.framer.next_frame(&mut input) {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(_) => return self.close(now, conn, false),
+            };
+            let level = (!c.connect_seen).then(|| connect_level(&frame)).flatten();
+            match codec::decode(frame) {
+                Ok(p) => self.handle_packet(now, conn, p),
+                Err(_) if level.is_some_and(|l| l != 4) => {
+                    let refuse = ConnAck::new(ConnectReturnCode::RefusedProtocolVersion, false);
+                    self.transmit(conn, &Packet::ConnAck(refuse));
+                    return self.close(now, conn, true);
+                }
+                Err(_) => return self.close(now, conn, false),
+            }
+        }
+    }
+
+    pub(super) fn handle_packet(&mut self, now: u64, conn: ConnId, p: Packet) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if c.closing {
+            return;
+        }
+        let identity = c.identity.clone();
+        match (p, identity) {
+            (Packet::Connect(connect), None) if !c.connect_seen => {
+                self.handle_connect(now, conn, connect)
+            }
+            (Packet::Publish(p), Some(id)) => self.handle_publish(now, conn, &id, p),
+            (Packet::PubAck(ack), Some(id)) => {
+                if let Some(q) = self.c2d.get_mut(&id.device) {
+                    q.retain(|m| m.inflight != Some((conn, ack.pkid)));
+                }
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.inflight.remove(&ack.pkid);
+                }
+            }
+            (Packet::Subscribe(s), Some(id)) => {
+                let mut codes = Vec::new();
+                let mut added = Vec::new();
+                for f in &s.filters {
+                    match sub_kind(&id, &f.path) {
+                        Some(kind) => {
+                            let q = if f.qos == QoS::AtMostOnce {
+                                QoS::AtMostOnce
+                            } else {
+                                QoS::AtLeastOnce
+                            };
+                            added.push((kind, q));
+                            codes.push(SubscribeReasonCode::Success(q));
+                        }
+                        None => codes.push(SubscribeReasonCode::Failure),
+                    }
+                }
+                let session = self.sessions.entry(id.clone()).or_default();
+                for (k, q) in &added {
+                    session.subs.insert(*k, *q);
+                }
+                self.transmit(conn, &Packet::SubAck(SubAck::new(s.pkid, codes)));
+                if added.iter().any(|(k, _)| *k == Sub::C2d) {
+                    self.deliver_c2d(&id.device);
+                }
+                if added.iter().any(|(k, _)| *k == Sub::Methods) {
+                    self.deliver_calls(now, &id);
+                }
+            }
+            (Packet::Unsubscribe(u), Some(id)) => {
+                if let Some(session) = self.sessions.get_mut(&id) {
+                    for t in &u.topics {
+                        if let Some(kind) = sub_kind(&id, t) {
+                            session.subs.remove(&kind);
+                        }
+                    }
+                }
+                self.transmit(conn, &Packet::UnsubAck(UnsubAck::new(u.pkid)));
+            }
+            (Packet::PingReq, Some(_)) => self.transmit(conn, &Packet::PingResp),
+            (Packet::Disconnect, Some(_)) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.disconnect_seen = true;
+                }
+                self.close(now, conn, true);
+            }
+            // Anything before CONNECT, a second CONNECT, QoS 2 flow packets and
+            // server-to-client packets are protocol violations: IoT Hub closes.
+            _ => self.close(now, conn, false),
+        }
+    }
+
+    pub(super) fn refuse(&mut self, now: u64, conn: ConnId, code: ConnectReturnCode) {
+        self.transmit(conn, &Packet::ConnAck(ConnAck::new(code, false)));
+        self.close(now, conn, true);
+    }
+
+    pub(super) fn handle_connect(&mut self, now: u64, conn: ConnId, connect: v4::Connect) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.connect_seen = true;
+        }
+        if connect.protocol != mqttbytes::Protocol::V4 {
+            return self.refuse(now, conn, ConnectReturnCode::RefusedProtocolVersion);
+        }
+        if connect.client_id.is_empty() {
+            return self.refuse(now, conn, ConnectReturnCode::BadClientId);
+        }
+        let identity = IdentityId::from_client_id(&connect.client_id);
+        let Some(login) = &connect.login else {
+            return self.refuse(now, conn, ConnectReturnCode::BadUserNamePassword);
+        };
+        if !auth::username_matches(&login.username, &self.config.host_name, &connect.client_id) {
+            return self.refuse(now, conn, ConnectReturnCode::BadUserNamePassword);
+        }
+        let token = match SasToken::parse(&login.password) {
+            Ok(t) => t,
+            Err(_) => return self.refuse(now, conn, ConnectReturnCode::BadUserNamePassword),
+        };
+        let Some(record) = self.registry.get(&identity) else {
+            return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
+        };
+        let host = self.config.host_name.clone();
+        let verified = match token.key_name() {
+            None => {
+                token.names(&host, &identity.resource_path())
+                    && token
+                        .verify(&[&record.primary_key, &record.secondary_key], now)
+                        .is_ok()
+            }
+            Some(SERVICE_POLICY) => {
+                (token.names(&host, "") || token.names(&host, &identity.resource_path()))
+                    && token.verify(&[&self.config.service_key], now).is_ok()
+            }
+            Some(_) => false,
+        };
+        if !verified {
+            return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
+        }
+        if !record.enabled {
+            return self.refuse(now, conn, ConnectReturnCode::ServiceUnavailable);
+        }
+
+        // One connection per identity: the newest wins.
+        if let Some(old) = self.sessions.get(&identity).and_then(|s| s.conn) {
+            self.close(now, old, true);
+        }
+        let session = self.sessions.entry(identity.clone()).or_default();
+        let session_present = !connect.clean_session && session.connections > 0 && !session.clean;
+        if connect.clean_session {
+            session.subs.clear();
+            self.c2d.remove(&identity.device);
+        } else if session.clean {
+            session.subs.clear();
+        }
+        session.clean = connect.clean_session;
+        session.conn = Some(conn);
+        session.connections += 1;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.identity = Some(identity.clone());
+            c.keep_alive_ms = u64::from(connect.keep_alive) * 1000;
+            c.token_expiry_ms = Some(token.expiry().saturating_mul(1000));
+            c.will = connect.last_will;
+            c.clean = connect.clean_session;
+        }
+        self.transmit(
+            conn,
+            &Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, session_present)),
+        );
+        self.deliver_c2d(&identity.device);
+        self.deliver_calls(now, &identity);
+    }
+
+    pub(super) fn handle_publish(&mut self, now: u64, conn: ConnId, id: &IdentityId, p: Publish) {
+        if p.qos == QoS::ExactlyOnce {
+            // IoT Hub does not support QoS 2 and closes the connection.
+            return self.close(now, conn, false);
+        }
+        match hub_telemetry::parse_topic(&p.topic) {
+            Ok(Some(t)) if t.device_id == id.device && t.module_id == id.module => {
+                if p.payload.len() > MAX_MESSAGE_BYTES {
+                    return self.close(now, conn, false);
+                }
+                self.record(
+                    now,
+                    id,
+                    t.system,
+                    t.properties,
+                    p.retain,
+                    p.payload.to_vec(),
+                );
+                if p.qos == QoS::AtLeastOnce {
+                    self.ack(now, conn, id, p.pkid);
+                }
+                return;
+            }
+            // Another identity's topic, or a bag that does not decode: IoT Hub disconnects.
+            Ok(Some(_)) | Err(_) => return self.close(now, conn, false),
+            Ok(None) => {}
+        }
+        match hub_twin::parse_request_topic(&p.topic) {
+            Ok(Some(hub_twin::TwinRequest::Get { rid })) => {
+                self.ack_if_qos1(now, conn, id, &p);
+                if self.throttled(id) {
+                    return self.twin_response(conn, id, 429, &rid, None, Vec::new());
+                }
+                let body = self
+                    .registry
+                    .get(id)
+                    .map(|r| r.twin.document().to_string())
+                    .unwrap_or_default();
+                return self.twin_response(conn, id, 200, &rid, None, body.into_bytes());
+            }
+            Ok(Some(hub_twin::TwinRequest::PatchReported { rid })) => {
+                self.ack_if_qos1(now, conn, id, &p);
+                if self.throttled(id) {
+                    return self.twin_response(conn, id, 429, &rid, None, Vec::new());
+                }
+                let result = self
+                    .registry
+                    .get_mut(id)
+                    .map(|r| r.twin.patch_reported(&p.payload));
+                return match result {
+                    Some(Ok(v)) => {
+                        self.dirty = true;
+                        self.twin_response(conn, id, 204, &rid, Some(v), Vec::new())
+                    }
+                    _ => {
+                        let body = br#"{"errorCode":400004,"message":"reported patch must be a JSON object"}"#;
+                        self.twin_response(conn, id, 400, &rid, None, body.to_vec())
+                    }
+                };
+            }
+            Err(_) => return self.close(now, conn, false),
+            Ok(None) => {}
+        }
+        match hub_methods::parse_response_topic(&p.topic) {
+            Ok(Some((status, rid))) => {
+                self.ack_if_qos1(now, conn, id, &p);
+                let found = self.calls.iter().find_map(|(k, c)| {
+                    (matches!(c.state, CallState::Sent) && &c.identity == id && rid == call_rid(*k))
+                        .then_some(*k)
+                });
+                if let Some(k) = found {
+                    self.calls.remove(&k);
+                    let result = MethodResult::Response {
+                        status,
+                        payload: p.payload.to_vec(),
+                    };
+                    self.outputs
+                        .push_back(Output::MethodDone { call: k, result });
+                }
+                return;
+            }
+            Err(_) => return self.close(now, conn, false),
+            Ok(None) => {}
+        }
+        // A topic the identity may not publish to: IoT Hub disconnects.
+        self.close(now, conn, false);
+    }
+
+    pub(super) fn ack_if_qos1(&mut self, now: u64, conn: ConnId, id: &IdentityId, p: &Publish) {
+        if p.qos == QoS::AtLeastOnce {
+            self.ack(now, conn, id, p.pkid);
+        }
+    }
+
+    pub(super) fn ack(&mut self, now: u64, conn: ConnId, id: &IdentityId, pkid: u16) {
+        let f = self.faults.entry(id.clone()).or_default();
+        if f.withhold > 0 {
+            f.withhold -= 1;
+            return;
+        }
+        if f.delay_count > 0 {
+            f.delay_count -= 1;
+            let due = now + f.delay_ms;
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.delayed_acks.push((due, pkid));
+            }
+            return;
+        }
+        self.transmit(conn, &Packet::PubAck(PubAck::new(pkid)));
+    }
+
+    pub(super) fn throttled(&mut self, id: &IdentityId) -> bool {
+        let f = self.faults.entry(id.clone()).or_default();
+        if f.throttle > 0 {
+            f.throttle -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(super) fn subscribed(&self, id: &IdentityId, kind: Sub) -> Option<(ConnId, QoS)> {
+        let s = self.sessions.get(id)?;
+        Some((s.conn?, *s.subs.get(&kind)?))
+    }
+
+    pub(super) fn twin_response(
+        &mut self,
+        conn: ConnId,
+        id: &IdentityId,
+        status: u16,
+        rid: &str,
+        version: Option<u64>,
+        body: Vec<u8>,
+    ) {
+        if self.subscribed(id, Sub::TwinRes).is_none() {
+            return;
+        }
+        let topic = hub_twin::response_topic(status, rid, version);
+        self.transmit(
+            conn,
+            &Packet::Publish(Publish::new(topic, QoS::AtMostOnce, body)),
+        );
+    }
+
+    pub(super) fn record(
+        &mut self,
+        now: u64,
+        id: &IdentityId,
+        system: SystemProperties,
+        mut properties: PropertyBag,
+        retain: bool,
+        body: Vec<u8>,
+    ) {
+        if retain {
+            properties.push(("x-opt-retain".into(), Some("true".into())));
+        }
+        let seq = self.telemetry.push(TelemetryRecord {
+            seq: 0,
+            device_id: id.device.clone(),
+            module_id: id.module.clone(),
+            enqueued_ms: now,
+            system: telemetry::system_list(&system),
+            properties,
+            body,
+        });
+        self.outputs.push_back(Output::Telemetry { seq });
+    }
+}
+
+pub(super) fn sub_filter(id: &IdentityId, kind: Sub) -> String {
+    match kind {
+        Sub::C2d => format!("devices/{}/messages/devicebound/#", id.device),
+        Sub::TwinRes => TWIN_RES.to_string(),
+        Sub::TwinDesired => TWIN_DESIRED.to_string(),
+        Sub::Methods => METHODS.to_string(),
+    }
+}
+
+pub(super) fn sub_kind(id: &IdentityId, filter: &str) -> Option<Sub> {
+    match filter {
+        TWIN_RES => Some(Sub::TwinRes),
+        TWIN_DESIRED => Some(Sub::TwinDesired),
+        METHODS => Some(Sub::Methods),
+        f if id.module.is_none()
+            && f == format!("devices/{}/messages/devicebound/#", id.device) =>
+        {
+            Some(Sub::C2d)
+        }
+        _ => None,
+    }
+}
