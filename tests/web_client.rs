@@ -1104,3 +1104,22 @@ async fn disconnect_then_connect_again_succeeds() {
     assert_eq!(telemetry_of(&id).await.len(), 1);
     c.close();
 }
+
+#[wasm_bindgen_test]
+async fn connect_factory_returning_garbage_fails() {
+    let (id, key) = new_device("factory-garbage").await;
+    for body in ["return 42;", "return {};", "return Promise.resolve(null);"] {
+        let factory = Function::new_with_args("url, protocols", body);
+        let c = DeviceClient::from_connection_string(
+            &connection_string(&id, &key),
+            Some(options(&[
+                ("webSocketFactory", factory.into()),
+                fast_retry(),
+            ])),
+        )
+        .expect("client");
+        assert_eq!(err_code(c.connect()).await, "TRANSPORT", "factory {body}");
+        assert_eq!(c.state(), "disconnected");
+        c.close();
+    }
+}

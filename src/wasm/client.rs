@@ -82,8 +82,6 @@ struct Shared {
     core: hub::Client,
     /// `close()` was called: every entry point is a no-op or rejects `CLOSED`.
     closed: bool,
-    /// A `getToken` call is outstanding.
-    awaiting_token: bool,
     /// Why the shell stopped the core (a non-retryable transport or token failure):
     /// reported instead of the core's `Closed` by the `Disconnected` that follows.
     stop_error: Option<JsValue>,
@@ -195,7 +193,6 @@ impl DeviceClient {
             id,
             core,
             closed: false,
-            awaiting_token: false,
             stop_error: None,
             allow_insecure: opts.allow_insecure,
             factory: opts.web_socket_factory,
@@ -329,16 +326,16 @@ impl DeviceClient {
         let (p, resolve, reject) = promise();
         let r = self.with_core(|s, now| {
             if s.core.state() == hub::ConnectionState::Connected {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
-                return Ok(());
+                return Ok(true);
             }
             s.stop_error = None;
             s.core.connect(now).map_err(|e| hub_error(&e))?;
             s.connect_waiters.push((resolve, reject));
-            Ok(())
+            Ok(false)
         });
         match r {
-            Ok(()) => p,
+            Ok(true) => Promise::resolve(&JsValue::UNDEFINED),
+            Ok(false) => p,
             Err(e) => rejected(e),
         }
     }
@@ -687,7 +684,6 @@ fn on_event(s: &mut Shared, ev: hub::HubEvent, out: &mut Vec<Action>) {
         }
         E::NeedToken { expiry_secs } => {
             if let Some(f) = &s.get_token {
-                s.awaiting_token = true;
                 out.push(Action::NeedToken {
                     expiry_secs,
                     get_token: f.clone(),
@@ -864,12 +860,26 @@ fn open_transport(rc: &Rc<RefCell<Shared>>, url: String, gen: u32, factory: Opti
                 let r = JsFuture::from(Promise::resolve(&v)).await;
                 let Some(rc) = weak.upgrade() else { return };
                 match r {
-                    Ok(ws) => attach(&rc, ws.unchecked_into(), gen),
+                    Ok(ws) => attach_checked(&rc, ws, gen),
                     Err(e) => transport_failed(&rc, gen, transport_error(&e)),
                 }
             });
         }
-        Ok(v) => attach(rc, v.unchecked_into(), gen),
+        Ok(v) => attach_checked(rc, v, gen),
+    }
+}
+
+fn attach_checked(rc: &Rc<RefCell<Shared>>, ws: JsValue, gen: u32) {
+    if ws.is_object() {
+        attach(rc, ws.unchecked_into(), gen);
+    } else {
+        let err = js::make_error(
+            Code::Transport.as_str(),
+            "webSocketFactory must return a WebSocket (or a Promise of one)",
+            false,
+            None,
+        );
+        transport_failed(rc, gen, err.into());
     }
 }
 
@@ -894,7 +904,15 @@ fn attach(rc: &Rc<RefCell<Shared>>, ws: WsLike, gen: u32) {
             on_socket(&rc, gen, ev);
         }
     });
-    let sock = Socket::attach(ws, sink);
+    let sock = match Socket::attach(ws, sink) {
+        Ok(sock) => sock,
+        Err(e) => {
+            let msg = format!("the WebSocket cannot be used: {}", js::error_message(&e));
+            let err = js::make_error(Code::Transport.as_str(), &msg, false, None);
+            transport_failed(rc, gen, err.into());
+            return;
+        }
+    };
     let open_now = sock.is_open();
     {
         let mut s = rc.borrow_mut();
@@ -1001,7 +1019,6 @@ fn request_token(rc: &Rc<RefCell<Shared>>, expiry_secs: u64, get_token: Function
             if s.closed {
                 return;
             }
-            s.awaiting_token = false;
             let err = match r.map(|v| v.as_string()) {
                 Ok(Some(token)) => {
                     s.core.set_token(js::now_ms(), token, expiry_secs);

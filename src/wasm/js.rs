@@ -89,8 +89,8 @@ extern "C" {
     #[wasm_bindgen(method, getter, js_name = readyState)]
     pub fn ready_state(this: &WsLike) -> Option<u16>;
     /// `ws.binaryType = ...`.
-    #[wasm_bindgen(method, setter, js_name = binaryType)]
-    pub fn set_binary_type(this: &WsLike, v: &str);
+    #[wasm_bindgen(method, setter, js_name = binaryType, catch)]
+    pub fn set_binary_type(this: &WsLike, v: &str) -> Result<(), JsValue>;
     /// `ws.protocol`: the negotiated subprotocol.
     #[wasm_bindgen(method, getter)]
     pub fn protocol(this: &WsLike) -> Option<String>;
@@ -101,11 +101,11 @@ extern "C" {
     #[wasm_bindgen(method, catch)]
     pub fn close(this: &WsLike, code: u16, reason: &str) -> Result<(), JsValue>;
     /// `ws.addEventListener(type, f)`.
-    #[wasm_bindgen(method, js_name = addEventListener)]
-    pub fn add_event_listener(this: &WsLike, ty: &str, f: &Function);
+    #[wasm_bindgen(method, js_name = addEventListener, catch)]
+    pub fn add_event_listener(this: &WsLike, ty: &str, f: &Function) -> Result<(), JsValue>;
     /// `ws.removeEventListener(type, f)`.
-    #[wasm_bindgen(method, js_name = removeEventListener)]
-    pub fn remove_event_listener(this: &WsLike, ty: &str, f: &Function);
+    #[wasm_bindgen(method, js_name = removeEventListener, catch)]
+    pub fn remove_event_listener(this: &WsLike, ty: &str, f: &Function) -> Result<(), JsValue>;
 }
 
 /// Milliseconds since the Unix epoch from the host's `Date.now()`.

@@ -30,8 +30,10 @@ pub struct Socket {
 impl Socket {
     /// Attaches listeners to `ws` (already constructed, possibly already open) and
     /// switches it to `arraybuffer` binary messages. `sink` gets every event.
-    pub fn attach(ws: WsLike, sink: Rc<dyn Fn(SocketEvent)>) -> Socket {
-        ws.set_binary_type("arraybuffer");
+    /// Fails (with the thrown value) when `ws` has no usable `addEventListener`.
+    pub fn attach(ws: WsLike, sink: Rc<dyn Fn(SocketEvent)>) -> Result<Socket, JsValue> {
+        // Some sockets (older workerd) have no settable binaryType and always deliver ArrayBuffer.
+        let _ = ws.set_binary_type("arraybuffer");
         let s = sink.clone();
         let open: Listener = Closure::new(move |_: JsValue| s(SocketEvent::Open));
         let s = sink.clone();
@@ -53,10 +55,13 @@ impl Socket {
             ("close", close),
             ("error", error),
         ];
-        for (ty, l) in &listeners {
-            ws.add_event_listener(ty, l.as_ref().unchecked_ref::<Function>());
+        let sock = Socket { ws, listeners };
+        for (ty, l) in &sock.listeners {
+            // On failure `sock` drops here and removes whatever was added.
+            sock.ws
+                .add_event_listener(ty, l.as_ref().unchecked_ref::<Function>())?;
         }
-        Socket { ws, listeners }
+        Ok(sock)
     }
 
     /// Whether the handshake has finished (`readyState === 1`).
@@ -79,7 +84,8 @@ pub fn send(ws: &WsLike, bytes: &[u8]) -> Result<(), JsValue> {
 impl Drop for Socket {
     fn drop(&mut self) {
         for (ty, l) in &self.listeners {
-            self.ws
+            let _ = self
+                .ws
                 .remove_event_listener(ty, l.as_ref().unchecked_ref::<Function>());
         }
         if matches!(self.ws.ready_state(), Some(0) | Some(1) | None) {

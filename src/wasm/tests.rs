@@ -94,7 +94,8 @@ fn recording_socket(ready: u16) -> (js::WsLike, Socket, Rc<RefCell<Vec<String>>>
                 SocketEvent::Closed => "closed".into(),
             })
         }),
-    );
+    )
+    .expect("a socket with addEventListener attaches");
     (ws, sock, log)
 }
 
@@ -261,4 +262,10 @@ fn panic_report_reaches_error_listeners_succeeds() {
         Some("INTERNAL")
     );
     assert_eq!(get(&got[0], "message").as_string().as_deref(), Some("boom"));
+}
+
+#[wasm_bindgen_test]
+fn socket_without_event_target_fails() {
+    let not_a_socket: js::WsLike = Object::new().unchecked_into();
+    assert!(Socket::attach(not_a_socket, Rc::new(|_| {})).is_err());
 }
