@@ -18,6 +18,9 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// How long the timer task waits after a wake-up before it rescans deadlines.
+const TIMER_COALESCE: Duration = Duration::from_millis(5);
+
 /// What a connection task must do.
 #[derive(Debug)]
 pub enum ConnCmd {
@@ -167,7 +170,12 @@ impl Shared {
             };
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => self.with(|h, now| h.handle_timeout(now)),
-                _ = self.timer.notified() => {}
+                _ = self.timer.notified() => {
+                    // Every input notifies; recomputing the next deadline scans all
+                    // connections, so coalesce bursts (a deadline is at most this late).
+                    tokio::time::sleep(TIMER_COALESCE).await;
+                    self.with(|h, now| h.handle_timeout(now));
+                }
             }
         }
     }
