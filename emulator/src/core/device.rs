@@ -166,7 +166,10 @@ impl Hub {
         let session_present = !connect.clean_session && session.connections > 0 && !session.clean;
         if connect.clean_session {
             session.subs.clear();
-            self.c2d.remove(&identity.device);
+            // The C2D queue belongs to the device; a module's session has none.
+            if identity.module.is_none() {
+                self.c2d.remove(&identity.device);
+            }
         } else if session.clean {
             session.subs.clear();
         }
@@ -184,7 +187,9 @@ impl Hub {
             conn,
             &Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, session_present)),
         );
-        self.deliver_c2d(&identity.device);
+        if identity.module.is_none() {
+            self.deliver_c2d(&identity.device);
+        }
         self.deliver_calls(now, &identity);
     }
 

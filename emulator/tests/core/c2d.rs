@@ -75,3 +75,12 @@ fn c2d_unknown_device_and_full_queue_fails() {
     }
     assert_eq!(h.send_c2d("d1", c2d("51")), Err(ServiceError::QueueFull));
 }
+
+#[test]
+fn c2d_kept_when_module_connects_with_clean_session_succeeds() {
+    let mut h = hub();
+    h.send_c2d("d1", c2d("for the device")).unwrap();
+    let (_, code) = open(&mut h, T0, &connect_device("d1/m1", true));
+    assert_eq!(code, ConnectReturnCode::Success);
+    assert_eq!(h.c2d_pending("d1"), 1);
+}
