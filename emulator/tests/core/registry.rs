@@ -27,3 +27,27 @@ fn module_of_unknown_device_fails() {
     );
     assert_eq!(r, Err(ServiceError::DeviceNotFound));
 }
+
+#[test]
+fn disabling_connected_device_closes_it_succeeds() {
+    let mut h = hub();
+    let c = online(&mut h, "d1", &[]);
+    h.put_identity(
+        T0,
+        &IdentityId::device("d1"),
+        Some(false),
+        None,
+        (KEY.into(), KEY.into()),
+    )
+    .unwrap();
+    assert_eq!(drain(&mut h, c).1, Some(true));
+    assert!(
+        !h.connection_info(&IdentityId::device("d1"))
+            .unwrap()
+            .connected
+    );
+    assert_eq!(
+        open(&mut h, T0, &connect_device("d1", false)).1,
+        ConnectReturnCode::ServiceUnavailable
+    );
+}
