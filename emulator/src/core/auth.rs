@@ -50,9 +50,19 @@ impl SasToken {
         &self.0.resource
     }
 
-    /// True when `key_base64` signed this token; the HMAC covers `sr` as received.
+    /// True when `key_base64` signed this token. As IoT Hub, the HMAC must cover
+    /// `sr` exactly as received (Node's lower-case `%2a` included), not a
+    /// re-encoding of it.
     pub fn signed_by(&self, key_base64: &str) -> bool {
-        key_bytes(key_base64).is_some_and(|k| self.0.signature_matches(&k))
+        let Some(key) = key_bytes(key_base64) else {
+            return false;
+        };
+        let expected = sas::sign(
+            &key,
+            &sas::string_to_sign(&self.0.raw_resource, self.0.expiry_secs),
+        );
+        let (a, b) = (expected.as_bytes(), self.0.signature.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 
     /// Checks signature against any of `keys`, then expiry against `now_ms`.
@@ -159,6 +169,19 @@ mod tests {
         assert!(t.signed_by(KEY));
         assert!(t.names("h", "/devices/dev*"));
         assert!(!t.names("h", "/devices/dev"));
+    }
+
+    #[test]
+    fn sas_signed_over_other_encoding_of_sr_fails() {
+        // Signed over the canonical `%2A`, sent as `%2a`: not what was received.
+        let sig = sign(KEY, "h%2Fdevices%2Fdev%2A", 2_000_000_000).unwrap();
+        let tok = format!(
+            "SharedAccessSignature sr=h%2fdevices%2fdev%2a&sig={}&se=2000000000",
+            super::super::props::percent_encode(&sig)
+        );
+        let t = SasToken::parse(&tok).unwrap();
+        assert!(t.names("h", "/devices/dev*"));
+        assert!(!t.signed_by(KEY));
     }
 
     #[test]
