@@ -210,8 +210,11 @@ async function disconnect() {
 
 function wireClient(client) {
   const mine = () => app.client === client;
+  let everConnected = false;
   client.on("connected", () => {
     if (!mine()) return;
+    everConnected = true;
+    $("connect-error").textContent = "";
     logEvent("connected", "ok");
     setConn("connected", `Connected as ${app.deviceId || "device"}`);
   });
@@ -219,8 +222,17 @@ function wireClient(client) {
     if (!mine()) return;
     const why = `${e.code}: ${e.reason}`;
     logEvent(`disconnected (${why})${e.willRetry ? ", will retry" : ""}`, "bad");
-    if (e.willRetry) setConn("reconnecting", `Connection lost (${e.code}); retrying`);
-    else {
+    // A connect that keeps retrying must not lock the form: Connect (new settings) and
+    // Disconnect (stop retrying) both stay usable.
+    $("connect-btn").disabled = false;
+    if (e.willRetry) {
+      setConn("reconnecting", `Connection lost (${e.code}); retrying`);
+      if (!everConnected) {
+        $("connect-error").textContent = scrub(
+          `Not connected yet (${why}); retrying. Check the URL override and that the hub is reachable; Disconnect stops the retries.`,
+        );
+      }
+    } else {
       setConn("disconnected", `Disconnected: ${why}`);
       const hint = /check/i.test(why) ? "" : HINTS[e.code];
       if (e.code && e.code !== "CLOSED") $("connect-error").textContent = scrub(hint ? `${why}. ${hint}` : why);
