@@ -90,6 +90,10 @@ ensure_apt_packages() {
 ensure_npm_dir() {
     local dir="$HUBWIRE_ROOT/$1" stamp sum
     [ -f "$dir/package.json" ] || return 0
+    # A package.json without dependencies (e.g. www/'s, which only sets "type") needs no install.
+    node -e 'const p = require(process.argv[1]);
+        process.exit(Object.keys({ ...p.dependencies, ...p.devDependencies, ...p.optionalDependencies }).length ? 0 : 1)' \
+        "$dir/package.json" || return 0
     if [ ! -f "$dir/package-lock.json" ]; then
         setup_log "$1/package.json has no committed package-lock.json: npm install (commit the lockfile!)"
         (cd "$dir" && npm install --no-audit --no-fund) || return 1
