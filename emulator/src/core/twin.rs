@@ -149,6 +149,16 @@ mod tests {
     }
 
     #[test]
+    fn twin_patch_floats_round_trip_exactly_succeeds() {
+        let mut t = Twin::new();
+        t.patch_reported(br#"{"t":22.759999999999998,"u":0.1,"big":12345678901234567}"#)
+            .unwrap();
+        let text = t.document()["reported"].to_string();
+        assert!(text.contains("22.759999999999998"), "{text}");
+        assert!(text.contains("0.1"), "{text}");
+    }
+
+    #[test]
     fn twin_patch_desired_replaces_scalar_with_object_succeeds() {
         let mut t = Twin::new();
         let p = json!({"x": 1}).as_object().unwrap().clone();
