@@ -1123,3 +1123,54 @@ async fn connect_factory_returning_garbage_fails() {
         c.close();
     }
 }
+
+#[wasm_bindgen_test]
+async fn keepalive_timer_keeps_idle_connection_succeeds() {
+    // The hub drops a client silent for 1.5 x keep-alive: only the re-armed timer's
+    // PINGREQs keep this idle connection up.
+    let (c, id, _) = connected_client("keepalive", &[("keepAliveSeconds", 1.into())]).await;
+    let disconnected = Recorder::new();
+    c.on("disconnected", disconnected.f()).expect("on");
+    wait(3500).await;
+    assert_eq!(disconnected.len(), 0, "no drop while idle");
+    assert_eq!(c.state(), "connected");
+    ok(c.send_event("still here".into(), None)).await;
+    assert_eq!(telemetry_of(&id).await.len(), 1);
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn one_packet_per_message_and_twin_throttle_succeeds() {
+    let (c, id, _) =
+        connected_client("nocoalesce", &[("coalesce", false.into()), fast_retry()]).await;
+    let sends: Vec<Promise> = (0..10)
+        .map(|i| c.send_event(JsValue::from_str(&format!("n{i}")), None))
+        .collect();
+    for p in sends {
+        ok(p).await;
+    }
+    let got: Vec<String> = telemetry_of(&id)
+        .await
+        .iter()
+        .filter_map(|i| text(i, "body"))
+        .collect();
+    assert_eq!(
+        got,
+        (0..10).map(|i| format!("n{i}")).collect::<Vec<_>>(),
+        "all, in order"
+    );
+    let (status, _) = service(
+        "POST",
+        &format!("/emulator/faults/{id}"),
+        Some(r#"{"kind":"twinThrottle","count":1}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 204);
+    let twin = ok(c.get_twin()).await;
+    assert!(
+        get(&twin, "reported.$version").as_f64().is_some(),
+        "a 429 is retried by the core"
+    );
+    c.close();
+}
