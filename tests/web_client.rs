@@ -1174,3 +1174,24 @@ async fn one_packet_per_message_and_twin_throttle_succeeds() {
     );
     c.close();
 }
+
+#[wasm_bindgen_test]
+async fn connect_unusable_url_fails() {
+    let (id, key) = new_device("badurl").await;
+    // Passes the ws:// guard (loopback) but the WebSocket constructor rejects it.
+    let o = obj(&[
+        ("url", "ws://127.0.0.1:99999/$iothub/websocket".into()),
+        fast_retry(),
+    ]);
+    let c = DeviceClient::from_connection_string(
+        &connection_string(&id, &key),
+        Some(o.unchecked_into()),
+    )
+    .expect("client");
+    let reconnecting = Recorder::new();
+    c.on("reconnecting", reconnecting.f()).expect("on");
+    assert_eq!(err_code(c.connect()).await, "TRANSPORT");
+    wait(300).await;
+    assert_eq!(reconnecting.len(), 0, "an unusable URL is not retried");
+    c.close();
+}

@@ -884,17 +884,19 @@ fn attach_checked(rc: &Rc<RefCell<Shared>>, ws: JsValue, gen: u32) {
 }
 
 fn transport_error(e: &JsValue) -> JsValue {
-    if Reflect::get(e, &JsValue::from_str("code"))
-        .ok()
+    if options::field(e, "code")
         .and_then(|c| c.as_string())
         .is_some()
     {
         return e.clone();
     }
-    shell_error(
-        Code::Transport,
-        &format!("could not open the WebSocket: {}", js::error_message(e)),
-    )
+    // `new WebSocket` throws SyntaxError for a URL it cannot use: retrying cannot help.
+    let bad_url = options::field(e, "name")
+        .and_then(|n| n.as_string())
+        .as_deref()
+        == Some("SyntaxError");
+    let msg = format!("could not open the WebSocket: {}", js::error_message(e));
+    js::make_error(Code::Transport.as_str(), &msg, !bad_url, None).into()
 }
 
 fn attach(rc: &Rc<RefCell<Shared>>, ws: WsLike, gen: u32) {
