@@ -1195,3 +1195,43 @@ async fn connect_unusable_url_fails() {
     assert_eq!(reconnecting.len(), 0, "an unusable URL is not retried");
     c.close();
 }
+
+#[wasm_bindgen_test]
+async fn free_releases_socket_listeners_succeeds() {
+    let counting = counting_factory();
+    let stats = get(&counting, "stats");
+    let (id, key) = new_device("free").await;
+    let c = DeviceClient::from_connection_string(
+        &connection_string(&id, &key),
+        Some(options(&[("webSocketFactory", get(&counting, "factory"))])),
+    )
+    .expect("client");
+    ok(c.connect()).await;
+    assert_eq!(get(&stats, "live").as_f64(), Some(4.0));
+    drop(c); // what JS `free()` / `[Symbol.dispose]()` / the FinalizationRegistry do
+    assert_eq!(
+        get(&stats, "live").as_f64(),
+        Some(0.0),
+        "free() removed every listener"
+    );
+    let mut conn = JsValue::UNDEFINED;
+    for _ in 0..50 {
+        conn = service(
+            "GET",
+            &format!("/emulator/devices/{id}/connection"),
+            None,
+            &[],
+        )
+        .await
+        .1;
+        if get(&conn, "connected").as_bool() == Some(false) {
+            break;
+        }
+        wait(20).await;
+    }
+    assert_eq!(
+        get(&conn, "connected").as_bool(),
+        Some(false),
+        "free() closed the connection"
+    );
+}
