@@ -8,7 +8,7 @@ import { parseConnectionString } from "./sas.js";
 import { ServiceClient } from "./service.js";
 import { SENSOR_KINDS, Sensor } from "./sensors.js";
 import { TelemetryChart, RateChart } from "./chart.js";
-import { Fleet } from "./fleet.js";
+import { Fleet, MAX_FLEET } from "./fleet.js";
 
 const PKG_URL = new URL("../../pkg/hubwire.js", import.meta.url).href;
 
@@ -850,7 +850,9 @@ function setupFleet() {
     const prefix = $("fleet-prefix").value.trim();
     const spread = Number($("fleet-spread").value) / 100;
     const status = $("fleet-status");
-    if (!(n >= 1 && n <= 1000)) return setResult(status, false, "Devices: 1 to 1000.");
+    if (!(n >= 1 && n <= MAX_FLEET)) {
+      return setResult(status, false, `Devices: 1 to ${MAX_FLEET} (a browser tab gets at most 255 WebSockets in Chromium).`);
+    }
     if (!(interval >= 0.05)) return setResult(status, false, "Interval: at least 0.05 s.");
     if (!(spread >= 0 && spread <= 0.9)) return setResult(status, false, "Spread: 0 to 90 %.");
     if (!/^[A-Za-z0-9\-.+%_#*?!(),:=@$']+$/.test(prefix)) return setResult(status, false, "Id prefix: letters, digits and - . _ only.");
