@@ -29,7 +29,7 @@ HUBWIRE_ROOT=$ROOT
 # shellcheck source=scripts/setup.sh
 source "$ROOT/scripts/setup.sh"
 
-SUITES=(setup fmt clippy cargo_test wasm_build emulator demo wasm_test sdk_peer e2e runtimes)
+SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test sdk_peer e2e runtimes)
 
 LOG_DIR=${HUBWIRE_LOG_DIR:-$ROOT/artifacts/test-logs}
 mkdir -p "$LOG_DIR"
@@ -179,6 +179,38 @@ suite_clippy() {
 suite_cargo_test() {
     echo "HUBWIRE_REQUIRE_PEERS=$HUBWIRE_REQUIRE_PEERS cargo test --workspace"
     with_timeout 1500 cargo test --workspace
+}
+
+# fuzz/ (not a workspace member): the targets compile, then each runs briefly under
+# libFuzzer with the stable-toolchain instrumentation of fuzz/README.md.
+suite_fuzz() {
+    if [ ! -f fuzz/Cargo.toml ]; then
+        skip "fuzz/ does not exist yet"
+        return 0
+    fi
+    local secs=${HUBWIRE_FUZZ_SECS:-20} t bins rc=0 fuzz_target=${CARGO_TARGET_DIR:-$ROOT/fuzz/target}
+    (cd fuzz && RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
+        -Cllvm-args=-sanitizer-coverage-level=4 \
+        -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
+        -Cllvm-args=-sanitizer-coverage-pc-table \
+        -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks" \
+        with_timeout 1200 cargo build --release --target x86_64-unknown-linux-gnu --bins) || return 1
+    mapfile -t bins < <(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -vx hubwire-fuzz)
+    for t in "${bins[@]}"; do
+        mkdir -p "$RUN_DIR/corpus-$t" "$RUN_DIR/fuzz-artifacts"
+        echo "fuzz $t for ${secs}s"
+        if with_timeout $((secs + 60)) "$fuzz_target/x86_64-unknown-linux-gnu/release/$t" \
+            -max_total_time="$secs" -artifact_prefix="$RUN_DIR/fuzz-artifacts/" \
+            "$RUN_DIR/corpus-$t" >"$LOG_DIR/fuzz-$t.log" 2>&1; then
+            tail -1 "$LOG_DIR/fuzz-$t.log"
+        else
+            tail -40 "$LOG_DIR/fuzz-$t.log"
+            echo "fuzz $t FAILED (full log: $LOG_DIR/fuzz-$t.log); crashing inputs:"
+            mkdir -p artifacts/fuzz && cp -v "$RUN_DIR"/fuzz-artifacts/* artifacts/fuzz/ 2>/dev/null
+            rc=1
+        fi
+    done
+    return $rc
 }
 
 suite_wasm_build() {
