@@ -1,0 +1,366 @@
+#!/usr/bin/env node
+// bench/run.mjs — hubwire's benchmarks, in one run (scripts/bench.sh builds and calls this).
+//
+//   node bench/run.mjs --emulator target/release/hubwire-emulator --wasm-dir pkg-npm/hubwire/wasm \
+//        [--npm-dir pkg-npm/hubwire] [--smoke] [--out bench/results]
+//
+// Starts the emulator on loopback, serves bench/web/ (+ the hubwire glue and .wasm,
+// + MQTT.js's browser bundle from node_modules/mqtt/dist) from a local HTTP server,
+// and drives headless Chromium (playwright-core, /usr/bin/chromium) through it:
+//   1. throughput: QoS 1 msgs/s, hubwire vs MQTT.js vs a raw WebSocket ceiling
+//   2. latency: publish -> PUBACK round trip p50/p99, one message at a time
+//   3. bundle size: gzip -9 / brotli 11 of what a page loads for each
+//   4. devices per tab: DeviceClients connected and sending 1 msg/s, wasm memory per client
+// It writes <out>/latest.json and <out>/latest.md and prints the table. The machine is
+// noisy: figures are compared as ratios within this one run, and nothing asserts a speed.
+// --smoke: tiny counts, results to artifacts/bench/, and exit 1 unless every
+// measurement produced a finite positive number.
+
+import { spawn, execFileSync } from "node:child_process";
+import { createServer } from "node:http";
+import { readFileSync, writeFileSync, mkdirSync, mkdtempSync, existsSync, statSync, rmSync } from "node:fs";
+import { join, dirname, resolve, extname, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync, brotliCompressSync, constants as zc } from "node:zlib";
+import { tmpdir, cpus } from "node:os";
+import { createRequire } from "node:module";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const require = createRequire(join(ROOT, "package.json"));
+const { chromium } = require("playwright-core");
+
+// ------------------------------------------------------------ options
+
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
+const SMOKE = argv.includes("--smoke");
+const EMULATOR = resolve(ROOT, opt("--emulator", "target/release/hubwire-emulator"));
+const WASM_DIR = resolve(ROOT, opt("--wasm-dir", "pkg-npm/hubwire/wasm"));
+const NPM_DIR = opt("--npm-dir", null) && resolve(ROOT, opt("--npm-dir"));
+const OUT = resolve(ROOT, opt("--out", SMOKE ? "artifacts/bench" : "bench/results"));
+const CHROMIUM = process.env.HUBWIRE_CHROMIUM || "/usr/bin/chromium";
+const MQTT_DIST = join(ROOT, "node_modules/mqtt/dist");
+
+const P = SMOKE
+  ? { size: 256, count: 300, windows: [64], rounds: 1, latSamples: 50, latWarmup: 10, fleet: 5, probe: false, fleetSeconds: 3 }
+  : { size: 256, count: 20000, windows: [64, 1000], rounds: 3, latSamples: 2000, latWarmup: 200, fleet: 255, probe: true, fleetSeconds: 15 };
+const LIBS = ["hubwire", "mqttjs", "raw", "raw-batched"];
+
+const log = (...a) => console.error("[bench]", ...a);
+
+// ------------------------------------------------------------ emulator
+
+async function startEmulator() {
+  const dir = mkdtempSync(join(tmpdir(), "hubwire-bench-"));
+  const ready = join(dir, "ready.json");
+  const proc = spawn(EMULATOR, ["--port", "0", "--ready-file", ready, "--cert-dir", dir], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  proc.stderr.on("data", (d) => { stderr = (stderr + d).slice(-4000); });
+  for (let i = 0; i < 300; i++) {
+    if (existsSync(ready) && statSync(ready).size > 0) {
+      try {
+        return { proc, dir, info: JSON.parse(readFileSync(ready, "utf8")) };
+      } catch { /* partially written */ }
+    }
+    if (proc.exitCode !== null) throw new Error(`emulator exited: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("emulator not ready after 30 s");
+}
+
+const sas = (cs) => execFileSync(EMULATOR, ["sas", "--connection-string", cs, "--ttl", "7200"], { encoding: "utf8" }).trim();
+
+async function registerDevice(info, token, deviceId) {
+  const r = await fetch(`${info.httpUrl}/devices/${encodeURIComponent(deviceId)}`, {
+    method: "PUT",
+    headers: { authorization: token, "content-type": "application/json" },
+    body: JSON.stringify({ deviceId }),
+  });
+  if (!r.ok) throw new Error(`PUT /devices/${deviceId}: HTTP ${r.status} ${await r.text()}`);
+  const d = await r.json();
+  return `HostName=${info.hostName};DeviceId=${deviceId};SharedAccessKey=${d.authentication.symmetricKey.primaryKey}`;
+}
+
+async function deviceCfg(info, token, deviceId) {
+  const connectionString = await registerDevice(info, token, deviceId);
+  return {
+    deviceId, connectionString, wsUrl: info.wsUrl,
+    username: `${info.hostName}/${deviceId}/?api-version=2021-04-12`,
+    password: sas(connectionString), // the emulator's `sas` subcommand signs device connection strings
+  };
+}
+
+// ------------------------------------------------------------ static server
+
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
+
+function serve() {
+  const routes = [
+    ["/hubwire/", WASM_DIR],
+    ["/vendor/", MQTT_DIST],
+    ["/", join(ROOT, "bench/web")],
+  ];
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    const [prefix, dir] = routes.find(([p]) => path.startsWith(p));
+    let file = resolve(dir, "." + path.slice(prefix.length - 1));
+    if (path === "/") file = join(dir, "index.html");
+    if (path === "/favicon.ico") {
+      res.writeHead(204).end();
+      return;
+    }
+    if (!file.startsWith(dir) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    // Cross-origin isolation: performance.now() at 5 µs instead of 100 µs resolution.
+    res.writeHead(200, {
+      "content-type": TYPES[extname(file)] || "application/octet-stream",
+      "cross-origin-opener-policy": "same-origin",
+      "cross-origin-embedder-policy": "require-corp",
+      "cache-control": "no-store",
+    });
+    res.end(readFileSync(file));
+  });
+  return new Promise((r) => server.listen(0, "127.0.0.1", () => r(server)));
+}
+
+// ------------------------------------------------------------ sizes
+
+function sizeOf(files) {
+  let raw = 0, gzip = 0, brotli = 0;
+  const each = [];
+  for (const f of files) {
+    const b = readFileSync(f);
+    const g = gzipSync(b, { level: 9 }).length;
+    const br = brotliCompressSync(b, { params: { [zc.BROTLI_PARAM_QUALITY]: 11, [zc.BROTLI_PARAM_SIZE_HINT]: b.length } }).length;
+    raw += b.length; gzip += g; brotli += br;
+    each.push({ file: relative(ROOT, f), bytes: b.length, gzip: g, brotli: br });
+  }
+  return { bytes: raw, gzip, brotli, files: each };
+}
+
+function bundleSizes() {
+  const glue = join(WASM_DIR, "hubwire.js");
+  const snippets = execFileSync("find", [join(WASM_DIR, "snippets"), "-name", "*.js"], { encoding: "utf8" })
+    .split("\n").filter(Boolean).sort();
+  const hubwireFiles = [...(NPM_DIR ? [join(NPM_DIR, "browser.js")] : []), glue, ...snippets, join(WASM_DIR, "hubwire_bg.wasm")];
+  const mqttVersion = JSON.parse(readFileSync(join(ROOT, "node_modules/mqtt/package.json"), "utf8")).version;
+  return {
+    hubwire: { what: NPM_DIR ? "pkg-npm: browser.js + glue + snippet + wasm (wasm-opt -Oz)" : "pkg/: glue + snippet + wasm (wasm-pack output)", ...sizeOf(hubwireFiles) },
+    hubwireWasmOnly: sizeOf([join(WASM_DIR, "hubwire_bg.wasm")]),
+    mqttjsMin: { what: `mqtt@${mqttVersion} dist/mqtt.min.js`, ...sizeOf([join(MQTT_DIST, "mqtt.min.js")]) },
+    mqttjsEsm: { what: `mqtt@${mqttVersion} dist/mqtt.esm.js`, ...sizeOf([join(MQTT_DIST, "mqtt.esm.js")]) },
+  };
+}
+
+// ------------------------------------------------------------ browser runs
+
+const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--no-first-run"];
+
+async function openPage(browser, url) {
+  const page = await browser.newPage();
+  page.on("console", (m) => { if (m.type() === "error") log("page console error:", m.text()); });
+  page.on("pageerror", (e) => log("page error:", e.message));
+  await page.goto(url);
+  const about = await page.evaluate(() => window.benchReady);
+  return { page, about };
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+async function runThroughput(page, cfgs) {
+  const out = [];
+  for (const window of P.windows) {
+    const runs = Object.fromEntries(LIBS.map((l) => [l, []]));
+    for (let round = 0; round < P.rounds; round++) {
+      // Rotate the order each round so no library always runs first (or right after another).
+      const order = LIBS.map((_, i) => LIBS[(i + round) % LIBS.length]);
+      for (const lib of order) {
+        const cfg = cfgs[lib.startsWith("raw") ? "raw" : lib];
+        const r = await page.evaluate((a) => window.bench.throughput(a), { lib, cfg, count: P.count, size: P.size, window });
+        log(`throughput window ${window} round ${round + 1} ${lib}: ${r.msgsPerSec.toFixed(0)} msg/s (${r.ms.toFixed(0)} ms)`);
+        runs[lib].push(r.msgsPerSec);
+      }
+    }
+    const ceiling = Math.max(median(runs.raw), median(runs["raw-batched"]));
+    out.push({
+      window, count: P.count, size: P.size, rounds: P.rounds,
+      libs: Object.fromEntries(LIBS.map((l) => [l, {
+        msgsPerSec: median(runs[l]), runs: runs[l], ratioToCeiling: median(runs[l]) / ceiling,
+      }])),
+      ceilingMsgsPerSec: ceiling,
+    });
+  }
+  return out;
+}
+
+async function runLatency(page, cfgs) {
+  const out = {};
+  for (const lib of ["hubwire", "mqttjs", "raw"]) {
+    out[lib] = await page.evaluate((a) => window.bench.latency(a),
+      { lib, cfg: cfgs[lib], samples: P.latSamples, warmup: P.latWarmup, size: P.size });
+    log(`latency ${lib}: p50 ${out[lib].p50.toFixed(3)} ms, p99 ${out[lib].p99.toFixed(3)} ms`);
+  }
+  return out;
+}
+
+async function runFleet(browser, url, info, token) {
+  const n = P.fleet + (P.probe ? 1 : 0);
+  log(`registering ${n} fleet devices`);
+  const connectionStrings = [];
+  for (let i = 1; i <= n; i++) connectionStrings.push(await registerDevice(info, token, `bench-fleet-${String(i).padStart(3, "0")}`));
+  // A fresh page: its wasm memory starts at the initial size, not at the throughput runs' high-water mark.
+  const { page, about } = await openPage(browser, url);
+  const cdp = await page.context().newCDPSession(page);
+  const jsHeap = async () => {
+    await cdp.send("HeapProfiler.collectGarbage");
+    return (await cdp.send("Runtime.getHeapUsage")).usedSize;
+  };
+  const heap0 = await jsHeap();
+  const mem0 = about.wasmMemoryBytes;
+  const created = await page.evaluate((a) => window.bench.fleetCreate(a), { wsUrl: info.wsUrl, connectionStrings: connectionStrings.slice(0, P.fleet) });
+  const conn = await page.evaluate(() => window.bench.fleetConnect({ concurrency: 3, timeoutMs: 10000 }));
+  log(`fleet: ${conn.connected}/${conn.attempted} connected in ${conn.ms.toFixed(0)} ms`, conn.failures);
+  const heapConnected = await jsHeap();
+  const send = await page.evaluate((a) => window.bench.fleetSend(a), { seconds: P.fleetSeconds, intervalMs: 1000 });
+  log(`fleet: ${send.sending} sending, ${send.acked} acked in ${send.seconds} s (${send.ackedPerSec.toFixed(1)}/s), ${send.errors} errors`);
+  const heapSent = await jsHeap();
+  let probe = null;
+  if (P.probe) {
+    // One more client than the page has WebSockets for (Chromium: 255 per page).
+    await page.evaluate((a) => window.bench.fleetCreate(a), { wsUrl: info.wsUrl, connectionStrings: connectionStrings.slice(P.fleet) });
+    probe = await page.evaluate((from) => window.bench.fleetConnect({ concurrency: 1, timeoutMs: 5000, from }), P.fleet);
+    log(`fleet: client ${P.fleet + 1}:`, probe.connected ? "connected" : JSON.stringify(probe.failures));
+  }
+  const closed = await page.evaluate(() => window.bench.fleetClose());
+  await page.close();
+  const clients = conn.connected;
+  return {
+    attempted: conn.attempted, connected: conn.connected, connectMs: conn.ms, connectFailures: conn.failures,
+    concurrency: 3,
+    sending: send.sending, seconds: send.seconds, sent: send.sent, acked: send.acked, errors: send.errors,
+    errorCodes: send.errorCodes, ackedPerSec: send.ackedPerSec, stillConnected: send.stillConnected,
+    probe: probe && { connected: probe.connected === 1, failures: probe.failures },
+    wasmMemory: {
+      initial: mem0, afterCreate: created.wasmMemoryBytes, afterConnect: conn.wasmMemoryBytes,
+      afterSending: send.wasmMemoryBytes, afterClose: closed.wasmMemoryBytes,
+      perClient: clients ? (send.wasmMemoryBytes - mem0) / clients : null,
+    },
+    jsHeap: { initial: heap0, connected: heapConnected, afterSending: heapSent, perClient: clients ? (heapSent - heap0) / clients : null },
+  };
+}
+
+// ------------------------------------------------------------ report
+
+const f0 = (x) => (x == null ? "—" : Math.round(x).toLocaleString("en-US"));
+const f2 = (x) => (x == null ? "—" : x.toFixed(2));
+const f3 = (x) => (x == null ? "—" : x.toFixed(3));
+const kib = (x) => (x == null ? "—" : `${(x / 1024).toFixed(1)} KiB`);
+const NAMES = { hubwire: "hubwire", mqttjs: "MQTT.js", raw: "raw WebSocket, 1 frame/message", "raw-batched": "raw WebSocket, frames batched" };
+
+function markdown(r) {
+  const L = [];
+  L.push(`# hubwire benchmark results`, "");
+  L.push(`${r.date} · commit ${r.commit} · ${r.machine.cpus}× ${r.machine.cpuModel} · ${r.browser} · emulator ${r.emulator} · ${r.smoke ? "**smoke run (tiny counts, figures meaningless)**" : "full run"}`, "");
+  L.push(`All figures from one run on a shared, noisy machine; compare the ratios, not the absolute numbers.`, "");
+  for (const t of r.throughput) {
+    L.push(`## Throughput, QoS 1, ${t.size} B, ${t.count.toLocaleString("en-US")} messages, window ${t.window} (median of ${t.rounds})`, "");
+    L.push(`| client | msg/s | × ceiling | runs |`, `|---|---:|---:|---|`);
+    for (const [lib, v] of Object.entries(t.libs)) {
+      L.push(`| ${NAMES[lib]} | ${f0(v.msgsPerSec)} | ${f2(v.ratioToCeiling)} | ${v.runs.map(f0).join(", ")} |`);
+    }
+    L.push("");
+  }
+  L.push(`## Latency, QoS 1 publish → PUBACK, one at a time, ${r.latency.hubwire.samples} samples (ms)`, "");
+  L.push(`| client | p50 | p90 | p99 | max | mean |`, `|---|---:|---:|---:|---:|---:|`);
+  for (const [lib, v] of Object.entries(r.latency)) L.push(`| ${NAMES[lib]} | ${f3(v.p50)} | ${f3(v.p90)} | ${f3(v.p99)} | ${f3(v.max)} | ${f3(v.mean)} |`);
+  L.push("", `## Bundle size (what a page loads)`, "");
+  L.push(`| bundle | bytes | gzip -9 | brotli 11 |`, `|---|---:|---:|---:|`);
+  const b = r.bundle;
+  L.push(`| hubwire — ${b.hubwire.what} | ${f0(b.hubwire.bytes)} | ${f0(b.hubwire.gzip)} | ${f0(b.hubwire.brotli)} |`);
+  L.push(`| — of which the .wasm | ${f0(b.hubwireWasmOnly.bytes)} | ${f0(b.hubwireWasmOnly.gzip)} | ${f0(b.hubwireWasmOnly.brotli)} |`);
+  L.push(`| MQTT.js — ${b.mqttjsMin.what} | ${f0(b.mqttjsMin.bytes)} | ${f0(b.mqttjsMin.gzip)} | ${f0(b.mqttjsMin.brotli)} |`);
+  L.push(`| MQTT.js — ${b.mqttjsEsm.what} | ${f0(b.mqttjsEsm.bytes)} | ${f0(b.mqttjsEsm.gzip)} | ${f0(b.mqttjsEsm.brotli)} |`);
+  const fl = r.fleet;
+  L.push("", `## Devices per tab`, "");
+  L.push(`| | |`, `|---|---|`);
+  L.push(`| DeviceClients connected (3 at a time) | ${fl.connected} of ${fl.attempted} in ${f0(fl.connectMs)} ms |`);
+  L.push(`| sending 1 msg/s each for ${fl.seconds} s | ${fl.sending} clients, ${f0(fl.acked)} acked (${f2(fl.ackedPerSec)}/s), ${fl.errors} errors, ${fl.stillConnected} still connected |`);
+  if (fl.probe) L.push(`| client ${fl.attempted + 1} (one more WebSocket) | ${fl.probe.connected ? "connected" : `not connected: ${Object.entries(fl.probe.failures).map(([k, v]) => `${k} ×${v}`).join(", ")}`} |`);
+  const m = fl.wasmMemory;
+  L.push(`| wasm memory: initial → connected → after sending | ${kib(m.initial)} → ${kib(m.afterConnect)} → ${kib(m.afterSending)} |`);
+  L.push(`| wasm memory growth per client | ${kib(m.perClient)} |`);
+  L.push(`| JS heap growth per client (after GC) | ${kib(fl.jsHeap.perClient)} |`);
+  L.push("");
+  return L.join("\n");
+}
+
+// Every figure the run must have produced (the smoke checks these, and only these).
+function figures(r) {
+  const out = [];
+  for (const t of r.throughput) for (const [lib, v] of Object.entries(t.libs)) out.push([`throughput w${t.window} ${lib}`, v.msgsPerSec]);
+  for (const [lib, v] of Object.entries(r.latency)) out.push([`latency ${lib} p50`, v.p50], [`latency ${lib} p99`, v.p99]);
+  for (const k of ["hubwire", "mqttjsMin", "mqttjsEsm"]) out.push([`bundle ${k} gzip`, r.bundle[k].gzip], [`bundle ${k} brotli`, r.bundle[k].brotli]);
+  out.push(["fleet connected", r.fleet.connected], ["fleet acked/s", r.fleet.ackedPerSec], ["fleet wasm bytes/client", r.fleet.wasmMemory.perClient]);
+  return out;
+}
+
+// ------------------------------------------------------------ main
+
+async function main() {
+  log(`${SMOKE ? "smoke" : "full"} run: emulator ${relative(ROOT, EMULATOR)}, wasm ${relative(ROOT, WASM_DIR)}`);
+  const started = Date.now();
+  const emu = await startEmulator();
+  const server = await serve();
+  const url = `http://127.0.0.1:${server.address().port}/`;
+  let browser = null;
+  try {
+    const token = sas(emu.info.serviceConnectionString);
+    const cfgs = {
+      hubwire: await deviceCfg(emu.info, token, "bench-hubwire"),
+      mqttjs: await deviceCfg(emu.info, token, "bench-mqttjs"),
+      raw: await deviceCfg(emu.info, token, "bench-raw"),
+    };
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+    const { page, about } = await openPage(browser, url);
+    log(`page: ${about.userAgent}, crossOriginIsolated ${about.crossOriginIsolated}, MQTT.js loaded ${about.mqttjs}`);
+    const throughput = await runThroughput(page, cfgs);
+    const latency = await runLatency(page, cfgs);
+    await page.close();
+    const fleet = await runFleet(browser, url, emu.info, token);
+    let commit = "unknown";
+    try { commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim(); } catch { /* not a checkout */ }
+    const result = {
+      date: new Date().toISOString(), commit, smoke: SMOKE,
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "?" },
+      browser: `Chromium ${browser.version()}`, crossOriginIsolated: about.crossOriginIsolated,
+      emulator: relative(ROOT, EMULATOR), wasmDir: relative(ROOT, WASM_DIR), params: P,
+      throughput, latency, bundle: bundleSizes(), fleet, seconds: (Date.now() - started) / 1000,
+    };
+    mkdirSync(OUT, { recursive: true });
+    writeFileSync(join(OUT, "latest.json"), JSON.stringify(result, null, 2) + "\n");
+    const md = markdown(result);
+    writeFileSync(join(OUT, "latest.md"), md);
+    console.log(md);
+    log(`wrote ${relative(ROOT, join(OUT, "latest.json"))} and latest.md in ${result.seconds.toFixed(0)} s`);
+    const figs = figures(result);
+    const bad = figs.filter(([, v]) => !(typeof v === "number" && Number.isFinite(v) && v > 0));
+    for (const [k, v] of bad) console.log(`no figure: ${k} = ${v}`);
+    if (SMOKE) console.log(`smoke: ${figs.length - bad.length} passed, ${bad.length} failed`);
+    return bad.length && SMOKE ? 1 : 0;
+  } finally {
+    if (browser) await browser.close();
+    server.close();
+    emu.proc.kill();
+    rmSync(emu.dir, { recursive: true, force: true });
+  }
+}
+
+main().then((code) => process.exit(code), (e) => { console.error(e); process.exit(1); });
