@@ -29,7 +29,7 @@ HUBWIRE_ROOT=$ROOT
 # shellcheck source=scripts/setup.sh
 source "$ROOT/scripts/setup.sh"
 
-SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test sdk_peer e2e runtimes)
+SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test sdk_peer e2e runtimes bench)
 
 LOG_DIR=${HUBWIRE_LOG_DIR:-$ROOT/artifacts/test-logs}
 mkdir -p "$LOG_DIR"
@@ -290,6 +290,16 @@ suite_runtimes() {
     fi
     optional_emulator || return 1
     node_tests tests/runtimes
+}
+
+# The benchmarks with tiny counts (its own debug emulator and pkg/): checks each
+# measurement still produces a number, never a speed. Full run: ./scripts/bench.sh.
+suite_bench() {
+    if [ ! -f scripts/bench.sh ] || [ ! -f bench/run.mjs ]; then
+        skip "scripts/bench.sh or bench/run.mjs does not exist yet"
+        return 0
+    fi
+    HUBWIRE_SKIP_SETUP=1 with_timeout 900 ./scripts/bench.sh --smoke 5>&-
 }
 
 # ---------------------------------------------------------------- runner
