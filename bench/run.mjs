@@ -46,7 +46,7 @@ const MQTT_DIST = join(ROOT, "node_modules/mqtt/dist");
 
 const P = SMOKE
   ? { size: 256, count: 300, windows: [64], rounds: 1, latSamples: 50, latWarmup: 10, fleet: 5, probe: false, fleetSeconds: 3 }
-  : { size: 256, count: 20000, windows: [64, 1000], rounds: 3, latSamples: 2000, latWarmup: 200, fleet: 255, probe: true, fleetSeconds: 15 };
+  : { size: 256, count: 20000, windows: [64, 1000], rounds: 5, latSamples: 2000, latWarmup: 200, fleet: 255, probe: true, fleetSeconds: 15 };
 const LIBS = ["hubwire", "mqttjs", "raw", "raw-batched"];
 
 const log = (...a) => console.error("[bench]", ...a);
@@ -152,7 +152,7 @@ function bundleSizes() {
   const hubwireFiles = [...(NPM_DIR ? [join(NPM_DIR, "browser.js")] : []), glue, ...snippets, join(WASM_DIR, "hubwire_bg.wasm")];
   const mqttVersion = JSON.parse(readFileSync(join(ROOT, "node_modules/mqtt/package.json"), "utf8")).version;
   return {
-    hubwire: { what: NPM_DIR ? "pkg-npm: browser.js + glue + snippet + wasm (wasm-opt -Oz)" : "pkg/: glue + snippet + wasm (wasm-pack output)", ...sizeOf(hubwireFiles) },
+    hubwire: { what: NPM_DIR ? "npm package (packaging/build.mjs): browser.js + glue + snippet + wasm after wasm-opt -Oz" : `${relative(ROOT, WASM_DIR)}/: glue + snippet + wasm`, ...sizeOf(hubwireFiles) },
     hubwireWasmOnly: sizeOf([join(WASM_DIR, "hubwire_bg.wasm")]),
     mqttjsMin: { what: `mqtt@${mqttVersion} dist/mqtt.min.js`, ...sizeOf([join(MQTT_DIST, "mqtt.min.js")]) },
     mqttjsEsm: { what: `mqtt@${mqttVersion} dist/mqtt.esm.js`, ...sizeOf([join(MQTT_DIST, "mqtt.esm.js")]) },
@@ -179,6 +179,7 @@ async function runThroughput(page, cfgs) {
   const out = [];
   for (const window of P.windows) {
     const runs = Object.fromEntries(LIBS.map((l) => [l, []]));
+    const perWs = Object.fromEntries(LIBS.map((l) => [l, []]));
     for (let round = 0; round < P.rounds; round++) {
       // Rotate the order each round so no library always runs first (or right after another).
       const order = LIBS.map((_, i) => LIBS[(i + round) % LIBS.length]);
@@ -187,6 +188,7 @@ async function runThroughput(page, cfgs) {
         const r = await page.evaluate((a) => window.bench.throughput(a), { lib, cfg, count: P.count, size: P.size, window });
         log(`throughput window ${window} round ${round + 1} ${lib}: ${r.msgsPerSec.toFixed(0)} msg/s (${r.ms.toFixed(0)} ms)`);
         runs[lib].push(r.msgsPerSec);
+        perWs[lib].push(r.count / r.wsMessages);
       }
     }
     const ceiling = Math.max(median(runs.raw), median(runs["raw-batched"]));
@@ -194,6 +196,7 @@ async function runThroughput(page, cfgs) {
       window, count: P.count, size: P.size, rounds: P.rounds,
       libs: Object.fromEntries(LIBS.map((l) => [l, {
         msgsPerSec: median(runs[l]), runs: runs[l], ratioToCeiling: median(runs[l]) / ceiling,
+        ratioToRawPerFrame: median(runs[l]) / median(runs.raw), packetsPerWsMessage: median(perWs[l]),
       }])),
       ceilingMsgsPerSec: ceiling,
     });
@@ -233,6 +236,8 @@ async function runFleet(browser, url, info, token) {
   log(`fleet: ${send.sending} sending, ${send.acked} acked in ${send.seconds} s (${send.ackedPerSec.toFixed(1)}/s), ${send.errors} errors`);
   const heapSent = await jsHeap();
   let probe = null;
+  let refused = 0;
+  page.on("console", (m) => { if (/Insufficient resources/.test(m.text())) refused++; });
   if (P.probe) {
     // One more client than the page has WebSockets for (Chromium: 255 per page).
     await page.evaluate((a) => window.bench.fleetCreate(a), { wsUrl: info.wsUrl, connectionStrings: connectionStrings.slice(P.fleet) });
@@ -247,7 +252,7 @@ async function runFleet(browser, url, info, token) {
     concurrency: 3,
     sending: send.sending, seconds: send.seconds, sent: send.sent, acked: send.acked, errors: send.errors,
     errorCodes: send.errorCodes, ackedPerSec: send.ackedPerSec, stillConnected: send.stillConnected,
-    probe: probe && { connected: probe.connected === 1, failures: probe.failures },
+    probe: probe && { connected: probe.connected === 1, failures: probe.failures, disconnects: probe.disconnects, insufficientResourcesErrors: refused },
     wasmMemory: {
       initial: mem0, afterCreate: created.wasmMemoryBytes, afterConnect: conn.wasmMemoryBytes,
       afterSending: send.wasmMemoryBytes, afterClose: closed.wasmMemoryBytes,
@@ -272,9 +277,9 @@ function markdown(r) {
   L.push(`All figures from one run on a shared, noisy machine; compare the ratios, not the absolute numbers.`, "");
   for (const t of r.throughput) {
     L.push(`## Throughput, QoS 1, ${t.size} B, ${t.count.toLocaleString("en-US")} messages, window ${t.window} (median of ${t.rounds})`, "");
-    L.push(`| client | msg/s | × ceiling | runs |`, `|---|---:|---:|---|`);
+    L.push(`| client | msg/s | × ceiling | × raw 1 frame/msg | PUBLISHes per WebSocket message | runs (msg/s) |`, `|---|---:|---:|---:|---:|---|`);
     for (const [lib, v] of Object.entries(t.libs)) {
-      L.push(`| ${NAMES[lib]} | ${f0(v.msgsPerSec)} | ${f2(v.ratioToCeiling)} | ${v.runs.map(f0).join(", ")} |`);
+      L.push(`| ${NAMES[lib]} | ${f0(v.msgsPerSec)} | ${f2(v.ratioToCeiling)} | ${f2(v.ratioToRawPerFrame)} | ${f2(v.packetsPerWsMessage)} | ${v.runs.map(f0).join(", ")} |`);
     }
     L.push("");
   }
@@ -293,7 +298,11 @@ function markdown(r) {
   L.push(`| | |`, `|---|---|`);
   L.push(`| DeviceClients connected (3 at a time) | ${fl.connected} of ${fl.attempted} in ${f0(fl.connectMs)} ms |`);
   L.push(`| sending 1 msg/s each for ${fl.seconds} s | ${fl.sending} clients, ${f0(fl.acked)} acked (${f2(fl.ackedPerSec)}/s), ${fl.errors} errors, ${fl.stillConnected} still connected |`);
-  if (fl.probe) L.push(`| client ${fl.attempted + 1} (one more WebSocket) | ${fl.probe.connected ? "connected" : `not connected: ${Object.entries(fl.probe.failures).map(([k, v]) => `${k} ×${v}`).join(", ")}`} |`);
+  if (fl.probe) {
+    const pr = fl.probe;
+    const why = `not connected in 5 s: disconnected ${Object.entries(pr.disconnects).map(([k, v]) => `${k} ×${v}`).join(", ") || "never"}, Chromium logged "Insufficient resources" ×${pr.insufficientResourcesErrors}`;
+    L.push(`| client ${fl.attempted + 1} (one more WebSocket) | ${pr.connected ? "connected" : why} |`);
+  }
   const m = fl.wasmMemory;
   L.push(`| wasm memory: initial → connected → after sending | ${kib(m.initial)} → ${kib(m.afterConnect)} → ${kib(m.afterSending)} |`);
   L.push(`| wasm memory growth per client | ${kib(m.perClient)} |`);

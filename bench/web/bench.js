@@ -12,6 +12,14 @@ import initWasm, { DeviceClient } from "/hubwire/hubwire.js";
 
 let wasm = null;
 
+// Counts WebSocket messages sent by any client in this page (one counter, read before and after a run).
+let wsSends = 0;
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data) {
+  wsSends++;
+  return send.call(this, data);
+};
+
 /** Loads the wasm once; returns what the page knows about itself. */
 export async function init_() {
   wasm = await initWasm({ module_or_path: new URL("/hubwire/hubwire_bg.wasm", import.meta.url) });
@@ -188,6 +196,7 @@ export async function throughput({ lib, cfg, count, size, window }) {
   if (lib === "raw" || lib === "raw-batched") return rawThroughput({ cfg, count, payload, window, batched: lib === "raw-batched" });
   const client = await OPEN[lib](cfg, payload);
   let sent = 0, acked = 0, failed = 0;
+  const sends0 = wsSends;
   const t0 = performance.now();
   await new Promise((resolve, reject) => {
     const done = () => {
@@ -204,13 +213,14 @@ export async function throughput({ lib, cfg, count, size, window }) {
     pump();
   });
   const ms = performance.now() - t0;
+  const wsMessages = wsSends - sends0;
   await client.close();
-  return { lib, count, size, window, ms, msgsPerSec: (count * 1000) / ms, failed };
+  return { lib, count, size, window, ms, msgsPerSec: (count * 1000) / ms, wsMessages, failed };
 }
 
 async function rawThroughput({ cfg, count, payload, window, batched }) {
   const frames = publishFrames(topicOf(cfg), payload, count);
-  let sent = 0, acked = 0, wsMessages = 0, t0 = 0, resolveDone;
+  let sent = 0, acked = 0, t0 = 0, sends0 = 0, resolveDone;
   const done = new Promise((r) => { resolveDone = r; });
   let ws = null;
   const pump = () => {
@@ -219,12 +229,10 @@ async function rawThroughput({ cfg, count, payload, window, batched }) {
       if (n <= 0) return;
       ws.send(frames.buf.subarray(frames.offsets[sent], frames.offsets[sent + n]));
       sent += n;
-      wsMessages++;
     } else {
       while (sent < count && sent - acked < window) {
         ws.send(frames.buf.subarray(frames.offsets[sent], frames.offsets[sent + 1]));
         sent++;
-        wsMessages++;
       }
     }
   };
@@ -235,10 +243,12 @@ async function rawThroughput({ cfg, count, payload, window, batched }) {
     if (acked === count) resolveDone();
     else if (!inMessage) { inMessage = true; queueMicrotask(() => { inMessage = false; pump(); }); }
   });
+  sends0 = wsSends;
   t0 = performance.now();
   pump();
   await done;
   const ms = performance.now() - t0;
+  const wsMessages = wsSends - sends0;
   ws.close(1000);
   return { lib: batched ? "raw-batched" : "raw", count, size: payload.length, window, ms, msgsPerSec: (count * 1000) / ms, wsMessages, failed: 0 };
 }
@@ -285,10 +295,12 @@ export async function fleetConnect({ concurrency, timeoutMs, from = 0 }) {
   const t0 = performance.now();
   const list = fleet.clients.slice(from);
   let next = 0, connected = 0;
-  const failures = {};
+  const failures = {}, disconnects = {};
   const worker = async () => {
     while (next < list.length) {
       const c = list[next++];
+      const onDown = (e) => { disconnects[e.code] = (disconnects[e.code] || 0) + 1; };
+      c.on("disconnected", onDown);
       try {
         await Promise.race([
           c.connect(),
@@ -298,10 +310,11 @@ export async function fleetConnect({ concurrency, timeoutMs, from = 0 }) {
       } catch (e) {
         failures[e.code || e.message] = (failures[e.code || e.message] || 0) + 1;
       }
+      c.off("disconnected", onDown);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return { attempted: list.length, connected, failures, ms: performance.now() - t0, wasmMemoryBytes: wasmMemoryBytes() };
+  return { attempted: list.length, connected, failures, disconnects, ms: performance.now() - t0, wasmMemoryBytes: wasmMemoryBytes() };
 }
 
 /** Every connected client sends one 64-byte JSON message per `intervalMs` (random phase) for `seconds`. */
