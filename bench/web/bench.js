@@ -267,11 +267,7 @@ export async function latency({ lib, cfg, samples, warmup, size }) {
     rtt[i] = performance.now() - t0;
   }
   await client.close();
-  rtt.sort();
-  const q = (p) => rtt[Math.min(samples - 1, Math.floor(p * samples))];
-  let sum = 0;
-  for (const v of rtt) sum += v;
-  return { lib, samples, size, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: rtt[samples - 1], mean: sum / samples };
+  return { lib, samples, size, rttMs: Array.from(rtt) };
 }
 
 // ------------------------------------------------------------ devices per tab
