@@ -313,7 +313,7 @@ export async function fleetConnect({ concurrency, timeoutMs, from = 0 }) {
   return { attempted: list.length, connected, failures, disconnects, ms: performance.now() - t0, wasmMemoryBytes: wasmMemoryBytes() };
 }
 
-/** Every connected client sends one 64-byte JSON message per `intervalMs` (random phase) for `seconds`. */
+/** Every connected client sends one small JSON message per `intervalMs` (random phase) for `seconds`. */
 export async function fleetSend({ seconds, intervalMs }) {
   fleet.sent = fleet.acked = fleet.errors = 0;
   const body = { t: 21.5, h: 44, seq: 0 };
