@@ -47,7 +47,7 @@ const MQTT_DIST = join(ROOT, "node_modules/mqtt/dist");
 const P = SMOKE
   ? { size: 256, count: 300, windows: [64], rounds: 1, latSamples: 50, latWarmup: 10, latBlocks: 1, fleet: 5, probe: false, fleetSeconds: 3 }
   : { size: 256, count: 20000, windows: [64, 1000], rounds: 5, latSamples: 500, latWarmup: 100, latBlocks: 4, fleet: 255, probe: true, fleetSeconds: 15 };
-const LIBS = ["hubwire", "mqttjs", "raw", "raw-batched"];
+const LIBS = ["hubwire", "hubwire-batchws", "mqttjs", "raw", "raw-batched"];
 
 const log = (...a) => console.error("[bench]", ...a);
 
@@ -184,7 +184,7 @@ async function runThroughput(page, cfgs) {
       // Rotate the order each round so no library always runs first (or right after another).
       const order = LIBS.map((_, i) => LIBS[(i + round) % LIBS.length]);
       for (const lib of order) {
-        const cfg = cfgs[lib.startsWith("raw") ? "raw" : lib];
+        const cfg = cfgs[lib.replace(/-.*/, "")];
         const r = await page.evaluate((a) => window.bench.throughput(a), { lib, cfg, count: P.count, size: P.size, window });
         log(`throughput window ${window} round ${round + 1} ${lib}: ${r.msgsPerSec.toFixed(0)} msg/s (${r.ms.toFixed(0)} ms)`);
         runs[lib].push(r.msgsPerSec);
@@ -207,12 +207,12 @@ async function runThroughput(page, cfgs) {
 // latBlocks blocks of latSamples round trips per client, the clients' order rotated per block;
 // percentiles over all of a client's samples.
 async function runLatency(page, cfgs) {
-  const libs = ["hubwire", "mqttjs", "raw"];
+  const libs = ["hubwire", "hubwire-batchws", "mqttjs", "raw"];
   const all = Object.fromEntries(libs.map((l) => [l, []]));
   for (let block = 0; block < P.latBlocks; block++) {
     for (const lib of libs.map((_, i) => libs[(i + block) % libs.length])) {
       const r = await page.evaluate((a) => window.bench.latency(a),
-        { lib, cfg: cfgs[lib], samples: P.latSamples, warmup: P.latWarmup, size: P.size });
+        { lib, cfg: cfgs[lib.replace(/-.*/, "")], samples: P.latSamples, warmup: P.latWarmup, size: P.size });
       all[lib].push(...r.rttMs);
     }
   }
@@ -281,7 +281,7 @@ const f0 = (x) => (x == null ? "—" : Math.round(x).toLocaleString("en-US"));
 const f2 = (x) => (x == null ? "—" : x.toFixed(2));
 const f3 = (x) => (x == null ? "—" : x.toFixed(3));
 const kib = (x) => (x == null ? "—" : `${(x / 1024).toFixed(1)} KiB`);
-const NAMES = { hubwire: "hubwire", mqttjs: "MQTT.js", raw: "raw WebSocket, 1 frame/message", "raw-batched": "raw WebSocket, frames batched" };
+const NAMES = { hubwire: "hubwire", "hubwire-batchws": "hubwire + batching webSocketFactory", mqttjs: "MQTT.js", raw: "raw WebSocket, 1 frame/message", "raw-batched": "raw WebSocket, frames batched" };
 
 function markdown(r) {
   const L = [];

@@ -134,8 +134,51 @@ function rawConnect(cfg, onPuback) {
 
 const topicOf = (cfg) => `devices/${cfg.deviceId}/messages/events/`;
 
-async function openHubwire(cfg, payload) {
-  const c = DeviceClient.fromConnectionString(cfg.connectionString, { url: cfg.wsUrl, cleanSession: true });
+/**
+ * A WebSocketLike for hubwire's `webSocketFactory` that sends everything written
+ * in one task as one WebSocket message (at the next microtask). MQTT allows several
+ * packets per message; this is what MQTT.js's browser stream does with writev.
+ */
+export function batchingWebSocket(url, protocols) {
+  const ws = new WebSocket(url, protocols);
+  let parts = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (parts.length === 0 || ws.readyState !== WebSocket.OPEN) {
+      parts = [];
+      return;
+    }
+    if (parts.length === 1) {
+      ws.send(parts[0]);
+    } else {
+      let n = 0;
+      for (const p of parts) n += p.byteLength;
+      const all = new Uint8Array(n);
+      let o = 0;
+      for (const p of parts) { all.set(new Uint8Array(p), o); o += p.byteLength; }
+      ws.send(all);
+    }
+    parts = [];
+  };
+  return {
+    get readyState() { return ws.readyState; },
+    get binaryType() { return ws.binaryType; },
+    set binaryType(v) { ws.binaryType = v; },
+    send(data) { // hubwire passes a fresh ArrayBuffer each time, so it may be kept until the flush
+      parts.push(data);
+      if (!scheduled) { scheduled = true; queueMicrotask(flush); }
+    },
+    close(code, reason) { flush(); ws.close(code, reason); },
+    addEventListener: (t, l) => ws.addEventListener(t, l),
+    removeEventListener: (t, l) => ws.removeEventListener(t, l),
+  };
+}
+
+async function openHubwire(cfg, payload, batchWs = false) {
+  const c = DeviceClient.fromConnectionString(cfg.connectionString, {
+    url: cfg.wsUrl, cleanSession: true, ...(batchWs ? { webSocketFactory: batchingWebSocket } : {}),
+  });
   await c.connect();
   return {
     send: () => c.sendEvent(payload),
@@ -181,14 +224,18 @@ async function openRaw(cfg, payload, count) {
   };
 }
 
-const OPEN = { hubwire: openHubwire, mqttjs: openMqttjs };
+const OPEN = {
+  hubwire: openHubwire,
+  "hubwire-batchws": (cfg, payload) => openHubwire(cfg, payload, true),
+  mqttjs: openMqttjs,
+};
 
 // ------------------------------------------------------------ throughput
 
 /**
  * Sends `count` QoS 1 messages of `size` bytes with at most `window` unacknowledged,
  * and times first send to last PUBACK (connecting is not timed).
- * lib: "hubwire" | "mqttjs" | "raw" (a new WebSocket message per frame) |
+ * lib: "hubwire" | "hubwire-batchws" (with batchingWebSocket) | "mqttjs" | "raw" (a new WebSocket message per frame) |
  *      "raw-batched" (all frames a wake-up may send in one WebSocket message, as hubwire coalesces).
  */
 export async function throughput({ lib, cfg, count, size, window }) {
