@@ -177,8 +177,8 @@ suite_clippy() {
 }
 
 suite_cargo_test() {
-    echo "HUBWIRE_REQUIRE_PEERS=$HUBWIRE_REQUIRE_PEERS cargo test --workspace"
-    with_timeout 1500 cargo test --workspace
+    echo "HUBWIRE_REQUIRE_PEERS=$HUBWIRE_REQUIRE_PEERS cargo test --workspace --no-fail-fast"
+    with_timeout 1500 cargo test --workspace --no-fail-fast
 }
 
 # fuzz/ (not a workspace member): the targets compile, then each runs briefly under
@@ -259,7 +259,15 @@ suite_demo() {
 suite_wasm_test() {
     # Tests read HUBWIRE_EMULATOR_* at build time (option_env!), so start it first.
     optional_emulator || return 1
-    with_timeout 1200 wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER"
+    # One wasm-pack run per test target, so a failing target does not hide the
+    # others (wasm-pack hands extra args to `cargo build` too: no --no-fail-fast).
+    local targets=(--lib) f rc=0
+    for f in tests/*.rs; do [ -f "$f" ] && targets+=("--test=$(basename "$f" .rs)"); done
+    for f in "${targets[@]}"; do
+        echo "wasm-pack test --headless --chrome --chromedriver $CHROMEDRIVER -- $f"
+        with_timeout 1200 wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" -- "$f" || rc=1
+    done
+    return $rc
 }
 
 suite_sdk_peer() {
