@@ -63,6 +63,17 @@ export function countingFactory() {
   };
   return { factory, stats };
 }
+// A webSocketFactory around the real WebSocket that counts the messages sent on it.
+export function sendCountingFactory() {
+  const stats = { sends: 0, bytes: 0 };
+  const factory = (url, protocols) => {
+    const ws = new WebSocket(url, protocols);
+    const send = ws.send.bind(ws);
+    ws.send = (d) => { stats.sends++; stats.bytes += d.byteLength; send(d); };
+    return ws;
+  };
+  return { factory, stats };
+}
 // Tracks timeouts scheduled through the global setTimeout from now on.
 export function trackTimers() {
   const st = globalThis.setTimeout, ct = globalThis.clearTimeout;
@@ -83,6 +94,8 @@ extern "C" {
     fn counting_factory() -> JsValue;
     #[wasm_bindgen(js_name = trackTimers)]
     fn track_timers() -> JsValue;
+    #[wasm_bindgen(js_name = sendCountingFactory)]
+    fn send_counting_factory() -> JsValue;
 }
 
 // ------------------------------------------------------------------ helpers
@@ -1234,4 +1247,74 @@ async fn free_releases_socket_listeners_succeeds() {
         Some(false),
         "free() closed the connection"
     );
+}
+
+#[wasm_bindgen_test]
+async fn send_event_many_in_one_task_one_websocket_message_succeeds() {
+    let counting = send_counting_factory();
+    let stats = get(&counting, "stats");
+    let sends = || get(&stats, "sends").as_f64().expect("sends") as u32;
+    let (c, id, _) = connected_client(
+        "coalesce",
+        &[("webSocketFactory", get(&counting, "factory"))],
+    )
+    .await;
+    // 48 QoS 1 sends in one task (under the window of 64): one WebSocket message.
+    let before = sends();
+    let ps: Vec<Promise> = (0..48)
+        .map(|i| c.send_event(JsValue::from_str(&format!("q1-{i}")), None))
+        .collect();
+    assert_eq!(sends(), before, "nothing is written inside the calls");
+    for p in ps {
+        ok(p).await;
+    }
+    assert_eq!(
+        sends() - before,
+        1,
+        "48 sendEvent calls in one task, one message"
+    );
+    // QoS 0 resolves once written: when the first Promise settles, the message is out.
+    let before = sends();
+    let qos0 = obj(&[("qos", 0.into())]);
+    let ps: Vec<Promise> = (0..8)
+        .map(|i| {
+            c.send_event(
+                JsValue::from_str(&format!("q0-{i}")),
+                Some(qos0.clone().unchecked_into()),
+            )
+        })
+        .collect();
+    ok(ps[0].clone()).await;
+    assert_eq!(
+        sends() - before,
+        1,
+        "written before the QoS 0 Promise resolves"
+    );
+    for p in ps {
+        ok(p).await;
+    }
+    // A send followed by disconnect() in the same task still reaches the hub, before DISCONNECT.
+    let last = c.send_event("last".into(), Some(qos0.unchecked_into()));
+    let bye = c.disconnect();
+    ok(last).await;
+    ok(bye).await;
+    let mut got: Vec<String> = Vec::new();
+    for _ in 0..50 {
+        got = telemetry_of(&id)
+            .await
+            .iter()
+            .filter_map(|i| text(i, "body"))
+            .collect();
+        if got.len() >= 57 {
+            break;
+        }
+        wait(20).await;
+    }
+    let want: Vec<String> = (0..48)
+        .map(|i| format!("q1-{i}"))
+        .chain((0..8).map(|i| format!("q0-{i}")))
+        .chain(["last".to_string()])
+        .collect();
+    assert_eq!(got, want, "every message, in order");
+    c.close();
 }

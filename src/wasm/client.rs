@@ -97,6 +97,8 @@ struct Shared {
     default_method: Option<Function>,
     ops: Vec<PendingOp>,
     connect_waiters: Vec<(Function, Function)>,
+    /// A microtask that writes what API calls queued is pending (see `schedule_flush`).
+    flush_scheduled: bool,
 }
 
 /// Deferred work found while borrowed, carried out after the borrow is released.
@@ -205,6 +207,7 @@ impl DeviceClient {
             default_method: None,
             ops: Vec::new(),
             connect_waiters: Vec::new(),
+            flush_scheduled: false,
         }));
         let weak = Rc::downgrade(&shared);
         shared.borrow_mut().timer = Some(Timer::new(move || {
@@ -231,13 +234,39 @@ impl DeviceClient {
         r
     }
 
+    /// Like `with_core`, but with coalescing on, what the call queued for the wire
+    /// is written by one microtask per task (`schedule_flush`), so that many calls
+    /// made in one task share one WebSocket message. Events are handled at once.
+    fn with_core_deferred<T>(
+        &self,
+        f: impl FnOnce(&mut Shared, u64) -> Result<T, JsValue>,
+    ) -> Result<T, JsValue> {
+        let (r, defer) = {
+            let mut s = self.shared.borrow_mut();
+            if s.closed {
+                return Err(shell_error(Code::Closed, "the client was closed"));
+            }
+            let r = f(&mut s, js::now_ms());
+            (r, s.core.config().coalesce)
+        };
+        if defer {
+            // Scheduled before any Promise is settled below, so the bytes are written
+            // before a QoS 0 `sendEvent`'s reactions run ("resolves when written").
+            schedule_flush(&self.shared);
+            drive_with(&self.shared, false);
+        } else {
+            drive(&self.shared);
+        }
+        r
+    }
+
     fn op(
         &self,
         kind: OpKind,
         start: impl FnOnce(&mut hub::Client, u64) -> Result<hub::OpId, hub::Error>,
     ) -> Promise {
         let (p, resolve, reject) = promise();
-        let r = self.with_core(|s, now| {
+        let r = self.with_core_deferred(|s, now| {
             let id = start(&mut s.core, now).map_err(|e| hub_error(&e))?;
             s.ops.push(PendingOp {
                 id,
@@ -618,9 +647,40 @@ fn telemetry(body: &JsValue, o: &JsValue) -> Result<hub::Telemetry, JsValue> {
 
 // ---------------------------------------------------------------- driver
 
+/// Queues one microtask that drives the client (writing what is queued for the
+/// wire), unless one is already pending: API calls made in one task share it.
+fn schedule_flush(rc: &Rc<RefCell<Shared>>) {
+    {
+        let Ok(mut s) = rc.try_borrow_mut() else {
+            return;
+        };
+        if s.flush_scheduled || s.closed {
+            return;
+        }
+        s.flush_scheduled = true;
+    }
+    let weak = Rc::downgrade(rc);
+    // A one-shot closure frees itself when called; a microtask always runs.
+    let f = Closure::once_into_js(move || {
+        let Some(rc) = weak.upgrade() else { return };
+        match rc.try_borrow_mut() {
+            Ok(mut s) => s.flush_scheduled = false,
+            Err(_) => return,
+        }
+        drive(&rc);
+    });
+    js::queue_microtask(f.unchecked_ref());
+}
+
 /// Drains the core (transmit → events → timeout) until it has nothing more,
 /// acting on each batch only after the borrow is released.
 fn drive(rc: &Rc<RefCell<Shared>>) {
+    drive_with(rc, true);
+}
+
+/// `drive`; with `transmit` false, bytes stay queued in the core (a scheduled
+/// flush writes them) unless a socket is opened or closed in this round.
+fn drive_with(rc: &Rc<RefCell<Shared>>, transmit: bool) {
     for _ in 0..MAX_DRIVE_ROUNDS {
         let (ws, tx, actions) = {
             let Ok(mut s) = rc.try_borrow_mut() else {
@@ -630,20 +690,28 @@ fn drive(rc: &Rc<RefCell<Shared>>) {
             if s.closed {
                 return;
             }
+            // The socket the queued bytes are for, taken before `CloseTransport` removes it:
+            // the core's last bytes (DISCONNECT) go out before that socket closes.
+            let ws = s.socket.as_ref().map(Socket::handle);
             let mut tx = Vec::new();
-            while let Some(bytes) = s.core.poll_transmit() {
-                tx.push(bytes);
-            }
             let mut actions = Vec::new();
             while let Some(ev) = s.core.poll_event() {
                 on_event(&mut s, ev, &mut actions);
+            }
+            let switching = actions
+                .iter()
+                .any(|a| matches!(a, Action::Open { .. } | Action::CloseSocket(_)));
+            if transmit || switching {
+                while let Some(bytes) = s.core.poll_transmit() {
+                    tx.push(bytes);
+                }
             }
             let deadline = s.core.poll_timeout();
             let now = js::now_ms();
             if let Some(t) = s.timer.as_mut() {
                 t.arm(deadline, now);
             }
-            (s.socket.as_ref().map(Socket::handle), tx, actions)
+            (ws, tx, actions)
         };
         if tx.is_empty() && actions.is_empty() {
             return;

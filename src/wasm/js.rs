@@ -74,6 +74,9 @@ extern "C" {
     /// Global `setTimeout` (browsers, Node, Deno, Bun, workerd).
     #[wasm_bindgen(js_name = setTimeout)]
     pub fn set_timeout(cb: &Function, ms: f64) -> JsValue;
+    /// Global `queueMicrotask`.
+    #[wasm_bindgen(js_name = queueMicrotask)]
+    pub fn queue_microtask(cb: &Function);
     /// Global `clearTimeout`.
     #[wasm_bindgen(js_name = clearTimeout)]
     pub fn clear_timeout(handle: &JsValue);
