@@ -74,6 +74,12 @@ export function sendCountingFactory() {
   };
   return { factory, stats };
 }
+// Settles like `p`, or rejects with code TEST_TIMEOUT after `ms` (for Promises that may never settle).
+export function within(p, ms) {
+  return Promise.race([p, new Promise((_, rej) => setTimeout(() => {
+    const e = new Error(`did not settle within ${ms} ms`); e.code = "TEST_TIMEOUT"; rej(e);
+  }, ms))]);
+}
 // Tracks timeouts scheduled through the global setTimeout from now on.
 export function trackTimers() {
   const st = globalThis.setTimeout, ct = globalThis.clearTimeout;
@@ -96,6 +102,7 @@ extern "C" {
     fn track_timers() -> JsValue;
     #[wasm_bindgen(js_name = sendCountingFactory)]
     fn send_counting_factory() -> JsValue;
+    fn within(p: &Promise, ms: u32) -> Promise;
 }
 
 // ------------------------------------------------------------------ helpers
@@ -1316,5 +1323,97 @@ async fn send_event_many_in_one_task_one_websocket_message_succeeds() {
         .chain(["last".to_string()])
         .collect();
     assert_eq!(got, want, "every message, in order");
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn connect_unreachable_host_times_out_fails() {
+    let (id, key) = new_device("unreachable").await;
+    // Nothing listens there: every attempt fails before the socket opens.
+    let o = obj(&[
+        ("url", "ws://127.0.0.1:65533/$iothub/websocket".into()),
+        ("connectTimeoutMs", 800.into()),
+        fast_retry(),
+    ]);
+    let c = DeviceClient::from_connection_string(
+        &connection_string(&id, &key),
+        Some(o.unchecked_into()),
+    )
+    .expect("client");
+    let reconnecting = Recorder::new();
+    let disconnected = Recorder::new();
+    c.on("reconnecting", reconnecting.f()).expect("on");
+    c.on("disconnected", disconnected.f()).expect("on");
+    let t0 = js_sys::Date::now();
+    let code = err_code(within(&c.connect(), 6000)).await;
+    let took = js_sys::Date::now() - t0;
+    assert_eq!(
+        code, "TRANSPORT",
+        "the last failure: the socket never opened"
+    );
+    assert!(
+        (700.0..4000.0).contains(&took),
+        "rejected after connectTimeoutMs (took {took} ms)"
+    );
+    assert!(
+        reconnecting.len() >= 1,
+        "retried with backoff before giving up"
+    );
+    assert_eq!(
+        text(&disconnected.get(0), "code").as_deref(),
+        Some("TRANSPORT"),
+        "a socket that never opened is a TRANSPORT failure"
+    );
+    assert_eq!(get(&disconnected.get(0), "willRetry").as_bool(), Some(true));
+    let last = disconnected.get(disconnected.len() - 1);
+    assert_eq!(get(&last, "willRetry").as_bool(), Some(false));
+    assert_eq!(c.state(), "disconnected");
+    let tries = reconnecting.len();
+    wait(500).await;
+    assert_eq!(reconnecting.len(), tries, "stopped retrying");
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn reconnect_after_first_success_is_unbounded_succeeds() {
+    let (id, key) = new_device("unbounded").await;
+    // Opens the real socket unless globalThis.__hwOutage is set, then fails like an unreachable host.
+    let factory = Function::new_with_args(
+        "url, protocols",
+        "if (globalThis.__hwOutage) throw new Error('outage'); return new WebSocket(url, protocols);",
+    );
+    let c = DeviceClient::from_connection_string(
+        &connection_string(&id, &key),
+        Some(options(&[
+            ("webSocketFactory", factory.into()),
+            ("connectTimeoutMs", 300.into()),
+            fast_retry(),
+        ])),
+    )
+    .expect("client");
+    let connected = Recorder::new();
+    let reconnecting = Recorder::new();
+    c.on("connected", connected.f()).expect("on");
+    c.on("reconnecting", reconnecting.f()).expect("on");
+    ok(c.connect()).await;
+    let global = js_sys::global();
+    Reflect::set(&global, &"__hwOutage".into(), &true.into()).expect("set");
+    let (status, _) = service(
+        "POST",
+        &format!("/emulator/faults/{id}"),
+        Some(r#"{"kind":"drop"}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 204);
+    wait(1000).await; // more than 3 x connectTimeoutMs of failed attempts
+    assert!(reconnecting.len() >= 3, "kept retrying during the outage");
+    assert_eq!(c.state(), "reconnecting");
+    Reflect::set(&global, &"__hwOutage".into(), &false.into()).expect("set");
+    assert!(
+        until(3000, || connected.len() == 2).await,
+        "reconnected after the outage"
+    );
+    assert_eq!(c.state(), "connected");
     c.close();
 }

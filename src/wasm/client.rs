@@ -24,7 +24,10 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 /// Safety valve: the driver never loops more than this per wake-up.
 const MAX_DRIVE_ROUNDS: usize = 256;
 
-/// Longest method name or event name echoed in an error message.
+/// `ClientOptions.connectTimeoutMs` default: how long `connect()` keeps trying.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 60_000;
+
+/// The WebSocket subprotocol of MQTT.
 const WEBSOCKET_SUBPROTOCOL: &str = "mqtt";
 
 fn state_str(core: hub::ConnectionState) -> &'static str {
@@ -99,6 +102,20 @@ struct Shared {
     connect_waiters: Vec<(Function, Function)>,
     /// A microtask that writes what API calls queued is pending (see `schedule_flush`).
     flush_scheduled: bool,
+    /// `connectTimeoutMs`: how long a `connect()` keeps trying before it rejects.
+    connect_timeout_ms: u64,
+    /// Fires `connect_timeout_ms` after a `connect()` while it has not succeeded.
+    connect_timer: Option<Timer>,
+    /// When that timer fires: stop the client (`connect()` from "disconnected"),
+    /// or only reject the waiting `connect()` Promises (called while reconnecting).
+    connect_stops: bool,
+    /// The last failed attempt's error while `connect()` waits (what it rejects with).
+    last_failure: Option<JsValue>,
+    /// The current socket fired `open` (or was open when attached).
+    socket_opened: bool,
+    /// Why the current attempt failed, as the shell saw it (the socket never
+    /// opened, or could not be created): reported by the `Disconnected` that follows.
+    attempt_failure: Option<JsValue>,
 }
 
 /// Deferred work found while borrowed, carried out after the borrow is released.
@@ -208,11 +225,25 @@ impl DeviceClient {
             ops: Vec::new(),
             connect_waiters: Vec::new(),
             flush_scheduled: false,
+            connect_timeout_ms: opts
+                .connect_timeout_ms
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS),
+            connect_timer: None,
+            connect_stops: false,
+            last_failure: None,
+            socket_opened: false,
+            attempt_failure: None,
         }));
         let weak = Rc::downgrade(&shared);
         shared.borrow_mut().timer = Some(Timer::new(move || {
             if let Some(rc) = weak.upgrade() {
                 on_timer(&rc);
+            }
+        }));
+        let weak = Rc::downgrade(&shared);
+        shared.borrow_mut().connect_timer = Some(Timer::new(move || {
+            if let Some(rc) = weak.upgrade() {
+                on_connect_deadline(&rc);
             }
         }));
         Ok(DeviceClient { shared })
@@ -348,18 +379,32 @@ impl DeviceClient {
         .into()
     }
 
-    /// Connects (and keeps reconnecting); resolves on the first CONNACK, rejects
-    /// when the hub refuses for good (e.g. `UNAUTHORIZED`).
+    /// Connects, retrying with backoff for up to `connectTimeoutMs` (default 60 s);
+    /// resolves on the first CONNACK. Rejects when the hub refuses for good (e.g.
+    /// `UNAUTHORIZED`), or at the deadline with the last failure's error (`TRANSPORT`
+    /// when the socket never opened) and stops. After a success, reconnecting is unbounded.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn connect(&self) -> Promise {
         let (p, resolve, reject) = promise();
         let r = self.with_core(|s, now| {
-            if s.core.state() == hub::ConnectionState::Connected {
+            use hub::ConnectionState as S;
+            let state = s.core.state();
+            if state == S::Connected {
                 return Ok(true);
             }
             s.stop_error = None;
             s.core.connect(now).map_err(|e| hub_error(&e))?;
             s.connect_waiters.push((resolve, reject));
+            let at = now.saturating_add(s.connect_timeout_ms);
+            if let Some(t) = s.connect_timer.as_mut() {
+                if !t.is_armed() {
+                    // From "disconnected" the deadline ends the attempt; while reconnecting
+                    // after a success it only bounds this Promise.
+                    s.connect_stops = matches!(state, S::Disconnected | S::Closed);
+                    s.last_failure = None;
+                    t.arm(Some(at), now);
+                }
+            }
             Ok(false)
         });
         match r {
@@ -735,6 +780,8 @@ fn on_event(s: &mut Shared, ev: hub::HubEvent, out: &mut Vec<Action>) {
     match ev {
         E::OpenTransport { url } => {
             s.socket_gen = s.socket_gen.wrapping_add(1);
+            s.socket_opened = false;
+            s.attempt_failure = None;
             if let Some(old) = s.socket.take() {
                 out.push(Action::CloseSocket(old));
             }
@@ -759,6 +806,11 @@ fn on_event(s: &mut Shared, ev: hub::HubEvent, out: &mut Vec<Action>) {
             }
         }
         E::Connected => {
+            s.last_failure = None;
+            s.attempt_failure = None;
+            if let Some(t) = s.connect_timer.as_mut() {
+                t.cancel();
+            }
             for (resolve, _) in s.connect_waiters.drain(..) {
                 out.push(Action::Settle(resolve, JsValue::UNDEFINED));
             }
@@ -769,7 +821,10 @@ fn on_event(s: &mut Shared, ev: hub::HubEvent, out: &mut Vec<Action>) {
         }
         E::Disconnected { reason, will_retry } => {
             let closed = matches!(reason, hub::Error::Closed);
-            let stop = if closed { s.stop_error.take() } else { None };
+            // The shell's view of a failed attempt (TRANSPORT: the socket never opened
+            // or could not be created) replaces the core's `DISCONNECTED`.
+            let seen = s.attempt_failure.take();
+            let stop = if closed { s.stop_error.take() } else { seen };
             let (err, code, text) = match &stop {
                 Some(e) => (e.clone(), options::field(e, "code"), js::error_message(e)),
                 None => (
@@ -778,7 +833,13 @@ fn on_event(s: &mut Shared, ev: hub::HubEvent, out: &mut Vec<Action>) {
                     reason.to_string(),
                 ),
             };
-            if !will_retry {
+            if will_retry {
+                s.last_failure = Some(err.clone());
+            } else {
+                s.last_failure = None;
+                if let Some(t) = s.connect_timer.as_mut() {
+                    t.cancel();
+                }
                 for (_, reject) in s.connect_waiters.drain(..) {
                     out.push(Action::Settle(reject, err.clone()));
                 }
@@ -992,6 +1053,7 @@ fn attach(rc: &Rc<RefCell<Shared>>, ws: WsLike, gen: u32) {
             return;
         }
         s.socket = Some(sock);
+        s.socket_opened = open_now;
         if open_now {
             // Cloudflare's fetch-upgrade socket is open before we see it: no open event.
             s.core.transport_opened(js::now_ms());
@@ -1024,6 +1086,7 @@ fn transport_failed(rc: &Rc<RefCell<Shared>>, gen: u32, err: JsValue) {
             drive(rc);
             return;
         }
+        s.attempt_failure = Some(err.clone());
         s.core.connection_lost(js::now_ms());
         s.listeners.error.clone()
     };
@@ -1042,11 +1105,21 @@ fn on_socket(rc: &Rc<RefCell<Shared>>, gen: u32, ev: SocketEvent) {
         } else {
             let now = js::now_ms();
             match ev {
-                SocketEvent::Open => s.core.transport_opened(now),
+                SocketEvent::Open => {
+                    s.socket_opened = true;
+                    s.core.transport_opened(now)
+                }
                 SocketEvent::Message(bytes) => s.core.handle_bytes(now, &bytes),
                 // MQTT over WebSocket is binary only (MQTT 3.1.1 §6): a text frame
                 // ends the connection like a close does (dropping the socket closes it).
                 SocketEvent::NotBinary | SocketEvent::Closed => {
+                    if !s.socket_opened {
+                        // Unreachable host, refused upgrade, TLS failure: a transport failure.
+                        let url = s.core.config().websocket_url();
+                        let msg = format!("the WebSocket to {url} could not be opened");
+                        let err = js::make_error(Code::Transport.as_str(), &msg, true, None);
+                        s.attempt_failure = Some(err.into());
+                    }
                     closed = s.socket.take();
                     s.socket_gen = s.socket_gen.wrapping_add(1);
                     s.core.connection_lost(now);
@@ -1059,6 +1132,55 @@ fn on_socket(rc: &Rc<RefCell<Shared>>, gen: u32, ev: SocketEvent) {
     if !stale {
         drive(rc);
     }
+}
+
+/// `connectTimeoutMs` passed while `connect()` waits: reject it with the last
+/// failure (or `TIMEOUT` when no attempt has ended yet) and, when `connect()`
+/// started from "disconnected", stop retrying.
+fn on_connect_deadline(rc: &Rc<RefCell<Shared>>) {
+    let rejected = {
+        let mut s = rc.borrow_mut();
+        if let Some(t) = s.connect_timer.as_mut() {
+            t.fired();
+        }
+        if s.closed || s.connect_waiters.is_empty() {
+            return;
+        }
+        let ms = s.connect_timeout_ms;
+        let err: JsValue = match s.last_failure.take() {
+            Some(last) => {
+                let code = options::field(&last, "code")
+                    .and_then(|c| c.as_string())
+                    .unwrap_or_else(|| Code::Transport.as_str().into());
+                let retryable = options::field(&last, "retryable").and_then(|r| r.as_bool());
+                let msg = format!(
+                    "no connection within connectTimeoutMs ({ms} ms); last failure: {}",
+                    js::error_message(&last)
+                );
+                js::make_error(&code, &msg, retryable != Some(false), None).into()
+            }
+            None => js::make_error(
+                "TIMEOUT",
+                &format!("no connection within connectTimeoutMs ({ms} ms)"),
+                true,
+                None,
+            )
+            .into(),
+        };
+        if s.connect_stops {
+            // The `Disconnected { Closed }` that follows rejects the waiters with `err`.
+            stop_core(&mut s, err);
+            None
+        } else {
+            Some((std::mem::take(&mut s.connect_waiters), err))
+        }
+    };
+    if let Some((waiters, err)) = rejected {
+        for (_, reject) in waiters {
+            call(&reject, &err);
+        }
+    }
+    drive(rc);
 }
 
 fn on_timer(rc: &Rc<RefCell<Shared>>) {
@@ -1224,7 +1346,7 @@ fn respond(rc: &Rc<RefCell<Shared>>, rid: &str, status: u16, body: Option<String
 /// `close()`: best-effort DISCONNECT, then drop socket, timer and listeners
 /// outside the borrow; pending Promises reject with `CLOSED`.
 fn close_shared(rc: &Rc<RefCell<Shared>>) {
-    let (ws, tx, socket, timer, ops, waiters, listeners) = {
+    let (ws, tx, socket, timers, ops, waiters, listeners) = {
         let Ok(mut s) = rc.try_borrow_mut() else {
             return;
         };
@@ -1251,7 +1373,7 @@ fn close_shared(rc: &Rc<RefCell<Shared>>) {
             s.socket.as_ref().map(Socket::handle),
             tx,
             s.socket.take(),
-            s.timer.take(),
+            (s.timer.take(), s.connect_timer.take()),
             std::mem::take(&mut s.ops),
             std::mem::take(&mut s.connect_waiters),
             std::mem::take(&mut s.listeners),
@@ -1263,7 +1385,7 @@ fn close_shared(rc: &Rc<RefCell<Shared>>) {
         }
     }
     drop(socket);
-    drop(timer);
+    drop(timers);
     drop(listeners);
     let err = shell_error(Code::Closed, "the client was closed");
     for p in ops {

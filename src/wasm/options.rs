@@ -102,6 +102,8 @@ pub struct ClientOptions {
     pub operation_timeout_ms: Option<u64>,
     /// One WebSocket message per wake-up (true) or one per packet.
     pub coalesce: Option<bool>,
+    /// How long `connect()` keeps trying before it rejects.
+    pub connect_timeout_ms: Option<u64>,
 }
 
 impl ClientOptions {
@@ -160,6 +162,14 @@ impl ClientOptions {
             )?
             .map(|n| n as u64),
             coalesce: boolean(o, "coalesce", "options.coalesce")?,
+            connect_timeout_ms: number(
+                o,
+                "connectTimeoutMs",
+                "options.connectTimeoutMs",
+                1.0,
+                U32,
+            )?
+            .map(|n| n as u64),
         })
     }
 }

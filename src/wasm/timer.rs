@@ -51,7 +51,6 @@ impl Timer {
     }
 
     /// Whether a timeout is pending.
-    #[cfg(test)]
     pub fn is_armed(&self) -> bool {
         self.handle.is_some()
     }

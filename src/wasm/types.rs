@@ -33,6 +33,7 @@ export interface ClientOptions {
   productInfo?: string;
   operationTimeoutMs?: number;
   coalesce?: boolean;
+  connectTimeoutMs?: number;        // how long connect() keeps trying; default 60000
 }
 
 export interface TokenProvider {
