@@ -75,6 +75,8 @@ export type TypeTests = [
   Expect<Equal<TokenProvider["getToken"], (expirySeconds: number) => Promise<string>>>,
   Expect<Equal<MethodHandler, (req: MethodRequest) => MethodResponse | Promise<MethodResponse>>>,
   Expect<Equal<WebSocketLike["readyState"], number>>,
+  Expect<Precise<Parameters<Parameters<WebSocketLike["addEventListener"]>[1]>[0]>>,
+  Expect<Precise<Parameters<Parameters<WebSocketLike["removeEventListener"]>[1]>[0]>>,
 ];
 
 // ---- every API, used as documented -----------------------------------------
@@ -93,6 +95,7 @@ export async function tour(connectionString: string, url: string): Promise<strin
     productInfo: "hubwire-example/1.0",
     operationTimeoutMs: 10000,
     coalesce: true,
+    connectTimeoutMs: 60000,
   };
   const client = DeviceClient.fromConnectionString(connectionString, options);
   const provider: TokenProvider = {
@@ -193,8 +196,12 @@ export function misuse(client: DeviceClient): void {
   void s;
   // @ts-expect-error a connection string is a string
   DeviceClient.fromConnectionString(42);
-  // @ts-expect-error no such event -- KNOWN(on-catch-all): the class also declares on(event: string, cb: Function)
-  client.on("message", () => {});
+  // @ts-expect-error no such event
+  client.on("no-such-event", () => {});
+  // @ts-expect-error no such event
+  client.off("no-such-event", () => {});
+  // @ts-expect-error a listener of "error" takes a HubwireError, not a string
+  client.on("error", (e: string) => void e);
   // @ts-expect-error a method response needs a numeric status
   client.onMethod("m", () => ({ status: "200" }));
   // @ts-expect-error a method response needs a status

@@ -532,7 +532,9 @@ impl DeviceClient {
         })
     }
 
-    /// Subscribes to `"connected" | "disconnected" | "reconnecting" | "error"`.
+    /// Subscribes to `"connected" | "disconnected" | "reconnecting" | "error"`
+    /// (also `"message"`, `"desiredPropertiesUpdate"`). Typed overloads only: see types.rs.
+    #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, event: &str, cb: Function) -> Result<(), JsValue> {
         self.with_core(|s, now| {
             let id = s.id;
@@ -553,6 +555,8 @@ impl DeviceClient {
     }
 
     /// Removes a listener added with `on` (or `onMessage`/`onDesiredPropertiesUpdate`).
+    /// Typed overloads only: see types.rs.
+    #[wasm_bindgen(skip_typescript)]
     pub fn off(&self, event: &str, cb: Function) {
         let mut s = self.shared.borrow_mut();
         let id = s.id;

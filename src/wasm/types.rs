@@ -1,8 +1,10 @@
 //! Hand-written TypeScript for docs/js-api.md, emitted into the `.d.ts`.
 //!
 //! The `DeviceClient` class itself is generated from `client.rs`; the
-//! `interface DeviceClient` below merges typed overloads of `on`/`onMethod`
-//! into it (TypeScript class/interface declaration merging).
+//! `interface DeviceClient` below merges typed overloads of `on`/`off`/`onMethod`
+//! into it (TypeScript class/interface declaration merging). `on` and `off` are
+//! `skip_typescript` in `client.rs`, so no catch-all `(event: string, cb: Function)`
+//! signature exists and an unknown event name does not compile.
 
 use wasm_bindgen::prelude::*;
 
@@ -11,13 +13,20 @@ const TS_TYPES: &'static str = r#"
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type ConnectionState = "disconnected" | "connecting" | "connected" | "reconnecting" | "closed";
 
+/** What hubwire's socket listeners read: `type`, and `data` of a "message" (binary: an `ArrayBuffer` or a view). */
+export interface WebSocketLikeEvent {
+  readonly type: string;
+  readonly data?: unknown;
+}
+export type WebSocketLikeListener = (ev: WebSocketLikeEvent) => void;
+
 export interface WebSocketLike {
   readonly readyState: number;
   binaryType: string;
   send(data: ArrayBuffer): void;   // one MQTT-over-WebSocket binary message
   close(code?: number, reason?: string): void;
-  addEventListener(type: string, listener: (ev: any) => void): void;
-  removeEventListener(type: string, listener: (ev: any) => void): void;
+  addEventListener(type: string, listener: WebSocketLikeListener): void;     // "open" | "message" | "close" | "error"
+  removeEventListener(type: string, listener: WebSocketLikeListener): void;
 }
 
 export interface ClientOptions {
@@ -78,7 +87,11 @@ export interface DeviceClient {
   on(event: "disconnected", cb: (e: { reason: string; code: ErrorCode; willRetry: boolean }) => void): void;
   on(event: "reconnecting", cb: (e: { attempt: number; delayMs: number }) => void): void;
   on(event: "error", cb: (e: HubwireError) => void): void;
+  on(event: "message", cb: (m: C2dMessage) => void): void;
+  on(event: "desiredPropertiesUpdate", cb: (patch: TwinProperties) => void): void;
+  off(event: DeviceClientEvent, cb: (...args: never[]) => void): void;
 }
+export type DeviceClientEvent = "connected" | "disconnected" | "reconnecting" | "error" | "message" | "desiredPropertiesUpdate";
 "#;
 
 #[wasm_bindgen]
