@@ -28,6 +28,27 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# wasm-pack (`--release`, Cargo.toml's wasm-opt flags) runs the first `wasm-opt` on PATH:
+# make it the npm binaryen's (root node_modules, binaryen 132), not Debian's binaryen 108,
+# which breaks wasm-bindgen output. A shim in target/hubwire-path, not node_modules/.bin
+# itself on PATH: that also holds node@22, which must not shadow the system node. The shim
+# fails loudly (instead of falling back to Debian's) until `npm ci` has run in the root.
+hubwire_wasm_opt_on_path() {
+    local dir="$HUBWIRE_ROOT/target/hubwire-path" tmp
+    mkdir -p "$dir" || return 0
+    tmp=$(mktemp "$dir/.wasm-opt.XXXXXX") || return 0
+    cat >"$tmp" <<EOF
+#!/bin/sh
+# Written by scripts/setup.sh: wasm-pack's wasm-opt is the npm binaryen's.
+bin="$HUBWIRE_ROOT/node_modules/.bin/wasm-opt"
+[ -x "\$bin" ] || { echo "wasm-opt: \$bin is missing: run npm ci in $HUBWIRE_ROOT (scripts/setup.sh)" >&2; exit 1; }
+exec "\$bin" "\$@"
+EOF
+    chmod +x "$tmp" && mv -f "$tmp" "$dir/wasm-opt"
+    case ":$PATH:" in *":$dir:"*) ;; *) export PATH="$dir:$PATH" ;; esac
+}
+hubwire_wasm_opt_on_path
+
 ensure_wasm_target() {
     if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
         return 0
