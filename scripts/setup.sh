@@ -141,9 +141,11 @@ ensure_npm() {
     done
 }
 
-# What `wasm-pack build` needs (the demo needs only this).
+# What `wasm-pack build --release` needs (the demo needs only this): its wasm-opt is
+# the root node_modules' binaryen (see hubwire_wasm_opt_on_path), hence the root npm ci.
 ensure_build_tools() {
-    ensure_wasm_target && ensure_wasm_pack && ensure_wasm_bindgen_cli && ensure_apt_packages binaryen
+    ensure_wasm_target && ensure_wasm_pack && ensure_wasm_bindgen_cli && ensure_apt_packages binaryen &&
+        ensure_npm_dir .
 }
 
 # Everything scripts/test.sh needs.
