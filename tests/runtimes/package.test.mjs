@@ -110,12 +110,9 @@ test("connect_node20_without_websocket_error_event_fails", async (t) => {
   assert.match(out.firstError.message, /webSocketFactory/);
 });
 
-test(
-  "connect_node20_without_websocket_rejects_fails",
-  { todo: "shell: a non-retryable TRANSPORT error (no global WebSocket) is retried forever and connect() never settles" },
-  async (t) => {
-    const out = await node20WithoutWebSocket(t);
-    if (!out) return;
-    assert.equal(out.connect, "rejected TRANSPORT", JSON.stringify(out));
-  },
-);
+test("connect_node20_without_websocket_rejects_fails", async (t) => {
+  const out = await node20WithoutWebSocket(t);
+  if (!out) return;
+  assert.equal(out.connect, "rejected TRANSPORT", JSON.stringify(out));
+  assert.equal(out.state, "disconnected", JSON.stringify(out));
+});
