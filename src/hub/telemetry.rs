@@ -44,46 +44,75 @@ pub struct SystemProperties {
     pub component: Option<String>,
 }
 
+/// Every system property as `(bag key on the wire, name in the service API)`, in encoding
+/// order: `("$.mid", "messageId")`, ... The service-side names are what a received
+/// message's `systemProperties` show (docs/service-api.md).
+pub const SYSTEM_PROPERTY_NAMES: [(&str, &str); 11] = [
+    ("$.mid", "messageId"),
+    ("$.cid", "correlationId"),
+    ("$.uid", "userId"),
+    ("$.to", "to"),
+    ("$.ct", "contentType"),
+    ("$.ce", "contentEncoding"),
+    ("$.exp", "expiryTimeUtc"),
+    (CREATION_TIME_KEY, "creationTimeUtc"),
+    ("$.on", "outputName"),
+    ("$.ifid", "interfaceId"),
+    ("$.sub", "component"),
+];
+
 impl SystemProperties {
-    fn fields(&self) -> [(&'static str, &Option<String>); 11] {
+    /// The fields in [`SYSTEM_PROPERTY_NAMES`] order.
+    fn values(&self) -> [&Option<String>; 11] {
         [
-            ("$.mid", &self.message_id),
-            ("$.cid", &self.correlation_id),
-            ("$.uid", &self.user_id),
-            ("$.to", &self.to),
-            ("$.ct", &self.content_type),
-            ("$.ce", &self.content_encoding),
-            ("$.exp", &self.expiry),
-            (CREATION_TIME_KEY, &self.creation_time_utc),
-            ("$.on", &self.output_name),
-            ("$.ifid", &self.interface_id),
-            ("$.sub", &self.component),
+            &self.message_id,
+            &self.correlation_id,
+            &self.user_id,
+            &self.to,
+            &self.content_type,
+            &self.content_encoding,
+            &self.expiry,
+            &self.creation_time_utc,
+            &self.output_name,
+            &self.interface_id,
+            &self.component,
         ]
     }
 
+    /// The fields in [`SYSTEM_PROPERTY_NAMES`] order, mutable.
+    fn values_mut(&mut self) -> [&mut Option<String>; 11] {
+        [
+            &mut self.message_id,
+            &mut self.correlation_id,
+            &mut self.user_id,
+            &mut self.to,
+            &mut self.content_type,
+            &mut self.content_encoding,
+            &mut self.expiry,
+            &mut self.creation_time_utc,
+            &mut self.output_name,
+            &mut self.interface_id,
+            &mut self.component,
+        ]
+    }
+
+    /// The set properties as `((wire key, service name), value)`, in encoding order.
+    pub fn iter(&self) -> impl Iterator<Item = ((&'static str, &'static str), &str)> + '_ {
+        SYSTEM_PROPERTY_NAMES
+            .into_iter()
+            .zip(self.values())
+            .filter_map(|(names, v)| v.as_deref().map(|v| (names, v)))
+    }
+
     fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
-        Some(match key {
-            "$.mid" => &mut self.message_id,
-            "$.cid" => &mut self.correlation_id,
-            "$.uid" => &mut self.user_id,
-            "$.to" => &mut self.to,
-            "$.ct" => &mut self.content_type,
-            "$.ce" => &mut self.content_encoding,
-            "$.exp" => &mut self.expiry,
-            CREATION_TIME_KEY => &mut self.creation_time_utc,
-            "$.on" => &mut self.output_name,
-            "$.ifid" => &mut self.interface_id,
-            "$.sub" => &mut self.component,
-            _ => return None,
-        })
+        let i = SYSTEM_PROPERTY_NAMES.iter().position(|(k, _)| *k == key)?;
+        self.values_mut().into_iter().nth(i)
     }
 
     /// Appends the set system properties to a bag being built in `out`.
     pub fn encode_into(&self, out: &mut String, bag_start: usize) {
-        for (k, v) in self.fields() {
-            if let Some(v) = v {
-                push_pair(out, bag_start, k, Some(v));
-            }
+        for ((k, _), v) in self.iter() {
+            push_pair(out, bag_start, k, Some(v));
         }
     }
 

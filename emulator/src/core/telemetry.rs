@@ -27,24 +27,12 @@ pub struct TelemetryRecord {
     pub body: Vec<u8>,
 }
 
-/// System properties by their service-side names, in a fixed order.
+/// System properties by their service-side names, in encoding order
+/// (`hubwire::hub::telemetry::SYSTEM_PROPERTY_NAMES`).
 pub fn system_list(sys: &SystemProperties) -> Vec<(String, String)> {
-    [
-        ("messageId", &sys.message_id),
-        ("correlationId", &sys.correlation_id),
-        ("userId", &sys.user_id),
-        ("to", &sys.to),
-        ("contentType", &sys.content_type),
-        ("contentEncoding", &sys.content_encoding),
-        ("expiryTimeUtc", &sys.expiry),
-        ("creationTimeUtc", &sys.creation_time_utc),
-        ("outputName", &sys.output_name),
-        ("interfaceId", &sys.interface_id),
-        ("component", &sys.component),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
-    .collect()
+    sys.iter()
+        .map(|((_, name), v)| (name.to_string(), v.to_string()))
+        .collect()
 }
 
 impl TelemetryRecord {
