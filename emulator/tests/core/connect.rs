@@ -13,11 +13,7 @@ fn connect_valid_device_and_module_succeeds() {
         open(&mut h, T0, &connect_device("d1/m1", false)).1,
         ConnectReturnCode::Success
     );
-    assert!(
-        h.connection_info(&IdentityId::device("d1"))
-            .unwrap()
-            .connected
-    );
+    assert!(is_connected(&h, "d1"));
     assert!(
         h.connection_info(&IdentityId::module("d1", "m1"))
             .unwrap()
@@ -37,14 +33,7 @@ fn connect_secondary_key_succeeds() {
 fn connect_node_lower_case_escape_in_sr_succeeds() {
     let mut h = hub();
     let id = IdentityId::device("dev*");
-    h.put_identity(
-        T0,
-        &id,
-        None,
-        Some((KEY.into(), KEY.into())),
-        (KEY.into(), KEY.into()),
-    )
-    .unwrap();
+    add_identity(&mut h, &id, KEY);
     // Node's encodeURIComponent leaves '*' alone and the SDK then writes %2a.
     let sr = format!("{HOST}%2Fdevices%2Fdev%2a");
     let sig = hubwire_emulator::core::auth::sign(KEY, &sr, EXP).unwrap();
@@ -240,11 +229,7 @@ fn token_expiry_closes_connection_succeeds() {
     }
     h.handle_timeout(EXP * 1000);
     assert_eq!(drain(&mut h, c).1, Some(true));
-    assert!(
-        !h.connection_info(&IdentityId::device("d1"))
-            .unwrap()
-            .connected
-    );
+    assert!(!is_connected(&h, "d1"));
 }
 
 #[test]

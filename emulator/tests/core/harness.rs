@@ -32,16 +32,28 @@ pub fn hub() -> Hub {
         IdentityId::device("d2"),
         IdentityId::module("d1", "m1"),
     ] {
-        h.put_identity(
-            T0,
-            &id,
-            None,
-            Some((KEY.into(), KEY2.into())),
-            (KEY.into(), KEY.into()),
-        )
-        .unwrap();
+        add_identity(&mut h, &id, KEY2);
     }
     h
+}
+
+/// Creates `id` (enabled) with primary key [`KEY`] and this secondary key.
+pub fn add_identity(h: &mut Hub, id: &IdentityId, secondary: &str) {
+    h.put_identity(
+        T0,
+        id,
+        None,
+        Some((KEY.into(), secondary.into())),
+        (KEY.into(), KEY.into()),
+    )
+    .unwrap();
+}
+
+/// Whether the hub reports the device as connected.
+pub fn is_connected(h: &Hub, device: &str) -> bool {
+    h.connection_info(&IdentityId::device(device))
+        .unwrap()
+        .connected
 }
 
 pub fn encode(p: Packet) -> Vec<u8> {

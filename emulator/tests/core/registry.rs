@@ -41,11 +41,7 @@ fn disabling_connected_device_closes_it_succeeds() {
     )
     .unwrap();
     assert_eq!(drain(&mut h, c).1, Some(true));
-    assert!(
-        !h.connection_info(&IdentityId::device("d1"))
-            .unwrap()
-            .connected
-    );
+    assert!(!is_connected(&h, "d1"));
     assert_eq!(
         open(&mut h, T0, &connect_device("d1", false)).1,
         ConnectReturnCode::ServiceUnavailable
