@@ -7,41 +7,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createRequire } from "node:module";
 import { ServiceClient } from "../../www/js/service.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const ARTIFACTS = path.join(ROOT, "artifacts", "e2e");
 
-const require = createRequire(path.join(ROOT, "package.json"));
-
-function loadPlaywright() {
-  try {
-    return require("playwright-core");
-  } catch {
-    throw new Error("playwright-core is not installed: run `npm ci` (or `npm install --no-save playwright-core`) in the repository root");
-  }
-}
-
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
-
 /** Launch headless Chromium (HUBWIRE_CHROMIUM or /usr/bin/chromium). */
-export async function launchBrowser() {
-  const { chromium } = loadPlaywright();
-  return chromium.launch({
-    executablePath: process.env.HUBWIRE_CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
-}
+export { launchChromium as launchBrowser } from "../support/chromium.mjs";
 
 async function servesDashboard(httpUrl) {
   try {

@@ -7,20 +7,10 @@ import { cpSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { extname, join, normalize } from "node:path";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
 import { ServiceClient } from "../../examples/shared/service.mjs";
+import { CHROMIUM, launchChromium } from "../support/chromium.mjs";
 import { bin, freePort, installPackage, repo, runProcess, startEmulator, startProcess } from "./helpers.mjs";
 
-const CHROMIUM = process.env.HUBWIRE_CHROMIUM || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 const MIME = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css", ".svg": "image/svg+xml" };
 
 /** Skips (or, with HUBWIRE_REQUIRE_PEERS=1 as in scripts/test.sh, fails) without Chromium. */
@@ -51,7 +41,7 @@ async function pageSendsTelemetry(origin, label) {
   const service = new ServiceClient(emu);
   const deviceId = `vite-${label}-${Math.random().toString(36).slice(2, 8)}`;
   const { connectionString } = await service.createDevice(deviceId);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const consoleLines = [];
