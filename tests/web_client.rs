@@ -300,11 +300,15 @@ impl Recorder {
     }
 }
 
+/// A client for this device, with [`options`] plus `extra`.
+fn device_client(id: &str, key: &str, extra: &[(&str, JsValue)]) -> DeviceClient {
+    DeviceClient::from_connection_string(&connection_string(id, key), Some(options(extra)))
+        .expect("client")
+}
+
 async fn connected_client(name: &str, extra: &[(&str, JsValue)]) -> (DeviceClient, String, String) {
     let (id, key) = new_device(name).await;
-    let c =
-        DeviceClient::from_connection_string(&connection_string(&id, &key), Some(options(extra)))
-            .expect("client");
+    let c = device_client(&id, &key, extra);
     ok(c.connect()).await;
     assert_eq!(c.state(), "connected");
     (c, id, key)
@@ -320,6 +324,39 @@ async fn telemetry_of(id: &str) -> Vec<JsValue> {
     .await;
     assert_eq!(status, 200);
     Array::from(&get(&r, "items")).iter().collect()
+}
+
+/// Injects an emulator fault (`POST /emulator/faults/{id}` with this JSON body); returns the status.
+async fn fault(id: &str, body: &str) -> u16 {
+    service("POST", &format!("/emulator/faults/{id}"), Some(body), &[])
+        .await
+        .0
+}
+
+/// The emulator's connection facts for the device (`GET /emulator/devices/{id}/connection`).
+async fn connection_of(id: &str) -> JsValue {
+    service(
+        "GET",
+        &format!("/emulator/devices/{id}/connection"),
+        None,
+        &[],
+    )
+    .await
+    .1
+}
+
+/// [`connection_of`], polled (50 times, 20 ms apart) until it says `connected: false`;
+/// the last answer either way.
+async fn connection_once_closed(id: &str) -> JsValue {
+    let mut conn = JsValue::UNDEFINED;
+    for _ in 0..50 {
+        conn = connection_of(id).await;
+        if get(&conn, "connected").as_bool() == Some(false) {
+            break;
+        }
+        wait(20).await;
+    }
+    conn
 }
 
 async fn invoke(id: &str, method: &str, payload: &str) -> (u16, JsValue) {
@@ -697,14 +734,7 @@ async fn dropped_connection_reconnects_and_delivers_queued_succeeds() {
     c.on("reconnecting", reconnecting.f()).expect("on");
     c.on("connected", connected.f()).expect("on");
     c.on("disconnected", disconnected.f()).expect("on");
-    let (status, _) = service(
-        "POST",
-        &format!("/emulator/faults/{id}"),
-        Some(r#"{"kind":"drop"}"#),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 204);
+    assert_eq!(fault(&id, r#"{"kind":"drop"}"#).await, 204);
     assert!(
         until(3000, || disconnected.len() == 1).await,
         "drop noticed"
@@ -751,13 +781,7 @@ async fn token_expiry_renews_without_losing_messages_succeeds() {
     for s in &sent {
         assert!(got.contains(s), "message {s} delivered");
     }
-    let (_, conn) = service(
-        "GET",
-        &format!("/emulator/devices/{id}/connection"),
-        None,
-        &[],
-    )
-    .await;
+    let conn = connection_of(&id).await;
     assert_eq!(get(&conn, "connected").as_bool(), Some(true));
     c.close();
 }
@@ -767,14 +791,7 @@ async fn expire_token_fault_reconnects_succeeds() {
     let (c, id, _) = connected_client("expire", &[fast_retry()]).await;
     let connected = Recorder::new();
     c.on("connected", connected.f()).expect("on");
-    let (status, _) = service(
-        "POST",
-        &format!("/emulator/faults/{id}"),
-        Some(r#"{"kind":"expireToken"}"#),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 204);
+    assert_eq!(fault(&id, r#"{"kind":"expireToken"}"#).await, 204);
     let pending = c.send_event("after expiry".into(), None);
     assert!(
         until(5000, || connected.len() >= 1).await,
@@ -796,14 +813,14 @@ async fn close_releases_timers_and_listeners_succeeds() {
     let counting = counting_factory();
     let stats = get(&counting, "stats");
     let (id, key) = new_device("close").await;
-    let c = DeviceClient::from_connection_string(
-        &connection_string(&id, &key),
-        Some(options(&[
+    let c = device_client(
+        &id,
+        &key,
+        &[
             ("webSocketFactory", get(&counting, "factory")),
             fast_retry(),
-        ])),
-    )
-    .expect("client");
+        ],
+    );
     let events = Recorder::new();
     for ev in ["connected", "disconnected", "reconnecting", "error"] {
         c.on(ev, events.f()).expect("on");
@@ -846,13 +863,7 @@ async fn close_releases_timers_and_listeners_succeeds() {
         &[],
     )
     .await;
-    let _ = service(
-        "POST",
-        &format!("/emulator/faults/{id}"),
-        Some(r#"{"kind":"drop"}"#),
-        &[],
-    )
-    .await;
+    let _ = fault(&id, r#"{"kind":"drop"}"#).await;
     wait(500).await;
     assert_eq!(events.len(), before, "no listener fired after close()");
     assert_eq!(
@@ -869,13 +880,7 @@ async fn close_releases_timers_and_listeners_succeeds() {
         Some(0.0),
         "no timer left armed by close()"
     );
-    let (_, conn) = service(
-        "GET",
-        &format!("/emulator/devices/{id}/connection"),
-        None,
-        &[],
-    )
-    .await;
+    let conn = connection_of(&id).await;
     assert_eq!(
         get(&conn, "connected").as_bool(),
         Some(false),
@@ -890,14 +895,14 @@ async fn malformed_packet_reconnects_succeeds() {
     let connected = Recorder::new();
     c.on("disconnected", disconnected.f()).expect("on");
     c.on("connected", connected.f()).expect("on");
-    let (status, _) = service(
-        "POST",
-        &format!("/emulator/faults/{id}"),
-        Some(r#"{"kind":"malformed","variant":"badRemainingLength"}"#),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 204);
+    assert_eq!(
+        fault(
+            &id,
+            r#"{"kind":"malformed","variant":"badRemainingLength"}"#
+        )
+        .await,
+        204
+    );
     assert!(
         until(3000, || disconnected.len() >= 1).await,
         "protocol error noticed"
@@ -923,14 +928,11 @@ async fn connect_factory_non_retryable_error_fails() {
         "url, protocols",
         "const e = new Error('no WebSocket here'); e.code = 'TRANSPORT'; e.retryable = false; throw e;",
     );
-    let c = DeviceClient::from_connection_string(
-        &connection_string(&id, &key),
-        Some(options(&[
-            ("webSocketFactory", factory.into()),
-            fast_retry(),
-        ])),
-    )
-    .expect("client");
+    let c = device_client(
+        &id,
+        &key,
+        &[("webSocketFactory", factory.into()), fast_retry()],
+    );
     let reconnecting = Recorder::new();
     let errors = Recorder::new();
     let disconnected = Recorder::new();
@@ -967,14 +969,11 @@ async fn connect_factory_retryable_error_retries_succeeds() {
          if (globalThis.__hwTries <= 2) throw new Error('flaky'); \
          return new WebSocket(url, protocols);",
     );
-    let c = DeviceClient::from_connection_string(
-        &connection_string(&id, &key),
-        Some(options(&[
-            ("webSocketFactory", factory.into()),
-            fast_retry(),
-        ])),
-    )
-    .expect("client");
+    let c = device_client(
+        &id,
+        &key,
+        &[("webSocketFactory", factory.into()), fast_retry()],
+    );
     let reconnecting = Recorder::new();
     c.on("reconnecting", reconnecting.f()).expect("on");
     ok(c.connect()).await;
@@ -1096,21 +1095,7 @@ async fn disconnect_then_connect_again_succeeds() {
         get(&disconnected.get(0), "willRetry").as_bool(),
         Some(false)
     );
-    let mut conn = JsValue::UNDEFINED;
-    for _ in 0..50 {
-        conn = service(
-            "GET",
-            &format!("/emulator/devices/{id}/connection"),
-            None,
-            &[],
-        )
-        .await
-        .1;
-        if get(&conn, "connected").as_bool() == Some(false) {
-            break;
-        }
-        wait(20).await;
-    }
+    let conn = connection_once_closed(&id).await;
     assert_eq!(
         get(&conn, "connected").as_bool(),
         Some(false),
@@ -1130,14 +1115,11 @@ async fn connect_factory_returning_garbage_fails() {
     let (id, key) = new_device("factory-garbage").await;
     for body in ["return 42;", "return {};", "return Promise.resolve(null);"] {
         let factory = Function::new_with_args("url, protocols", body);
-        let c = DeviceClient::from_connection_string(
-            &connection_string(&id, &key),
-            Some(options(&[
-                ("webSocketFactory", factory.into()),
-                fast_retry(),
-            ])),
-        )
-        .expect("client");
+        let c = device_client(
+            &id,
+            &key,
+            &[("webSocketFactory", factory.into()), fast_retry()],
+        );
         assert_eq!(err_code(c.connect()).await, "TRANSPORT", "factory {body}");
         assert_eq!(c.state(), "disconnected");
         c.close();
@@ -1179,14 +1161,10 @@ async fn one_packet_per_message_and_twin_throttle_succeeds() {
         (0..10).map(|i| format!("n{i}")).collect::<Vec<_>>(),
         "all, in order"
     );
-    let (status, _) = service(
-        "POST",
-        &format!("/emulator/faults/{id}"),
-        Some(r#"{"kind":"twinThrottle","count":1}"#),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 204);
+    assert_eq!(
+        fault(&id, r#"{"kind":"twinThrottle","count":1}"#).await,
+        204
+    );
     let twin = ok(c.get_twin()).await;
     assert!(
         get(&twin, "reported.$version").as_f64().is_some(),
@@ -1221,11 +1199,11 @@ async fn free_releases_socket_listeners_succeeds() {
     let counting = counting_factory();
     let stats = get(&counting, "stats");
     let (id, key) = new_device("free").await;
-    let c = DeviceClient::from_connection_string(
-        &connection_string(&id, &key),
-        Some(options(&[("webSocketFactory", get(&counting, "factory"))])),
-    )
-    .expect("client");
+    let c = device_client(
+        &id,
+        &key,
+        &[("webSocketFactory", get(&counting, "factory"))],
+    );
     ok(c.connect()).await;
     assert_eq!(get(&stats, "live").as_f64(), Some(4.0));
     drop(c); // what JS `free()` / `[Symbol.dispose]()` / the FinalizationRegistry do
@@ -1234,21 +1212,7 @@ async fn free_releases_socket_listeners_succeeds() {
         Some(0.0),
         "free() removed every listener"
     );
-    let mut conn = JsValue::UNDEFINED;
-    for _ in 0..50 {
-        conn = service(
-            "GET",
-            &format!("/emulator/devices/{id}/connection"),
-            None,
-            &[],
-        )
-        .await
-        .1;
-        if get(&conn, "connected").as_bool() == Some(false) {
-            break;
-        }
-        wait(20).await;
-    }
+    let conn = connection_once_closed(&id).await;
     assert_eq!(
         get(&conn, "connected").as_bool(),
         Some(false),
@@ -1382,15 +1346,15 @@ async fn reconnect_after_first_success_is_unbounded_succeeds() {
         "url, protocols",
         "if (globalThis.__hwOutage) throw new Error('outage'); return new WebSocket(url, protocols);",
     );
-    let c = DeviceClient::from_connection_string(
-        &connection_string(&id, &key),
-        Some(options(&[
+    let c = device_client(
+        &id,
+        &key,
+        &[
             ("webSocketFactory", factory.into()),
             ("connectTimeoutMs", 300.into()),
             fast_retry(),
-        ])),
-    )
-    .expect("client");
+        ],
+    );
     let connected = Recorder::new();
     let reconnecting = Recorder::new();
     c.on("connected", connected.f()).expect("on");
@@ -1398,14 +1362,7 @@ async fn reconnect_after_first_success_is_unbounded_succeeds() {
     ok(c.connect()).await;
     let global = js_sys::global();
     Reflect::set(&global, &"__hwOutage".into(), &true.into()).expect("set");
-    let (status, _) = service(
-        "POST",
-        &format!("/emulator/faults/{id}"),
-        Some(r#"{"kind":"drop"}"#),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 204);
+    assert_eq!(fault(&id, r#"{"kind":"drop"}"#).await, 204);
     wait(1000).await; // more than 3 x connectTimeoutMs of failed attempts
     assert!(reconnecting.len() >= 3, "kept retrying during the outage");
     assert_eq!(c.state(), "reconnecting");
