@@ -7,6 +7,7 @@
 //   HUBWIRE_EMULATOR_READY_FILE  use a running emulator: its --ready-file (scripts/test.sh exports it)
 //   HUBWIRE_EMULATOR_HTTP   use a running emulator: its /emulator/info is read
 
+import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -237,4 +238,19 @@ export function lastJson(stdout) {
     }
   }
   return null;
+}
+
+/**
+ * Checks what examples/shared/roundtrip.mjs reports after a successful run, the
+ * same wherever it ran: 100 messages each way, the direct method answered (and
+ * an unknown one 501), the C2D message's properties, one drop and one reconnect.
+ */
+export function assertRoundtripResult(result) {
+  assert.equal(result.sent, 100);
+  assert.equal(result.received, 100);
+  assert.equal(result.method.status, 200);
+  assert.equal(result.unknownMethodStatus, 501);
+  assert.equal(result.connectedAfterDisconnect, false);
+  assert.deepEqual(result.c2dProperties, { priority: "high" });
+  assert.equal(result.reconnects, 1, "one drop, one reconnect");
 }
