@@ -24,6 +24,27 @@ function autosize(plot, container, height) {
 }
 
 /**
+ * A uPlot chart of `data` in `container`: as wide as the container (and kept so by
+ * `autosize`), `height` tall, no drag-zoom, a static legend; `opts` adds the scales,
+ * series and axes.
+ */
+function livePlot(container, height, data, opts) {
+  const plot = new uPlot(
+    {
+      width: Math.max(240, container.clientWidth || 600),
+      height,
+      cursor: { drag: { x: false, y: false } },
+      legend: { live: false },
+      ...opts,
+    },
+    data,
+    container,
+  );
+  autosize(plot, container, height);
+  return plot;
+}
+
+/**
  * Chart of sent sensor values: time on x, temperature on a °C scale, humidity and
  * battery on a % scale. Points are appended as they are sent and kept for `windowSec`.
  */
@@ -38,34 +59,25 @@ export class TelemetryChart {
     this.pending = false;
     const colors = [cssVar("--c-temp", "#e8590c"), cssVar("--c-hum", "#1c7ed6"), cssVar("--c-bat", "#2b8a3e")];
     const ax = axisStyle();
-    this.plot = new uPlot(
-      {
-        width: Math.max(240, container.clientWidth || 600),
-        height,
-        cursor: { drag: { x: false, y: false } },
-        legend: { live: false },
-        scales: {
-          x: { time: true },
-          c: { range: (u, min, max) => (min == null ? [15, 30] : [Math.floor(min - 0.5), Math.ceil(max + 0.5)]) },
-          // Humidity and battery share a % axis, padded around what is shown, within 0..100.
-          p: { range: (u, min, max) => (min == null ? [0, 100] : [Math.max(0, Math.floor(min / 10) * 10 - 10), Math.min(100, Math.ceil(max / 10) * 10 + 10)]) },
-        },
-        series: [
-          {},
-          { label: "temperature °C", scale: "c", stroke: colors[0], width: 2, spanGaps: true, points: { show: false }, value: (u, v) => (v == null ? "–" : v.toFixed(2)) },
-          { label: "humidity %", scale: "p", stroke: colors[1], width: 2, spanGaps: true, points: { show: false }, value: (u, v) => (v == null ? "–" : v.toFixed(1)) },
-          { label: "battery %", scale: "p", stroke: colors[2], width: 2, spanGaps: true, points: { show: false }, value: (u, v) => (v == null ? "–" : v.toFixed(1)) },
-        ],
-        axes: [
-          { ...ax },
-          { ...ax, scale: "c", label: "°C", size: 50, values: (u, vals) => vals.map((v) => v.toFixed(1)) },
-          { ...ax, scale: "p", side: 1, label: "%", size: 50, grid: { show: false } },
-        ],
+    this.plot = livePlot(container, height, this.data, {
+      scales: {
+        x: { time: true },
+        c: { range: (u, min, max) => (min == null ? [15, 30] : [Math.floor(min - 0.5), Math.ceil(max + 0.5)]) },
+        // Humidity and battery share a % axis, padded around what is shown, within 0..100.
+        p: { range: (u, min, max) => (min == null ? [0, 100] : [Math.max(0, Math.floor(min / 10) * 10 - 10), Math.min(100, Math.ceil(max / 10) * 10 + 10)]) },
       },
-      this.data,
-      container,
-    );
-    autosize(this.plot, container, height);
+      series: [
+        {},
+        { label: "temperature °C", scale: "c", stroke: colors[0], width: 2, spanGaps: true, points: { show: false }, value: (u, v) => (v == null ? "–" : v.toFixed(2)) },
+        { label: "humidity %", scale: "p", stroke: colors[1], width: 2, spanGaps: true, points: { show: false }, value: (u, v) => (v == null ? "–" : v.toFixed(1)) },
+        { label: "battery %", scale: "p", stroke: colors[2], width: 2, spanGaps: true, points: { show: false }, value: (u, v) => (v == null ? "–" : v.toFixed(1)) },
+      ],
+      axes: [
+        { ...ax },
+        { ...ax, scale: "c", label: "°C", size: 50, values: (u, vals) => vals.map((v) => v.toFixed(1)) },
+        { ...ax, scale: "p", side: 1, label: "%", size: 50, grid: { show: false } },
+      ],
+    });
   }
 
   /** Append one sent value (`key` is temperature | humidity | battery) at time `t` (ms). */
@@ -102,25 +114,16 @@ export class RateChart {
     this.windowSec = windowSec;
     this.data = [[], [], [], []];
     const ax = axisStyle();
-    this.plot = new uPlot(
-      {
-        width: Math.max(240, container.clientWidth || 600),
-        height,
-        cursor: { drag: { x: false, y: false } },
-        legend: { live: false },
-        scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(5, max * 1.15)] } },
-        series: [
-          {},
-          { label: "sent/s", stroke: cssVar("--accent", "#0f62fe"), width: 2, points: { show: false } },
-          { label: "acked/s", stroke: cssVar("--ok", "#2b8a3e"), width: 2, dash: [6, 4], points: { show: false } },
-          { label: "errors/s", stroke: cssVar("--bad", "#c92a2a"), width: 2, points: { show: false } },
-        ],
-        axes: [{ ...ax }, { ...ax, size: 50 }],
-      },
-      this.data,
-      container,
-    );
-    autosize(this.plot, container, height);
+    this.plot = livePlot(container, height, this.data, {
+      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(5, max * 1.15)] } },
+      series: [
+        {},
+        { label: "sent/s", stroke: cssVar("--accent", "#0f62fe"), width: 2, points: { show: false } },
+        { label: "acked/s", stroke: cssVar("--ok", "#2b8a3e"), width: 2, dash: [6, 4], points: { show: false } },
+        { label: "errors/s", stroke: cssVar("--bad", "#c92a2a"), width: 2, points: { show: false } },
+      ],
+      axes: [{ ...ax }, { ...ax, size: 50 }],
+    });
   }
 
   add(t, sent, acked, errors) {
