@@ -59,6 +59,11 @@ pub fn number(
         .transpose()
 }
 
+/// An optional number field within `[min, u32::MAX]`, as a whole number (the fraction dropped).
+fn up_to_u32(obj: &JsValue, key: &str, path: &str, min: f64) -> Result<Option<u64>, JsValue> {
+    Ok(number(obj, key, path, min, u32::MAX as f64)?.map(|n| n as u64))
+}
+
 /// An optional function field.
 pub fn function(obj: &JsValue, key: &str, path: &str) -> Result<Option<Function>, JsValue> {
     field(obj, key)
@@ -114,7 +119,6 @@ impl ClientOptions {
         }
         let retry = field(o, "retry").unwrap_or(JsValue::UNDEFINED);
         let queue = field(o, "offlineQueue").unwrap_or(JsValue::UNDEFINED);
-        const U32: f64 = u32::MAX as f64;
         Ok(ClientOptions {
             url: string(o, "url", "options.url")?,
             allow_insecure: boolean(o, "allowInsecure", "options.allowInsecure")?.unwrap_or(false),
@@ -127,49 +131,30 @@ impl ClientOptions {
             )?
             .map(|n| n as u16),
             clean_session: boolean(o, "cleanSession", "options.cleanSession")?,
-            token_ttl_secs: number(o, "tokenTtlSeconds", "options.tokenTtlSeconds", 1.0, U32)?
-                .map(|n| n as u64),
-            retry_min_delay_ms: number(&retry, "minDelayMs", "options.retry.minDelayMs", 0.0, U32)?
-                .map(|n| n as u64),
-            retry_max_delay_ms: number(&retry, "maxDelayMs", "options.retry.maxDelayMs", 0.0, U32)?
-                .map(|n| n as u64),
+            token_ttl_secs: up_to_u32(o, "tokenTtlSeconds", "options.tokenTtlSeconds", 1.0)?,
+            retry_min_delay_ms: up_to_u32(&retry, "minDelayMs", "options.retry.minDelayMs", 0.0)?,
+            retry_max_delay_ms: up_to_u32(&retry, "maxDelayMs", "options.retry.maxDelayMs", 0.0)?,
             retry_jitter: number(&retry, "jitter", "options.retry.jitter", 0.0, 1.0)?,
-            queue_max_messages: number(
+            queue_max_messages: up_to_u32(
                 &queue,
                 "maxMessages",
                 "options.offlineQueue.maxMessages",
                 0.0,
-                U32,
             )?
             .map(|n| n as usize),
-            queue_max_bytes: number(
-                &queue,
-                "maxBytes",
-                "options.offlineQueue.maxBytes",
-                0.0,
-                U32,
-            )?
-            .map(|n| n as usize),
+            queue_max_bytes: up_to_u32(&queue, "maxBytes", "options.offlineQueue.maxBytes", 0.0)?
+                .map(|n| n as usize),
             web_socket_factory: function(o, "webSocketFactory", "options.webSocketFactory")?,
             model_id: string(o, "modelId", "options.modelId")?,
             product_info: string(o, "productInfo", "options.productInfo")?,
-            operation_timeout_ms: number(
+            operation_timeout_ms: up_to_u32(
                 o,
                 "operationTimeoutMs",
                 "options.operationTimeoutMs",
                 1.0,
-                U32,
-            )?
-            .map(|n| n as u64),
+            )?,
             coalesce: boolean(o, "coalesce", "options.coalesce")?,
-            connect_timeout_ms: number(
-                o,
-                "connectTimeoutMs",
-                "options.connectTimeoutMs",
-                1.0,
-                U32,
-            )?
-            .map(|n| n as u64),
+            connect_timeout_ms: up_to_u32(o, "connectTimeoutMs", "options.connectTimeoutMs", 1.0)?,
         })
     }
 }
