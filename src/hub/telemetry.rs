@@ -254,6 +254,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn system_property_names_every_field_round_trips_succeeds() {
+        // Each field set to its own wire key: a table row paired with the wrong field shows.
+        let mut sys = SystemProperties::default();
+        for (slot, (wire, _)) in sys.values_mut().into_iter().zip(SYSTEM_PROPERTY_NAMES) {
+            *slot = Some(wire.to_string());
+        }
+        let named: Vec<_> = sys.iter().collect();
+        assert_eq!(named.len(), 11);
+        assert!(named.iter().all(|((wire, _), v)| wire == v));
+        assert_eq!(sys.message_id.as_deref(), Some("$.mid"));
+        assert_eq!(sys.creation_time_utc.as_deref(), Some(CREATION_TIME_KEY));
+        assert_eq!(sys.component.as_deref(), Some("$.sub"));
+        let parsed = parse_topic(&topic("d", None, &sys, &[])).unwrap().unwrap();
+        assert_eq!(parsed.system, sys);
+        assert!(parsed.properties.is_empty());
+    }
+
+    #[test]
     fn topic_module_output_and_component_succeeds() {
         let sys = SystemProperties {
             output_name: Some("out 1".into()),
