@@ -383,3 +383,25 @@ fn pair_wrong_key_refused_fails() {
     assert!(!will_retry, "a refused key is fatal");
     assert!(reason.contains("Unauthorized"), "{reason}");
 }
+
+#[test]
+fn pair_disabled_device_refused_5_stops_unauthorized_fails() {
+    let mut p = Pair::new("pair5");
+    p.hub
+        .put_identity(
+            p.now,
+            &IdentityId::device("pair5"),
+            Some(false),
+            None,
+            (KEY.into(), KEY.into()),
+        )
+        .unwrap();
+    p.client.connect(p.now).unwrap();
+    let (will_retry, reason) = p.wait(10_000, |e| match e {
+        HubEvent::Disconnected { will_retry, reason } => Some((*will_retry, reason.clone())),
+        _ => None,
+    });
+    assert!(!will_retry, "a disabled device is fatal");
+    assert_eq!(reason, hubwire::hub::Error::Unauthorized { code: 5 });
+    assert_eq!(reason.code(), "UNAUTHORIZED");
+}

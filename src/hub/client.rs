@@ -1174,11 +1174,15 @@ impl Client {
         self.pump(now);
     }
 
-    fn on_refused(&mut self, _now: u64, code: ConnectReturn) {
+    fn on_refused(&mut self, now: u64, code: ConnectReturn) {
         self.events.push_back(HubEvent::CloseTransport);
         self.after_transport_end();
         let err = match code {
-            ConnectReturn::ServerUnavailable => Error::DeviceDisabled { code: 3 },
+            // A temporary outage: retry with backoff (azure-iot-common retries
+            // ServiceUnavailableError). IoT Hub refuses a disabled device with 5.
+            ConnectReturn::ServerUnavailable => {
+                return self.fail_attempt(now, Error::ServerUnavailable { code: 3 }, true);
+            }
             ConnectReturn::UnacceptableProtocolVersion => {
                 Error::Protocol("the hub refused MQTT 3.1.1")
             }

@@ -140,13 +140,14 @@ pub enum Error {
         /// Bytes already queued.
         bytes: usize,
     },
-    /// Hub: CONNACK 2/4/5 — the identity or credentials were refused. Retrying will not help.
+    /// Hub: CONNACK 2/4/5 — the identity or credentials were refused, or the device is disabled (5). Retrying will not help.
     Unauthorized {
         /// The CONNACK return code.
         code: u8,
     },
-    /// Hub: CONNACK 3 — IoT Hub's answer for a disabled device. Retrying will not help until it is enabled.
-    DeviceDisabled {
+    /// Hub: CONNACK 3 (server unavailable) — a temporary outage; retried with backoff, as
+    /// azure-iot-common's `ServiceUnavailableError`. (A disabled device is refused with 5.)
+    ServerUnavailable {
         /// The CONNACK return code.
         code: u8,
     },
@@ -191,7 +192,7 @@ impl Error {
             Error::QosNotSupported => "QOS_NOT_SUPPORTED",
             Error::QueueFull { .. } => "QUEUE_FULL",
             Error::Unauthorized { .. } => "UNAUTHORIZED",
-            Error::DeviceDisabled { .. } => "DEVICE_DISABLED",
+            Error::ServerUnavailable { .. } => "SERVER_UNAVAILABLE",
             Error::Timeout => "TIMEOUT",
             Error::Throttled { .. } => "THROTTLED",
             Error::BadRequest { .. } => "BAD_REQUEST",
@@ -211,6 +212,7 @@ impl Error {
                 | Error::Timeout
                 | Error::Throttled { .. }
                 | Error::ServerError { .. }
+                | Error::ServerUnavailable { .. }
                 | Error::Disconnected
         )
     }
@@ -254,10 +256,10 @@ impl fmt::Display for Error {
                     "the hub refused the credentials (CONNACK {code}); check the key or token"
                 )
             }
-            Error::DeviceDisabled { code } => {
+            Error::ServerUnavailable { code } => {
                 write!(
                     f,
-                    "the hub refused the connection (CONNACK {code}); is the device disabled?"
+                    "the hub is unavailable (CONNACK {code}); retrying with backoff"
                 )
             }
             Error::Timeout => f.write_str("no answer from the hub within the operation timeout"),

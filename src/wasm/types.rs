@@ -74,7 +74,7 @@ export interface MethodRequest { name: string; component?: string; command: stri
 export interface MethodResponse { status: number; payload?: JsonValue; }
 export type MethodHandler = (req: MethodRequest) => MethodResponse | Promise<MethodResponse>;
 
-export type ErrorCode = "INVALID_CONNECTION_STRING" | "INVALID_ARGUMENT" | "UNAUTHORIZED" | "DEVICE_DISABLED"
+export type ErrorCode = "INVALID_CONNECTION_STRING" | "INVALID_ARGUMENT" | "UNAUTHORIZED" | "SERVER_UNAVAILABLE"
   | "PAYLOAD_TOO_LARGE" | "QOS_NOT_SUPPORTED" | "TIMEOUT" | "THROTTLED" | "DISCONNECTED" | "QUEUE_FULL"
   | "PROTOCOL_ERROR" | "SERVER_ERROR" | "BAD_REQUEST" | "NOT_FOUND" | "CLOSED" | "INSECURE_URL" | "TRANSPORT"
   | "INTERNAL";

@@ -53,7 +53,7 @@ const HINTS = {
   INVALID_ARGUMENT: "One of the connection settings is not valid.",
   TRANSPORT: "The WebSocket could not be opened or was closed: check the URL override and that the hub is reachable.",
   INSECURE_URL: "Plain ws:// to a non-loopback host is refused: use wss:// or tick “Allow ws://”.",
-  DEVICE_DISABLED: "The device identity is disabled in the registry.",
+  SERVER_UNAVAILABLE: "The hub is temporarily unavailable; the client backs off and retries.",
   TIMEOUT: "The hub did not answer in time.",
   THROTTLED: "The hub is throttling this device; the client backs off and retries.",
   NOT_FOUND: "The device is not in the hub's registry.",

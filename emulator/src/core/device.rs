@@ -155,7 +155,9 @@ impl Hub {
             return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
         }
         if !record.enabled {
-            return self.refuse(now, conn, ConnectReturnCode::ServiceUnavailable);
+            // IoT Hub refuses a disabled device as "not authorized" (5), not 3: 3 is a
+            // temporary outage that clients retry.
+            return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
         }
 
         // One connection per identity: the newest wins.

@@ -75,7 +75,7 @@ pub struct Identity {
     pub primary_key: String,
     /// Base64 secondary key.
     pub secondary_key: String,
-    /// `false` refuses connections (CONNACK 3, as IoT Hub does for disabled devices).
+    /// `false` refuses connections (CONNACK 5 not authorized, as IoT Hub does for disabled devices).
     pub enabled: bool,
     /// Changes when the identity is re-created.
     pub generation_id: String,

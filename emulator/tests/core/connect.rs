@@ -156,7 +156,7 @@ fn connect_disabled_device_fails() {
     .unwrap();
     assert_eq!(
         open(&mut h, T0, &connect_device("d1", false)).1,
-        ConnectReturnCode::ServiceUnavailable
+        ConnectReturnCode::NotAuthorized
     );
 }
 

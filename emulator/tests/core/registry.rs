@@ -44,6 +44,6 @@ fn disabling_connected_device_closes_it_succeeds() {
     assert!(!is_connected(&h, "d1"));
     assert_eq!(
         open(&mut h, T0, &connect_device("d1", false)).1,
-        ConnectReturnCode::ServiceUnavailable
+        ConnectReturnCode::NotAuthorized
     );
 }
