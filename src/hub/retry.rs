@@ -3,7 +3,7 @@
 //! Like `az_iot_calculate_retry_delay`, randomness is an input: the client
 //! draws from a [`Rng`] seeded by the shell, so tests are deterministic.
 
-/// Backoff parameters. Defaults: 1 s doubling to 60 s, jitter 0.5.
+/// Backoff parameters. Defaults: 1 s doubling to 60 s, full jitter (1.0): uniform in `[0, base]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Backoff {
     /// Delay before the first retry (attempt 0), before jitter, in ms.
@@ -20,7 +20,7 @@ impl Default for Backoff {
         Backoff {
             min_ms: 1_000,
             max_ms: 60_000,
-            jitter: 0.5,
+            jitter: 1.0,
         }
     }
 }
@@ -169,5 +169,20 @@ mod tests {
         .validate()
         .is_err());
         assert!(Backoff::default().validate().is_ok());
+    }
+
+    #[test]
+    fn backoff_default_full_jitter_succeeds() {
+        let b = Backoff::default();
+        assert_eq!((b.min_ms, b.max_ms, b.jitter), (1_000, 60_000, 1.0));
+        // Full jitter: uniform over the whole `[0, base]`, not just its upper half.
+        assert_eq!(b.delay_ms(2, 0), 4000);
+        assert!(b.delay_ms(2, u32::MAX) <= 1);
+        let mut rng = Rng::new(9);
+        let d: Vec<u64> = (0..1000).map(|_| b.delay_ms(5, rng.next_u32())).collect();
+        assert!(d.iter().all(|&x| x <= 32_000), "above base");
+        let low = d.iter().filter(|&&x| x < 8_000).count();
+        // About a quarter fall in [0, base/4); none would with jitter 0.5.
+        assert!((150..350).contains(&low), "{low} of 1000 below base/4");
     }
 }

@@ -1195,3 +1195,35 @@ fn client_connack_3_retried_with_backoff_then_connected_succeeds() {
         "{sent:?}"
     );
 }
+
+#[test]
+fn client_default_backoff_full_jitter_within_bounds_succeeds() {
+    let mut cfg = config();
+    cfg.random_seed = 3;
+    assert_eq!(cfg.retry, Backoff::default());
+    let mut h = H::new(cfg);
+    h.connect();
+    h.take_events();
+    h.c.connection_lost(h.now);
+    let mut below_half = 0;
+    for attempt in 1..=12u32 {
+        let ev = h.take_events();
+        let d = ev
+            .iter()
+            .find_map(|e| match e {
+                HubEvent::Reconnecting { delay_ms, .. } => Some(*delay_ms),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no Reconnecting in {ev:?}"));
+        let base = (1000u64 << (attempt - 1)).min(60_000);
+        assert!(d <= base, "attempt {attempt}: {d} over {base}");
+        if d < base / 2 {
+            below_half += 1;
+        }
+        h.run_until(h.now + d);
+        h.take_events();
+        h.c.connection_lost(h.now);
+    }
+    // Full jitter spreads over [0, base]; with jitter 0.5 nothing is below base/2.
+    assert!(below_half >= 2, "{below_half} of 12 delays below base/2");
+}
