@@ -32,12 +32,24 @@ fn pairs(v: &Value, k: &str) -> Vec<(String, String)> {
 
 #[test]
 fn vectors_copy_matches_shared_succeeds() {
-    // The repository carries a copy so `cargo test` runs anywhere; keep it identical to the shared one.
-    if let Ok(shared) = std::fs::read_to_string("/work/shared/vectors/iothub.json") {
-        assert_eq!(
+    // The repository carries a copy so `cargo test` runs anywhere; keep it identical to the shared
+    // one, found beside the clone (CI checks out `shared/` next to it).
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/iothub.json");
+    match std::fs::read_to_string(path) {
+        Ok(shared) => assert_eq!(
             shared, VECTORS,
-            "src/hub/tests/iothub.json drifted from shared/vectors/iothub.json"
-        );
+            "src/hub/tests/iothub.json drifted from {path}"
+        ),
+        Err(e) => {
+            let required = ["CI", "HUBWIRE_REQUIRE_PEERS"]
+                .iter()
+                .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
+            assert!(
+                !required,
+                "{path}: {e} (CI or HUBWIRE_REQUIRE_PEERS is set, so the shared vectors must be present)"
+            );
+            println!("SKIP vectors_copy_matches_shared_succeeds: {path}: {e}");
+        }
     }
 }
 
