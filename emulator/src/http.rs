@@ -389,6 +389,7 @@ fn connection(sh: &Arc<Shared>, id: IdentityId) -> Response<Body> {
                 "cleanSession": c.clean_session,
                 "connections": c.connections,
                 "subscriptions": c.subscriptions,
+                "username": c.username,
             }),
         ),
         Err(e) => service_error(e),

@@ -176,6 +176,7 @@ impl Hub {
             session.subs.clear();
         }
         session.clean = connect.clean_session;
+        session.username = connect.login.as_ref().map(|l| l.username.clone());
         session.conn = Some(conn);
         session.connections += 1;
         if let Some(c) = self.conns.get_mut(&conn) {

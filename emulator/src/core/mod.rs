@@ -177,6 +177,9 @@ pub struct ConnectionInfo {
     pub connections: u64,
     /// Topic filters the session is subscribed to (granted), in a fixed order.
     pub subscriptions: Vec<String>,
+    /// The MQTT username of the current (or last) accepted connection (carries
+    /// `model-id` and `DeviceClientType`).
+    pub username: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -193,6 +196,7 @@ struct Session {
     conn: Option<ConnId>,
     clean: bool,
     connections: u64,
+    username: Option<String>,
 }
 
 #[derive(Debug)]

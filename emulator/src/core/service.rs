@@ -155,6 +155,7 @@ impl Hub {
             subscriptions: s.map_or_else(Vec::new, |s| {
                 s.subs.keys().map(|k| sub_filter(id, *k)).collect()
             }),
+            username: s.and_then(|s| s.username.clone()),
         })
     }
 

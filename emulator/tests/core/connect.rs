@@ -264,3 +264,21 @@ fn second_connection_drops_first_succeeds() {
     assert!(info.connected);
     assert_eq!(info.connections, 2);
 }
+
+#[test]
+fn connection_info_reports_username_succeeds() {
+    let mut h = hub();
+    let id = IdentityId::device("d1");
+    assert_eq!(h.connection_info(&id).unwrap().username, None);
+    let user =
+        format!("{HOST}/d1/?api-version=2021-04-12&DeviceClientType=x%2F1&model-id=dtmi%3Aa%3Bb;1");
+    let c = connect_with(
+        "d1",
+        &user,
+        &token(&format!("{HOST}/devices/d1"), KEY, EXP),
+        false,
+        0,
+    );
+    assert_eq!(open(&mut h, T0, &c).1, ConnectReturnCode::Success);
+    assert_eq!(h.connection_info(&id).unwrap().username, Some(user));
+}
