@@ -398,3 +398,80 @@ fn process_state_file_survives_restart_succeeds() {
     drop(e);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn process_method_offline_404_and_unanswered_504_fails() {
+    let dir = temp_dir("methods");
+    let e = start(&dir, &[]);
+    let call = r#"{"methodName":"reboot","payload":{"n":1},"responseTimeoutInSeconds":1,"connectTimeoutInSeconds":0}"#;
+
+    // Nobody connected: 404 DeviceNotOnline at once.
+    let t0 = Instant::now();
+    let (status, body) = e.api("POST", "/twins/demo/methods", call);
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["ErrorCode"], "DeviceNotOnline");
+    assert!(t0.elapsed() < Duration::from_millis(900), "404 waited");
+
+    // Connected and subscribed to methods, but never answering: 504 GatewayTimeout
+    // after responseTimeoutInSeconds.
+    let cs = e.ready["demoDevice"]["connectionString"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let password = hubwire_emulator::sas_cli::token_from_connection_string(&cs, now, 600).unwrap();
+    let ws_url = e.ready["wsUrl"].as_str().unwrap().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ws = rt.block_on(async {
+        let mut req = ws_url.into_client_request().unwrap();
+        req.headers_mut()
+            .insert("Sec-WebSocket-Protocol", "mqtt".parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let mut c = Connect::new("demo");
+        c.keep_alive = 60;
+        c.set_login(
+            "localhost/demo/?api-version=2021-04-12".to_string(),
+            password,
+        );
+        let mut out = mqtt_bytes(Packet::Connect(c));
+        let mut b = BytesMut::new();
+        v4::Subscribe::new("$iothub/methods/POST/#", QoS::AtMostOnce)
+            .write(&mut b)
+            .unwrap();
+        out.extend_from_slice(&b);
+        ws.send(Message::Binary(out)).await.unwrap();
+        let mut got = BytesMut::new();
+        let mut packets = Vec::new();
+        while packets.len() < 2 {
+            match ws.next().await.unwrap().unwrap() {
+                Message::Binary(b) => got.extend_from_slice(&b),
+                other => panic!("unexpected {other:?}"),
+            }
+            while let Ok(p) = v4::read(&mut got, 1 << 20) {
+                packets.push(p);
+            }
+        }
+        assert!(matches!(&packets[0], Packet::ConnAck(a) if a.code == ConnectReturnCode::Success));
+        assert!(matches!(&packets[1], Packet::SubAck(_)), "{packets:?}");
+        ws
+    });
+    let t0 = Instant::now();
+    let (status, body) = e.api("POST", "/twins/demo/methods", call);
+    let took = t0.elapsed();
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["ErrorCode"], "GatewayTimeout");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
+        "504 after {took:?}, responseTimeoutInSeconds is 1"
+    );
+    drop(ws);
+    drop(rt);
+    drop(e);
+    let _ = std::fs::remove_dir_all(dir);
+}
