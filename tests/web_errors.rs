@@ -273,3 +273,39 @@ async fn default_method_handler_answers_unregistered_method_succeeds() {
     assert_eq!(text(&r, "payload").as_deref(), Some("specific"));
     c.close();
 }
+
+#[wasm_bindgen_test]
+async fn disabled_device_refused_unauthorized_fails() {
+    // IoT Hub (and the emulator) refuse a disabled device with CONNACK 5: on MQTT
+    // it looks like bad credentials, so the client stops with UNAUTHORIZED.
+    let (id, key) = new_device("disabled").await;
+    let (status, _) = service(
+        "PUT",
+        &format!("/devices/{id}"),
+        Some(&format!(
+            "{{\"deviceId\":\"{id}\",\"status\":\"disabled\"}}"
+        )),
+        &[("If-Match", "*")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let c = device_client(&id, &key, &[fast_retry()]);
+    let reconnecting = Recorder::new();
+    let disconnected = Recorder::new();
+    c.on("reconnecting", reconnecting.f()).expect("on");
+    c.on("disconnected", disconnected.f()).expect("on");
+    let e = rejection(c.connect()).await;
+    assert_eq!(text(&e, "code").as_deref(), Some("UNAUTHORIZED"));
+    assert!(text(&e, "message")
+        .unwrap_or_default()
+        .contains("CONNACK 5"));
+    wait(400).await; // several retry delays: nothing may happen
+    assert_eq!(reconnecting.len(), 0, "no retry loop for a disabled device");
+    assert_eq!(disconnected.len(), 1);
+    assert_eq!(
+        get(&disconnected.get(0), "willRetry").as_bool(),
+        Some(false)
+    );
+    assert_eq!(c.state(), "disconnected");
+    c.close();
+}
