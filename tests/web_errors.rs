@@ -309,3 +309,34 @@ async fn disabled_device_refused_unauthorized_fails() {
     assert_eq!(c.state(), "disconnected");
     c.close();
 }
+
+#[wasm_bindgen_test]
+async fn server_unavailable_retried_then_connected_succeeds() {
+    // CONNACK 3 is a transient outage (azure-iot-common retries
+    // ServiceUnavailableError): connect() keeps trying with backoff.
+    let (id, key) = new_device("unavail").await;
+    assert_eq!(
+        fault(&id, r#"{"kind":"serverUnavailable","count":2}"#).await,
+        204
+    );
+    let c = device_client(&id, &key, &[fast_retry()]);
+    let reconnecting = Recorder::new();
+    let disconnected = Recorder::new();
+    c.on("reconnecting", reconnecting.f()).expect("on");
+    c.on("disconnected", disconnected.f()).expect("on");
+    ok(c.connect()).await;
+    assert_eq!(c.state(), "connected");
+    assert_eq!(disconnected.len(), 2);
+    for i in 0..2 {
+        let d = disconnected.get(i);
+        assert_eq!(text(&d, "code").as_deref(), Some("SERVER_UNAVAILABLE"));
+        assert_eq!(get(&d, "willRetry").as_bool(), Some(true));
+    }
+    assert_eq!(reconnecting.len(), 2);
+    assert_eq!(get(&reconnecting.get(1), "attempt").as_f64(), Some(2.0));
+    assert_eq!(
+        get(&connection_of(&id).await, "connected").as_bool(),
+        Some(true)
+    );
+    c.close();
+}

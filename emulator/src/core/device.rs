@@ -159,6 +159,10 @@ impl Hub {
             // temporary outage that clients retry.
             return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
         }
+        if let Some(f) = self.faults.get_mut(&identity).filter(|f| f.unavailable > 0) {
+            f.unavailable -= 1;
+            return self.refuse(now, conn, ConnectReturnCode::ServiceUnavailable);
+        }
 
         // One connection per identity: the newest wins.
         if let Some(old) = self.sessions.get(&identity).and_then(|s| s.conn) {

@@ -40,6 +40,11 @@ pub enum Fault {
         /// How many.
         count: u32,
     },
+    /// Refuse the next `count` otherwise valid CONNECTs with CONNACK 3 (server unavailable).
+    ServerUnavailable {
+        /// How many.
+        count: u32,
+    },
     /// Send a malformed packet.
     Malformed(MalformedVariant),
 }
@@ -65,6 +70,7 @@ impl Hub {
                 f.delay_count = count;
             }
             Fault::TwinThrottle { count } => f.throttle = count,
+            Fault::ServerUnavailable { count } => f.unavailable = count,
             Fault::Drop
             | Fault::CloseWithoutDisconnect
             | Fault::ExpireToken
@@ -130,6 +136,7 @@ pub fn parse_fault(v: &Value) -> Result<Fault, ServiceError> {
         },
         Some("expireToken") => Fault::ExpireToken,
         Some("twinThrottle") => Fault::TwinThrottle { count: count() },
+        Some("serverUnavailable") => Fault::ServerUnavailable { count: count() },
         Some("malformed") => Fault::Malformed(match v.get("variant").and_then(Value::as_str) {
             Some("badRemainingLength") => MalformedVariant::BadRemainingLength,
             Some("oversized") => MalformedVariant::Oversized,

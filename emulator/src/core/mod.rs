@@ -212,6 +212,7 @@ struct FaultCounters {
     delay_ms: u64,
     delay_count: u32,
     throttle: u32,
+    unavailable: u32,
 }
 
 #[derive(Debug)]

@@ -182,3 +182,28 @@ fn parse_fault_bodies_succeeds() {
     assert!(parse_fault(&json!({"kind": "malformed", "variant": "x"})).is_err());
     assert!(parse_fault(&json!({"kind": "delayPuback"})).is_err());
 }
+
+#[test]
+fn server_unavailable_fault_refuses_next_connects_with_3_succeeds() {
+    let mut h = hub();
+    assert_eq!(
+        parse_fault(&json!({"kind": "serverUnavailable", "count": 2})),
+        Ok(Fault::ServerUnavailable { count: 2 })
+    );
+    h.inject_fault(
+        T0,
+        &IdentityId::device("d1"),
+        Fault::ServerUnavailable { count: 2 },
+    )
+    .unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            open(&mut h, T0, &connect_device("d1", false)).1,
+            ConnectReturnCode::ServiceUnavailable
+        );
+    }
+    assert_eq!(
+        open(&mut h, T0, &connect_device("d1", false)).1,
+        ConnectReturnCode::Success
+    );
+}
