@@ -216,7 +216,12 @@ suite_fuzz() {
 suite_wasm_build() {
     with_timeout 1200 wasm-pack build --target web --release || return 1
     bundle_size || return 1
-    pkg_loads
+    pkg_loads || return 1
+    # The bundler flavour (what webpack/Rollup users of wasm-pack output import) must build
+    # too; the npm package itself is assembled from the web target (docs/runtimes.md).
+    with_timeout 1200 wasm-pack build --target bundler --release --out-dir target/hubwire-bundler || return 1
+    local b=target/hubwire-bundler
+    echo "bundler target: $b/hubwire_bg.wasm $(wc -c <$b/hubwire_bg.wasm) B (gzip $(gzip -9 -c $b/hubwire_bg.wasm | wc -c) B) + $b/hubwire_bg.js $(wc -c <$b/hubwire_bg.js) B (gzip $(gzip -9 -c $b/hubwire_bg.js | wc -c) B)"
 }
 
 # The optimised pkg/ must instantiate and make a client (Debian's binaryen 108 broke that).
@@ -281,6 +286,9 @@ suite_wasm_test() {
     # One wasm-pack run per test target, so a failing target does not hide the
     # others (wasm-pack hands extra args to `cargo build` too: no --no-fail-fast).
     local targets=(--lib) f rc=0
+    # wasm-bindgen-test's default is 20 s per target; the end-to-end targets run many
+    # real reconnects against the emulator and need more on a loaded 2-core machine.
+    export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-180}
     for f in tests/*.rs; do [ -f "$f" ] && targets+=("--test=$(basename "$f" .rs)"); done
     for f in "${targets[@]}"; do
         echo "wasm-pack test --headless --chrome --chromedriver $CHROMEDRIVER -- $f"
