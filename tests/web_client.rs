@@ -3,50 +3,26 @@
 //! which exports the emulator's addresses at build time).
 //!
 //! Every test creates its own device through the service API, so tests do not
-//! share state. Service calls are signed with hubwire's own SAS function.
+//! share state. Service calls are signed with hubwire's own SAS function; the
+//! address, service-call and client helpers live in tests/web_common.
 #![cfg(target_arch = "wasm32")]
 #![forbid(unsafe_code)]
 
+mod web_common;
+
 use hubwire::hub::sas;
-use hubwire::wasm::{ClientOptionsArg, DeviceClient};
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
+use hubwire::wasm::DeviceClient;
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_common::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// Service API base, e.g. `http://127.0.0.1:P`.
-const HTTP: Option<&str> = match option_env!("HUBWIRE_EMULATOR_URL") {
-    Some(v) => Some(v),
-    None => option_env!("HUBWIRE_EMULATOR_HTTP"),
-};
-/// Device endpoint, e.g. `ws://127.0.0.1:P/$iothub/websocket`.
-const WS: Option<&str> = match option_env!("HUBWIRE_EMULATOR_WS_URL") {
-    Some(v) => Some(v),
-    None => option_env!("HUBWIRE_EMULATOR_WS"),
-};
-/// `HostName=...;SharedAccessKeyName=iothubowner;SharedAccessKey=...`.
-const SERVICE_CS: Option<&str> = match option_env!("HUBWIRE_SERVICE_CONNECTION_STRING") {
-    Some(v) => Some(v),
-    None => option_env!("HUBWIRE_SERVICE_CS"),
-};
-
 #[wasm_bindgen(inline_js = r#"
-export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
-export async function http(method, url, auth, body, headers) {
-  const h = { Authorization: auth };
-  if (body !== undefined) h["Content-Type"] = "application/json";
-  for (const [k, v] of headers) h[k] = v;
-  const r = await fetch(url, { method, headers: h, body });
-  const text = await r.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch (_) { json = text; }
-  return { status: r.status, json };
-}
 // A webSocketFactory that resolves asynchronously (like the Cloudflare adapter)
 // and counts the listeners hubwire keeps on the sockets it made.
 export function countingFactory() {
@@ -94,8 +70,6 @@ export function trackTimers() {
 }
 "#)]
 extern "C" {
-    fn sleep(ms: u32) -> Promise;
-    fn http(method: &str, url: &str, auth: &str, body: JsValue, headers: Array) -> Promise;
     #[wasm_bindgen(js_name = countingFactory)]
     fn counting_factory() -> JsValue;
     #[wasm_bindgen(js_name = trackTimers)]
@@ -107,213 +81,16 @@ extern "C" {
 
 // ------------------------------------------------------------------ helpers
 
-fn env(v: Option<&'static str>, name: &str) -> &'static str {
-    v.unwrap_or_else(|| {
-        panic!("{name} was not set at build time: run through scripts/test.sh wasm_test")
-    })
-}
-
-fn get(v: &JsValue, path: &str) -> JsValue {
-    path.split('.').fold(v.clone(), |acc, k| {
-        Reflect::get(&acc, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
-    })
-}
-
-fn text(v: &JsValue, path: &str) -> Option<String> {
-    get(v, path).as_string()
-}
-
-fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in pairs {
-        Reflect::set(&o, &JsValue::from_str(k), v).expect("set");
-    }
-    o.into()
-}
-
-fn json(s: &str) -> JsValue {
-    JSON::parse(s).expect("test JSON parses")
-}
-
-async fn wait(ms: u32) {
-    JsFuture::from(sleep(ms)).await.expect("sleep");
-}
-
-async fn ok(p: Promise) -> JsValue {
-    match JsFuture::from(p).await {
-        Ok(v) => v,
-        Err(e) => panic!(
-            "expected success, got {}",
-            text(&e, "code").unwrap_or_default() + " " + &text(&e, "message").unwrap_or_default()
-        ),
-    }
-}
-
+/// The `code` of the rejection of `p` (see [`rejection`]).
 async fn err_code(p: Promise) -> String {
-    match JsFuture::from(p).await {
-        Ok(_) => panic!("expected a rejection"),
-        Err(e) => {
-            assert!(
-                e.is_instance_of::<js_sys::Error>(),
-                "rejections are Error objects"
-            );
-            text(&e, "code").expect("errors carry a code")
-        }
-    }
-}
-
-/// Polls `cond` every 20 ms for up to `ms`.
-async fn until(ms: u32, mut cond: impl FnMut() -> bool) -> bool {
-    for _ in 0..(ms / 20).max(1) {
-        if cond() {
-            return true;
-        }
-        wait(20).await;
-    }
-    cond()
-}
-
-fn cs_field<'a>(cs: &'a str, key: &str) -> &'a str {
-    cs.split(';')
-        .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-        .unwrap_or_else(|| panic!("connection string has no {key}"))
-}
-
-fn host() -> &'static str {
-    cs_field(
-        env(SERVICE_CS, "HUBWIRE_SERVICE_CONNECTION_STRING"),
-        "HostName",
-    )
+    text(&rejection(p).await, "code").expect("errors carry a code")
 }
 
 fn now_secs() -> u64 {
     (js_sys::Date::now() / 1000.0) as u64
 }
 
-/// A service SAS token from the service connection string, made with hubwire's SAS code.
-fn service_token() -> String {
-    use base64::Engine as _;
-    let cs = env(SERVICE_CS, "HUBWIRE_SERVICE_CONNECTION_STRING");
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(cs_field(cs, "SharedAccessKey"))
-        .expect("service key is base64");
-    sas::token(
-        &key,
-        cs_field(cs, "HostName"),
-        now_secs() + 3600,
-        Some(cs_field(cs, "SharedAccessKeyName")),
-    )
-}
-
-/// Calls the service API; returns (status, parsed JSON body).
-async fn service(
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-    headers: &[(&str, &str)],
-) -> (u16, JsValue) {
-    let url = format!("{}{}", env(HTTP, "HUBWIRE_EMULATOR_URL"), path);
-    let hs = Array::new();
-    for (k, v) in headers {
-        hs.push(&Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)));
-    }
-    let body = body.map(JsValue::from_str).unwrap_or(JsValue::UNDEFINED);
-    let r = ok(http(method, &url, &service_token(), body, hs)).await;
-    (
-        get(&r, "status").as_f64().expect("status") as u16,
-        get(&r, "json"),
-    )
-}
-
-fn unique(name: &str) -> String {
-    format!("web-{name}-{}", (js_sys::Math::random() * 1e9) as u64)
-}
-
-/// Creates a device; returns (device id, primary key).
-async fn new_device(name: &str) -> (String, String) {
-    let id = unique(name);
-    let (status, dev) = service(
-        "PUT",
-        &format!("/devices/{id}"),
-        Some(&format!("{{\"deviceId\":\"{id}\"}}")),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        status,
-        200,
-        "PUT /devices/{id}: {:?}",
-        JSON::stringify(&dev).ok().map(String::from)
-    );
-    let key = text(&dev, "authentication.symmetricKey.primaryKey").expect("generated key");
-    (id, key)
-}
-
-fn connection_string(id: &str, key: &str) -> String {
-    format!("HostName={};DeviceId={id};SharedAccessKey={key}", host())
-}
-
-/// Options pointing at the emulator, plus `extra` fields.
-fn options(extra: &[(&str, JsValue)]) -> ClientOptionsArg {
-    let o: Object =
-        obj(&[("url", JsValue::from_str(env(WS, "HUBWIRE_EMULATOR_WS_URL")))]).unchecked_into();
-    for (k, v) in extra {
-        Reflect::set(&o, &JsValue::from_str(k), v).expect("set");
-    }
-    o.unchecked_into()
-}
-
-fn fast_retry() -> (&'static str, JsValue) {
-    (
-        "retry",
-        obj(&[
-            ("minDelayMs", 50.into()),
-            ("maxDelayMs", 200.into()),
-            ("jitter", 0.into()),
-        ]),
-    )
-}
-
-/// Collects the first argument of every call.
-struct Recorder {
-    calls: Rc<RefCell<Vec<JsValue>>>,
-    closure: Closure<dyn FnMut(JsValue)>,
-}
-
-impl Recorder {
-    fn new() -> Recorder {
-        let calls = Rc::new(RefCell::new(Vec::new()));
-        let c = calls.clone();
-        Recorder {
-            calls,
-            closure: Closure::new(move |v: JsValue| c.borrow_mut().push(v)),
-        }
-    }
-    fn f(&self) -> Function {
-        self.closure.as_ref().unchecked_ref::<Function>().clone()
-    }
-    fn len(&self) -> usize {
-        self.calls.borrow().len()
-    }
-    fn get(&self, i: usize) -> JsValue {
-        self.calls.borrow()[i].clone()
-    }
-}
-
-/// A client for this device, with [`options`] plus `extra`.
-fn device_client(id: &str, key: &str, extra: &[(&str, JsValue)]) -> DeviceClient {
-    DeviceClient::from_connection_string(&connection_string(id, key), Some(options(extra)))
-        .expect("client")
-}
-
-async fn connected_client(name: &str, extra: &[(&str, JsValue)]) -> (DeviceClient, String, String) {
-    let (id, key) = new_device(name).await;
-    let c = device_client(&id, &key, extra);
-    ok(c.connect()).await;
-    assert_eq!(c.state(), "connected");
-    (c, id, key)
-}
-
+/// Telemetry messages (whole records) the emulator recorded for the device, in order.
 async fn telemetry_of(id: &str) -> Vec<JsValue> {
     let (status, r) = service(
         "GET",
@@ -324,25 +101,6 @@ async fn telemetry_of(id: &str) -> Vec<JsValue> {
     .await;
     assert_eq!(status, 200);
     Array::from(&get(&r, "items")).iter().collect()
-}
-
-/// Injects an emulator fault (`POST /emulator/faults/{id}` with this JSON body); returns the status.
-async fn fault(id: &str, body: &str) -> u16 {
-    service("POST", &format!("/emulator/faults/{id}"), Some(body), &[])
-        .await
-        .0
-}
-
-/// The emulator's connection facts for the device (`GET /emulator/devices/{id}/connection`).
-async fn connection_of(id: &str) -> JsValue {
-    service(
-        "GET",
-        &format!("/emulator/devices/{id}/connection"),
-        None,
-        &[],
-    )
-    .await
-    .1
 }
 
 /// [`connection_of`], polled (50 times, 20 ms apart) until it says `connected: false`;
@@ -357,13 +115,6 @@ async fn connection_once_closed(id: &str) -> JsValue {
         wait(20).await;
     }
     conn
-}
-
-async fn invoke(id: &str, method: &str, payload: &str) -> (u16, JsValue) {
-    let body = format!(
-        "{{\"methodName\":\"{method}\",\"payload\":{payload},\"responseTimeoutInSeconds\":5,\"connectTimeoutInSeconds\":0}}"
-    );
-    service("POST", &format!("/twins/{id}/methods"), Some(&body), &[]).await
 }
 
 // ------------------------------------------------------------------ tests

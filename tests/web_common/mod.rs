@@ -1,5 +1,5 @@
 //! Helpers shared by the headless-Chromium test targets that talk to the real
-//! emulator (tests/web_errors.rs, tests/web_throttled.rs): addresses from the
+//! emulator (tests/web_client.rs, tests/web_errors.rs, tests/web_throttled.rs): addresses from the
 //! build-time env that scripts/test.sh exports, service calls signed with
 //! hubwire's own SAS code, and small Promise/recorder utilities.
 #![allow(dead_code)]
@@ -199,7 +199,12 @@ pub async fn new_device(name: &str) -> (String, String) {
         &[],
     )
     .await;
-    assert_eq!(status, 200, "PUT /devices/{id}");
+    assert_eq!(
+        status,
+        200,
+        "PUT /devices/{id}: {:?}",
+        JSON::stringify(&dev).ok().map(String::from)
+    );
     let key = text(&dev, "authentication.symmetricKey.primaryKey").expect("generated key");
     (id, key)
 }
