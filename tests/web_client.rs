@@ -90,19 +90,6 @@ fn now_secs() -> u64 {
     (js_sys::Date::now() / 1000.0) as u64
 }
 
-/// Telemetry messages (whole records) the emulator recorded for the device, in order.
-async fn telemetry_of(id: &str) -> Vec<JsValue> {
-    let (status, r) = service(
-        "GET",
-        &format!("/emulator/telemetry?deviceId={id}&after=0&limit=1000"),
-        None,
-        &[],
-    )
-    .await;
-    assert_eq!(status, 200);
-    Array::from(&get(&r, "items")).iter().collect()
-}
-
 /// [`connection_of`], polled (50 times, 20 ms apart) until it says `connected: false`;
 /// the last answer either way.
 async fn connection_once_closed(id: &str) -> JsValue {

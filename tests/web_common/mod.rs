@@ -253,8 +253,8 @@ pub async fn connected_client(
     (c, id, key)
 }
 
-/// Telemetry bodies the emulator recorded for the device, in order.
-pub async fn telemetry_bodies(id: &str) -> Vec<String> {
+/// Telemetry messages (whole records) the emulator recorded for the device, in order.
+pub async fn telemetry_of(id: &str) -> Vec<JsValue> {
     let (status, r) = service(
         "GET",
         &format!("/emulator/telemetry?deviceId={id}&after=0&limit=1000"),
@@ -263,9 +263,15 @@ pub async fn telemetry_bodies(id: &str) -> Vec<String> {
     )
     .await;
     assert_eq!(status, 200);
-    Array::from(&get(&r, "items"))
+    Array::from(&get(&r, "items")).iter().collect()
+}
+
+/// Telemetry bodies the emulator recorded for the device, in order.
+pub async fn telemetry_bodies(id: &str) -> Vec<String> {
+    telemetry_of(id)
+        .await
         .iter()
-        .map(|i| text(&i, "body").unwrap_or_default())
+        .map(|i| text(i, "body").unwrap_or_default())
         .collect()
 }
 
