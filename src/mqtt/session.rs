@@ -420,33 +420,47 @@ impl Session {
         match (self.state, packet) {
             (State::Connecting, Packet::ConnAck(ack)) => self.on_connack(now, ack),
             (State::Connected, Packet::Publish(p)) => self.on_publish(now, p),
+            // An acknowledgement nothing awaits is a broken or hostile server (acks
+            // belong to the connection that carried the request): end the connection.
             (State::Connected, Packet::PubAck(PubAck { pkid })) => {
-                if let Some(i) = self.inflight.iter().position(|p| p.pkid == pkid) {
-                    self.inflight.remove(i);
-                    self.ids.release(pkid);
-                    self.events.push_back(Event::PubAck(pkid));
-                }
+                let i = self.inflight.iter().position(|p| p.pkid == pkid).ok_or(
+                    Error::UnknownPacketId {
+                        packet_type: codec::packet_type::PUBACK,
+                        pkid,
+                    },
+                )?;
+                self.inflight.remove(i);
+                self.ids.release(pkid);
+                self.events.push_back(Event::PubAck(pkid));
                 Ok(())
             }
             (State::Connected, Packet::SubAck(SubAck { pkid, return_codes })) => {
-                if self.pending_subs.remove(&pkid) {
-                    self.ids.release(pkid);
-                    let granted = return_codes
-                        .into_iter()
-                        .map(|c| match c {
-                            SubscribeReasonCode::Success(q) => Some(from_codec_qos(q)),
-                            SubscribeReasonCode::Failure => None,
-                        })
-                        .collect();
-                    self.events.push_back(Event::SubAck { pkid, granted });
+                if !self.pending_subs.remove(&pkid) {
+                    return Err(Error::UnknownPacketId {
+                        packet_type: codec::packet_type::SUBACK,
+                        pkid,
+                    });
                 }
+                self.ids.release(pkid);
+                let granted = return_codes
+                    .into_iter()
+                    .map(|c| match c {
+                        SubscribeReasonCode::Success(q) => Some(from_codec_qos(q)),
+                        SubscribeReasonCode::Failure => None,
+                    })
+                    .collect();
+                self.events.push_back(Event::SubAck { pkid, granted });
                 Ok(())
             }
             (State::Connected, Packet::UnsubAck(u)) => {
-                if self.pending_unsubs.remove(&u.pkid) {
-                    self.ids.release(u.pkid);
-                    self.events.push_back(Event::UnsubAck(u.pkid));
+                if !self.pending_unsubs.remove(&u.pkid) {
+                    return Err(Error::UnknownPacketId {
+                        packet_type: codec::packet_type::UNSUBACK,
+                        pkid: u.pkid,
+                    });
                 }
+                self.ids.release(u.pkid);
+                self.events.push_back(Event::UnsubAck(u.pkid));
                 Ok(())
             }
             (State::Connected, Packet::PingResp) => Ok(()),
