@@ -6,8 +6,10 @@
 #![forbid(unsafe_code)]
 
 pub mod core;
+pub mod csp;
 pub mod http;
 pub mod keys;
+pub mod persist;
 pub mod sas_cli;
 pub mod server;
 pub mod shared;

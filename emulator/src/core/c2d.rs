@@ -110,6 +110,7 @@ impl Hub {
             inflight: None,
             deliveries: 0,
         });
+        self.dirty = true;
         self.deliver_c2d(device);
         Ok(())
     }

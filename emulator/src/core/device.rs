@@ -50,7 +50,9 @@ impl Hub {
             (Packet::Publish(p), Some(id)) => self.handle_publish(now, conn, &id, p),
             (Packet::PubAck(ack), Some(id)) => {
                 if let Some(q) = self.c2d.get_mut(&id.device) {
+                    let before = q.len();
                     q.retain(|m| m.inflight != Some((conn, ack.pkid)));
+                    self.dirty |= q.len() != before;
                 }
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.inflight.remove(&ack.pkid);
@@ -75,7 +77,8 @@ impl Hub {
                 }
                 let session = self.sessions.entry(id.clone()).or_default();
                 for (k, q) in &added {
-                    session.subs.insert(*k, *q);
+                    let changed = session.subs.insert(*k, *q) != Some(*q);
+                    self.dirty |= changed && !session.clean;
                 }
                 self.transmit(conn, &Packet::SubAck(SubAck::new(s.pkid, codes)));
                 if added.iter().any(|(k, _)| *k == Sub::C2d) {
@@ -89,7 +92,7 @@ impl Hub {
                 if let Some(session) = self.sessions.get_mut(&id) {
                     for t in &u.topics {
                         if let Some(kind) = sub_kind(&id, t) {
-                            session.subs.remove(&kind);
+                            self.dirty |= session.subs.remove(&kind).is_some() && !session.clean;
                         }
                     }
                 }
@@ -134,6 +137,13 @@ impl Hub {
             Ok(t) => t,
             Err(_) => return self.refuse(now, conn, ConnectReturnCode::BadUserNamePassword),
         };
+        if self.registry.get(&identity).is_none() {
+            return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
+        }
+        if !self.throttle.admit(now, &identity) {
+            // Too many CONNECTs from this identity (core/throttle.rs): retryable refusal.
+            return self.refuse(now, conn, ConnectReturnCode::ServiceUnavailable);
+        }
         let Some(record) = self.registry.get(&identity) else {
             return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
         };
@@ -159,6 +169,10 @@ impl Hub {
             // temporary outage that clients retry.
             return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
         }
+        if let Some(code) = self.hostile_connack(&identity) {
+            self.transmit_raw(conn, vec![0x20, 0x02, 0x00, code]);
+            return self.close(now, conn, true);
+        }
         if let Some(f) = self.faults.get_mut(&identity).filter(|f| f.unavailable > 0) {
             f.unavailable -= 1;
             return self.refuse(now, conn, ConnectReturnCode::ServiceUnavailable);
@@ -170,11 +184,15 @@ impl Hub {
         }
         let session = self.sessions.entry(identity.clone()).or_default();
         let session_present = !connect.clean_session && session.connections > 0 && !session.clean;
+        // The state file keeps clean-session-0 sessions: write when one starts or ends.
+        let was_kept = session.connections > 0 && !session.clean;
+        let kept = !connect.clean_session;
+        self.dirty |= was_kept != kept;
         if connect.clean_session {
             session.subs.clear();
             // The C2D queue belongs to the device; a module's session has none.
             if identity.module.is_none() {
-                self.c2d.remove(&identity.device);
+                self.dirty |= self.c2d.remove(&identity.device).is_some();
             }
         } else if session.clean {
             session.subs.clear();

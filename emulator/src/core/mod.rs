@@ -11,11 +11,14 @@ mod c2d;
 mod conn;
 mod device;
 mod faults;
+pub mod hostile;
 mod methods;
+pub mod persist;
 pub mod props;
 pub mod registry;
 mod service;
 pub mod telemetry;
+pub mod throttle;
 pub mod time;
 pub mod twin;
 
@@ -80,6 +83,13 @@ pub enum Output {
         conn: ConnId,
         /// MQTT bytes.
         bytes: Vec<u8>,
+    },
+    /// Send a WebSocket text message on `conn` (only the `textFrame` hostile fault does).
+    TransmitText {
+        /// Connection.
+        conn: ConnId,
+        /// The text.
+        text: String,
     },
     /// Close `conn`: `graceful` sends a WebSocket close frame, otherwise the
     /// transport is dropped with nothing more on the wire.
@@ -180,6 +190,8 @@ pub struct ConnectionInfo {
     /// The MQTT username of the current (or last) accepted connection (carries
     /// `model-id` and `DeviceClientType`).
     pub username: Option<String>,
+    /// CONNECTs refused by the connect throttle since the hub started.
+    pub throttled_connects: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -241,6 +253,8 @@ pub struct Hub {
     faults: HashMap<IdentityId, FaultCounters>,
     calls: BTreeMap<CallId, PendingCall>,
     telemetry: TelemetryLog,
+    throttle: throttle::ConnectThrottle,
+    hostile: hostile::HostileState,
     outputs: VecDeque<Output>,
     next_conn: ConnId,
     next_call: CallId,
@@ -281,6 +295,8 @@ impl Hub {
             faults: HashMap::new(),
             calls: BTreeMap::new(),
             telemetry: TelemetryLog::new(cap),
+            throttle: throttle::ConnectThrottle::default(),
+            hostile: hostile::HostileState::default(),
             outputs: VecDeque::new(),
             next_conn: 1,
             next_call: 1,
@@ -303,7 +319,13 @@ impl Hub {
         self.registry = r;
     }
 
-    /// True once after the registry or a twin changed: time to persist.
+    /// Limits CONNECTs per identity (`None`, the default of a new hub: no limit).
+    pub fn set_connect_throttle(&mut self, limit: Option<throttle::ConnectLimit>) {
+        self.throttle.set_limit(limit);
+    }
+
+    /// True once after state the state file keeps changed (registry, twins, queued
+    /// cloud-to-device messages, clean-session-0 sessions): time to persist.
     pub fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)
     }

@@ -72,6 +72,7 @@ impl Hub {
                 self.close(now, conn, true);
             }
             self.faults.remove(&gone);
+            self.throttle.forget(&gone);
             if gone.module.is_none() {
                 self.c2d.remove(&gone.device);
             }
@@ -156,6 +157,7 @@ impl Hub {
                 s.subs.keys().map(|k| sub_filter(id, *k)).collect()
             }),
             username: s.and_then(|s| s.username.clone()),
+            throttled_connects: self.throttle.refused(id),
         })
     }
 
