@@ -181,14 +181,15 @@ suite_cargo_test() {
     with_timeout 1500 cargo test --workspace --no-fail-fast
 }
 
-# fuzz/ (not a workspace member): the targets compile, then each runs briefly under
-# libFuzzer with the stable-toolchain instrumentation of fuzz/README.md.
+# fuzz/ (not a workspace member): the targets compile, then each replays its committed
+# seeds (fuzz/seeds/<target>) and runs briefly under libFuzzer with the stable-toolchain
+# instrumentation of fuzz/README.md, with allocation limits (no unbounded allocation).
 suite_fuzz() {
     if [ ! -f fuzz/Cargo.toml ]; then
         skip "fuzz/ does not exist yet"
         return 0
     fi
-    local secs=${HUBWIRE_FUZZ_SECS:-20} t bins rc=0 fuzz_target=${CARGO_TARGET_DIR:-$ROOT/fuzz/target}
+    local secs=${HUBWIRE_FUZZ_SECS:-6} t bins rc=0 seeds fuzz_target=${CARGO_TARGET_DIR:-$ROOT/fuzz/target}
     (cd fuzz && RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
         -Cllvm-args=-sanitizer-coverage-level=4 \
         -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
@@ -198,10 +199,13 @@ suite_fuzz() {
     mapfile -t bins < <(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -vx hubwire-fuzz)
     for t in "${bins[@]}"; do
         mkdir -p "$RUN_DIR/corpus-$t" "$RUN_DIR/fuzz-artifacts"
-        echo "fuzz $t for ${secs}s"
+        seeds=()
+        [ -d "fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
+        echo "fuzz $t for ${secs}s (seeds: ${seeds[*]:-none})"
         if with_timeout $((secs + 60)) "$fuzz_target/x86_64-unknown-linux-gnu/release/$t" \
             -max_total_time="$secs" -artifact_prefix="$RUN_DIR/fuzz-artifacts/" \
-            "$RUN_DIR/corpus-$t" >"$LOG_DIR/fuzz-$t.log" 2>&1; then
+            -rss_limit_mb=1024 -malloc_limit_mb=256 \
+            "$RUN_DIR/corpus-$t" "${seeds[@]}" >"$LOG_DIR/fuzz-$t.log" 2>&1; then
             tail -1 "$LOG_DIR/fuzz-$t.log"
         else
             tail -40 "$LOG_DIR/fuzz-$t.log"

@@ -11,6 +11,8 @@ pub mod client;
 pub mod connection_string;
 pub mod encoding;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub mod methods;
 pub mod retry;
