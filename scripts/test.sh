@@ -29,7 +29,7 @@ HUBWIRE_ROOT=$ROOT
 # shellcheck source=scripts/setup.sh
 source "$ROOT/scripts/setup.sh"
 
-SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test sdk_peer e2e runtimes bench)
+SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test sdk_peer e2e runtimes reliability bench)
 
 LOG_DIR=${HUBWIRE_LOG_DIR:-$ROOT/artifacts/test-logs}
 mkdir -p "$LOG_DIR"
@@ -329,6 +329,21 @@ suite_runtimes() {
     fi
     optional_emulator || return 1
     node_tests tests/runtimes
+}
+
+# tests/reliability (docs/reliability.md): the short soak (kill -9 restarts of its own
+# emulators), hostile servers, the connect throttle; Node 22 and headless Chromium.
+suite_reliability() {
+    if [ ! -d tests/reliability ]; then
+        skip "tests/reliability does not exist yet"
+        return 0
+    fi
+    if [ ! -f pkg/hubwire.js ]; then
+        echo "pkg/ is missing: run the wasm_build suite first"
+        return 1
+    fi
+    with_timeout 1200 cargo build -p hubwire-emulator || return 1
+    node_tests tests/reliability
 }
 
 # The benchmarks with tiny counts (its own debug emulator and pkg/): checks each
