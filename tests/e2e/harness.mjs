@@ -38,7 +38,9 @@ export async function startEmulator() {
   if (given && (await servesDashboard(given.replace(/\/$/, "")))) {
     const httpUrl = given.replace(/\/$/, "");
     const info = await (await fetch(`${httpUrl}/emulator/info`)).json();
-    return { httpUrl, info, stop: async () => {} };
+    // scripts/test.sh exports where the shared emulator logs: scan it too when done.
+    const log = process.env.HUBWIRE_EMULATOR_LOG;
+    return { httpUrl, info, stop: async () => log && fs.existsSync(log) && scanEmulatorLog(log, info) };
   }
   const pkgDir = process.env.HUBWIRE_PKG_DIR ? path.resolve(process.env.HUBWIRE_PKG_DIR) : path.join(ROOT, "pkg");
   if (!fs.existsSync(path.join(pkgDir, "hubwire.js"))) {
@@ -82,9 +84,7 @@ export async function startEmulator() {
     httpUrl: info.httpUrl,
     info,
     stop: async () => {
-      // The secret scan of the emulator's log (its credential banner aside): docs/reliability.md.
-      const leaks = findSecrets([{ where: logPath, text: withoutCredentialBanner(fs.readFileSync(logPath, "utf8")) }], knownSecrets(info));
-      if (leaks.length) throw new Error(`secrets in the emulator log: ${JSON.stringify(leaks)}`);
+      scanEmulatorLog(logPath, info);
       if (exited) return;
       const gone = new Promise((r) => child.once("exit", r));
       child.kill("SIGTERM");
@@ -94,6 +94,12 @@ export async function startEmulator() {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The secret scan of an emulator's log (its credential banner aside): docs/reliability.md. */
+function scanEmulatorLog(logPath, info) {
+  const leaks = findSecrets([{ where: logPath, text: withoutCredentialBanner(fs.readFileSync(logPath, "utf8")) }], knownSecrets(info));
+  if (leaks.length) throw new Error(`secrets in the emulator log: ${JSON.stringify(leaks)}`);
 }
 
 /** The keys of an emulator's ready info: the service key and the demo device's key. */
