@@ -356,7 +356,7 @@ export async function runSoak(opts) {
 }
 
 export function summary(r) {
-  return `soak ${r.runtime}: sent ${r.sent ?? "?"} / stored ${r.stored ?? "?"} / duplicated ${r.duplicated ?? "?"} / lost ${r.lost ?? "?"} / reconnects ${r.reconnects ?? "?"} / faults ${Object.values(r.faults || {}).reduce((a, b) => a + b, 0)} (restarts ${r.restarts ?? 0}) / time ${r.seconds} s — ${r.ok ? "ok" : "FAILED " + JSON.stringify({ checks: r.checks, error: r.error })}`;
+  return `soak ${r.runtime} (seed ${r.seed}): sent ${r.sent ?? "?"} / stored ${r.stored ?? "?"} / duplicated ${r.duplicated ?? "?"} / lost ${r.lost ?? "?"} / reconnects ${r.reconnects ?? "?"} / faults ${Object.values(r.faults || {}).reduce((a, b) => a + b, 0)} (restarts ${r.restarts ?? 0}) / time ${r.seconds} s — ${r.ok ? "ok" : "FAILED " + JSON.stringify({ checks: r.checks, error: r.error })}`;
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
