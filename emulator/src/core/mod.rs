@@ -10,14 +10,18 @@ pub mod auth;
 mod c2d;
 mod conn;
 mod device;
+mod device_auth;
 mod faults;
 mod methods;
+pub mod policies;
 pub mod props;
 pub mod registry;
+pub mod routes;
 mod service;
 pub mod telemetry;
 pub mod time;
 pub mod twin;
+pub mod x509;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -132,6 +136,8 @@ pub enum ServiceError {
     BadRequest(String),
     /// The device's cloud-to-device queue is full.
     QueueFull,
+    /// Something else named in the request does not exist (a policy, a route table).
+    NotFound(String),
 }
 
 impl ServiceError {
@@ -140,7 +146,8 @@ impl ServiceError {
         match self {
             ServiceError::DeviceNotFound
             | ServiceError::ModuleNotFound
-            | ServiceError::DeviceNotOnline => 404,
+            | ServiceError::DeviceNotOnline
+            | ServiceError::NotFound(_) => 404,
             ServiceError::BadRequest(_) => 400,
             ServiceError::QueueFull => 403,
         }
@@ -154,13 +161,14 @@ impl ServiceError {
             ServiceError::DeviceNotOnline => "DeviceNotOnline",
             ServiceError::BadRequest(_) => "ArgumentInvalid",
             ServiceError::QueueFull => "DeviceMaximumQueueDepthExceeded",
+            ServiceError::NotFound(_) => "NotFound",
         }
     }
 
     /// Human-readable message.
     pub fn message(&self) -> String {
         match self {
-            ServiceError::BadRequest(m) => m.clone(),
+            ServiceError::BadRequest(m) | ServiceError::NotFound(m) => m.clone(),
             other => other.code().to_string(),
         }
     }
@@ -188,6 +196,7 @@ enum Sub {
     TwinRes,
     TwinDesired,
     Methods,
+    Inputs,
 }
 
 #[derive(Debug, Default)]
@@ -235,6 +244,8 @@ struct PendingCall {
 pub struct Hub {
     config: HubConfig,
     registry: Registry,
+    policies: policies::Policies,
+    routing: routes::Routing,
     conns: HashMap<ConnId, Conn>,
     sessions: HashMap<IdentityId, Session>,
     c2d: HashMap<String, VecDeque<QueuedC2d>>,
@@ -273,8 +284,10 @@ impl Hub {
     pub fn new(config: HubConfig) -> Hub {
         let cap = config.max_telemetry;
         Hub {
+            policies: policies::Policies::with_defaults(&config.service_key),
             config,
             registry: Registry::default(),
+            routing: routes::Routing::default(),
             conns: HashMap::new(),
             sessions: HashMap::new(),
             c2d: HashMap::new(),
@@ -428,6 +441,7 @@ impl Hub {
                 }
             }
         }
+        self.inputs_conn_closed(&identity, conn);
         if let Some(q) = self.c2d.get_mut(&identity.device) {
             for m in q.iter_mut() {
                 if m.inflight.is_some_and(|(cid, _)| cid == conn) {
