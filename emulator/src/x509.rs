@@ -93,6 +93,66 @@ pub fn peer_cert(conn: &rustls::ServerConnection) -> Option<Arc<ClientCert>> {
     Some(Arc::new(ClientCert::from_der(der)))
 }
 
+/// A device certificate made by `hubwire-emulator cert`.
+#[derive(Debug, Clone)]
+pub struct DeviceCert {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// Its private key (PKCS#8), PEM.
+    pub key_pem: String,
+    /// SHA-1 thumbprint, upper-case hex: what `x509Thumbprint.primaryThumbprint` takes.
+    pub thumbprint: String,
+}
+
+/// Generates a self-signed client certificate (P-256, `CN={subject}`, extended key
+/// usage clientAuth), as `openssl req -x509` would for IoT Hub's selfSigned devices.
+pub fn generate_device_cert(subject: &str) -> Result<DeviceCert, String> {
+    let mut params =
+        rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, subject);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
+    Ok(DeviceCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        thumbprint: ClientCert::from_der(cert.der()).sha1,
+    })
+}
+
+/// `hubwire-emulator cert --subject ID [--out-dir DIR]`: writes `DIR/{ID}.cert.pem` and
+/// `DIR/{ID}.key.pem` and prints `{"subject", "certPath", "keyPath", "thumbprint"}`.
+pub fn cert_cli(args: &[String]) -> Result<String, String> {
+    let (mut subject, mut dir) = (None, std::path::PathBuf::from("."));
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--subject" => subject = it.next().cloned(),
+            "--out-dir" => dir = it.next().ok_or("--out-dir needs a value")?.into(),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    let subject = subject.ok_or("--subject is required (the device id)")?;
+    if subject.is_empty() || subject.contains(['/', '\\']) || subject.starts_with('.') {
+        return Err("--subject must be a device id (no '/', not starting with '.')".into());
+    }
+    let c = generate_device_cert(&subject)?;
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let cert_path = dir.join(format!("{subject}.cert.pem"));
+    let key_path = dir.join(format!("{subject}.key.pem"));
+    crate::shared::write_atomic(&cert_path, c.cert_pem.as_bytes()).map_err(|e| e.to_string())?;
+    crate::shared::write_atomic(&key_path, c.key_pem.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(serde_json::json!({
+        "subject": subject,
+        "certPath": cert_path.display().to_string(),
+        "keyPath": key_path.display().to_string(),
+        "thumbprint": c.thumbprint,
+    })
+    .to_string())
+}
+
 /// True when a WebSocket request's query says `iothub-no-client-cert=true`.
 pub fn no_client_cert(query: &str) -> bool {
     query.split('&').any(|kv| {
@@ -104,6 +164,18 @@ pub fn no_client_cert(query: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generate_device_cert_thumbprint_matches_der_succeeds() {
+        let c = generate_device_cert("dev1").unwrap();
+        assert!(c.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(c.key_pem.contains("PRIVATE KEY"));
+        let der =
+            tokio_rustls::rustls::pki_types::pem::PemObject::from_pem_slice(c.cert_pem.as_bytes())
+                .map(|d: CertificateDer<'_>| d.to_vec())
+                .unwrap();
+        assert_eq!(ClientCert::from_der(&der).sha1, c.thumbprint);
+    }
 
     #[test]
     fn no_client_cert_query_succeeds() {
