@@ -7,17 +7,18 @@
 #
 # Everything comes from the package registries this project may reach:
 # rustup's target, crates.io (wasm-pack, wasm-bindgen-cli, geckodriver), Debian (chromium,
-# chromium-driver, firefox-esr, mosquitto, binaryen) and npm (`npm ci` from committed
+# chromium-driver, firefox-esr, webkit2gtk-driver, xvfb, mosquitto, binaryen) and npm (`npm ci` from committed
 # lockfiles). Nothing downloads a prebuilt binary from anywhere else.
 
 HUBWIRE_ROOT=${HUBWIRE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 export HUBWIRE_ROOT
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# Debian packages the tests use: headless browsers + driver for wasm-pack test
-# (Chromium, Firefox ESR whose driver comes from crates.io) and Playwright, a real
-# MQTT broker for the peer tests, wasm-opt for release builds.
-HUBWIRE_APT_PACKAGES=(chromium chromium-driver firefox-esr mosquitto binaryen)
+# Debian packages the tests use: browsers + drivers for wasm-pack test (Chromium,
+# Firefox ESR whose driver comes from crates.io, WebKitGTK's WebKitWebDriver with
+# MiniBrowser under Xvfb) and Playwright, a real MQTT broker for the peer tests,
+# wasm-opt for release builds.
+HUBWIRE_APT_PACKAGES=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth mosquitto binaryen)
 # Directories whose committed package-lock.json is installed with `npm ci`.
 # The root holds shared dev tools; add a directory here when a suite brings its own.
 HUBWIRE_NPM_DIRS=(. tests/sdk-peer tests/runtimes tests/e2e www bench)

@@ -29,7 +29,7 @@ HUBWIRE_ROOT=$ROOT
 # shellcheck source=scripts/setup.sh
 source "$ROOT/scripts/setup.sh"
 
-SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test wasm_test_firefox sdk_peer e2e runtimes bench)
+SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test wasm_test_firefox wasm_test_webkit sdk_peer e2e runtimes bench)
 
 LOG_DIR=${HUBWIRE_LOG_DIR:-$ROOT/artifacts/test-logs}
 mkdir -p "$LOG_DIR"
@@ -37,6 +37,7 @@ RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/hubwire-test.XXXXXX")
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
 GECKODRIVER=${GECKODRIVER:-$(command -v geckodriver || echo "$HOME/.cargo/bin/geckodriver")}
+WEBKITDRIVER=${WEBKITDRIVER:-/usr/bin/WebKitWebDriver}
 export HUBWIRE_REQUIRE_PEERS=${HUBWIRE_REQUIRE_PEERS:-1}
 export HUBWIRE_CHROMIUM=${HUBWIRE_CHROMIUM:-/usr/bin/chromium}
 export HUBWIRE_NODE_BIN="$ROOT/node_modules/.bin"   # node@22, deno, bun, workerd, tsc, vite
@@ -281,7 +282,8 @@ suite_demo() {
     HUBWIRE_SKIP_SETUP=1 with_timeout 900 ./scripts/demo.sh --smoke 5>&-
 }
 
-# wasm_test_targets BROWSER-FLAGS...: `wasm-pack test --headless BROWSER-FLAGS -- TARGET`
+WASM_TEST_PREFIX=()
+# wasm_test_targets BROWSER-FLAGS...: `[WASM_TEST_PREFIX] wasm-pack test --headless BROWSER-FLAGS -- TARGET`
 # for the lib and each tests/*.rs, one run per target so a failing target does not
 # hide the others (wasm-pack hands extra args to `cargo build` too: no --no-fail-fast).
 wasm_test_targets() {
@@ -293,8 +295,8 @@ wasm_test_targets() {
     export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-180}
     for f in tests/*.rs; do [ -f "$f" ] && targets+=("--test=$(basename "$f" .rs)"); done
     for f in "${targets[@]}"; do
-        echo "wasm-pack test --headless $* -- $f"
-        with_timeout 1200 wasm-pack test --headless "$@" -- "$f" || rc=1
+        echo "${WASM_TEST_PREFIX[*]} wasm-pack test --headless $* -- $f"
+        with_timeout 1200 "${WASM_TEST_PREFIX[@]}" wasm-pack test --headless "$@" -- "$f" || rc=1
     done
     return $rc
 }
@@ -314,6 +316,22 @@ suite_wasm_test_firefox() {
         return 0
     fi
     wasm_test_targets --firefox --geckodriver "$GECKODRIVER"
+}
+
+# The same wasm tests in WebKitGTK: wasm-bindgen-test-runner's Safari mode drives Debian's
+# WebKitWebDriver, which starts WebKitGTK's MiniBrowser. The runner sends no capabilities
+# to a Safari driver (so MiniBrowser cannot be told --headless): it gets an Xvfb display.
+suite_wasm_test_webkit() {
+    if [ ! -x "$WEBKITDRIVER" ] || ! command -v xvfb-run >/dev/null 2>&1; then
+        if [ "$HUBWIRE_REQUIRE_PEERS" = 1 ]; then
+            echo "$WEBKITDRIVER (webkit2gtk-driver) or xvfb-run (xvfb) is missing: run scripts/setup.sh"
+            return 1
+        fi
+        skip "webkit2gtk-driver or xvfb is missing (scripts/setup.sh installs both)"
+        return 0
+    fi
+    local WASM_TEST_PREFIX=(xvfb-run -a) # seen by wasm_test_targets (bash scoping)
+    wasm_test_targets --safari --safaridriver "$WEBKITDRIVER"
 }
 
 suite_sdk_peer() {
