@@ -128,9 +128,9 @@ impl Hub {
 
     /// Queues a cloud-to-device message and delivers it if the device listens.
     ///
-    /// Refused as IoT Hub refuses: unknown device (404), a bad `iothub-ack` or
-    /// `iothub-expiry` (400), more than 64 KB (413), a full queue (403), an
-    /// exhausted daily quota (403). A message already expired is accepted and
+    /// Refused as IoT Hub refuses: unknown device (404), a spent daily quota
+    /// (403), a bad `iothub-ack` or `iothub-expiry` (400), more than 64 KB
+    /// (413), a full queue (403). A message already expired is accepted and
     /// dead-lettered at once.
     pub fn send_c2d(
         &mut self,
@@ -141,6 +141,7 @@ impl Hub {
         if self.registry.get(&IdentityId::device(device)).is_none() {
             return Err(ServiceError::DeviceNotFound);
         }
+        self.check_quota(now, &IdentityId::device(device))?;
         if let Some(a) = msg.ack.as_deref() {
             if !feedback::ACK_VALUES.contains(&a) {
                 return Err(ServiceError::BadRequest(format!(
@@ -171,7 +172,6 @@ impl Hub {
         if self.c2d.get(device).map_or(0, VecDeque::len) >= MAX_C2D_QUEUE {
             return Err(ServiceError::QueueFull);
         }
-        self.check_quota(now, &IdentityId::device(device))?;
         self.c2d
             .entry(device.to_string())
             .or_default()

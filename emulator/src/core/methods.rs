@@ -94,9 +94,9 @@ impl Hub {
 
     /// Starts a direct method call; the result arrives as [`Output::MethodDone`].
     ///
-    /// Refused as IoT Hub refuses: a response timeout outside 5..=300 s or a
-    /// connect timeout over 300 s, a payload over 128 KB (400); a device that
-    /// is offline with `connect_timeout_ms == 0` (404); a spent quota (403).
+    /// Refused as IoT Hub refuses: a spent quota (403); a response timeout
+    /// outside 5..=300 s or a connect timeout over 300 s, a payload over 128 KB
+    /// (400); a device that is offline with `connect_timeout_ms == 0` (404).
     pub fn invoke_method(
         &mut self,
         now: u64,
@@ -109,6 +109,7 @@ impl Hub {
         if self.registry.get(id).is_none() {
             return Err(not_found(id));
         }
+        self.check_quota(now, id)?;
         if name.is_empty() || name.contains(['/', '+', '#']) {
             return Err(ServiceError::BadRequest("invalid methodName".into()));
         }
@@ -129,7 +130,6 @@ impl Hub {
                 payload.len()
             )));
         }
-        self.check_quota(now, id)?;
         let online = self.method_subscriber(id, name).is_some();
         if !online && connect_timeout_ms == 0 {
             return Err(ServiceError::DeviceNotOnline);
