@@ -31,14 +31,14 @@ const SERVICE: Rights = Rights {
 };
 
 /// The rights a request needs, as alternatives (any one suffices). IoT Hub's split:
-/// the registry needs `RegistryRead`/`RegistryWrite`; C2D, methods, twin updates
-/// and the telemetry log (the events endpoint) `ServiceConnect`; reading a twin
+/// the registry needs `RegistryRead`/`RegistryWrite`; C2D and its feedback, methods,
+/// twin updates and the telemetry log (the events endpoint) `ServiceConnect`; reading a twin
 /// either. The emulator's own controls (faults, policies, routes, anything not
 /// listed) need every right, i.e. `iothubowner`.
 pub fn required(method: &Method, segs: &[&str]) -> &'static [Rights] {
     let get = method == Method::GET;
     match segs {
-        ["devices", _, "messages", ..] => &[SERVICE],
+        ["devices", _, "messages", ..] | ["messages", ..] => &[SERVICE],
         ["devices", ..] if get => &[READ],
         ["devices", ..] => &[WRITE],
         ["twins", .., "methods"] => &[SERVICE],

@@ -286,6 +286,11 @@ fn process_policies_listed_created_and_rights_enforced_succeeds() {
         204
     );
     assert_eq!(e.api_as(&service, "DELETE", "/devices/demo", "").0, 401);
+    assert_eq!(
+        e.api_as(&service, "GET", "/messages/serviceBound/feedback", "")
+            .0,
+        200
+    );
     // A token for a policy that does not exist, or with the wrong key.
     assert_eq!(
         e.api_as(
