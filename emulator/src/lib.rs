@@ -8,8 +8,11 @@
 pub mod core;
 pub mod http;
 pub mod keys;
+pub mod policies_api;
+pub mod routes_api;
 pub mod sas_cli;
 pub mod server;
 pub mod shared;
 pub mod tls;
 pub mod ws;
+pub mod x509;

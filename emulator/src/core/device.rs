@@ -50,6 +50,7 @@ impl Hub {
             (Packet::Publish(p), Some(id)) => self.handle_publish(now, conn, &id, p),
             (Packet::PubAck(ack), Some(id)) => {
                 self.c2d_acknowledged(now, &id.device, conn, ack.pkid);
+                self.input_acked(&id, conn, ack.pkid);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.inflight.remove(&ack.pkid);
                 }
@@ -86,6 +87,9 @@ impl Hub {
                     .any(|k| matches!(k, Sub::Methods | Sub::Method(_)))
                 {
                     self.deliver_calls(now, &id);
+                }
+                if added.contains(&Sub::Inputs) {
+                    self.deliver_inputs(&id);
                 }
             }
             (Packet::Unsubscribe(u), Some(id)) => {
@@ -133,31 +137,11 @@ impl Hub {
         if !auth::username_matches(&login.username, &self.config.host_name, &connect.client_id) {
             return self.refuse(now, conn, ConnectReturnCode::BadUserNamePassword);
         }
-        let token = match SasToken::parse(&login.password) {
-            Ok(t) => t,
-            Err(_) => return self.refuse(now, conn, ConnectReturnCode::BadUserNamePassword),
+        let token_expiry = match self.authenticate(now, conn, &identity, &login.password) {
+            Ok(expiry) => expiry,
+            Err(code) => return self.refuse(now, conn, code),
         };
-        let Some(record) = self.registry.get(&identity) else {
-            return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
-        };
-        let host = self.config.host_name.clone();
-        let verified = match token.key_name() {
-            None => {
-                token.names(&host, &identity.resource_path())
-                    && token
-                        .verify(&[&record.primary_key, &record.secondary_key], now)
-                        .is_ok()
-            }
-            Some(SERVICE_POLICY) => {
-                (token.names(&host, "") || token.names(&host, &identity.resource_path()))
-                    && token.verify(&[&self.config.service_key], now).is_ok()
-            }
-            Some(_) => false,
-        };
-        if !verified {
-            return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
-        }
-        if !record.enabled {
+        if !self.registry.get(&identity).is_some_and(|r| r.enabled) {
             // IoT Hub refuses a disabled device as "not authorized" (5), not 3: 3 is a
             // temporary outage that clients retry.
             return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
@@ -188,7 +172,7 @@ impl Hub {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.identity = Some(identity.clone());
             c.keep_alive_ms = u64::from(connect.keep_alive) * 1000;
-            c.token_expiry_ms = Some(token.expiry().saturating_mul(1000));
+            c.token_expiry_ms = token_expiry.map(|se| se.saturating_mul(1000));
             c.will = connect.last_will;
             c.clean = connect.clean_session;
         }
@@ -199,6 +183,7 @@ impl Hub {
         if identity.module.is_none() {
             self.deliver_c2d(now, &identity.device);
         }
+        self.deliver_inputs(&identity);
         self.deliver_calls(now, &identity);
     }
 
@@ -381,6 +366,9 @@ impl Hub {
         retain: bool,
         body: Vec<u8>,
     ) {
+        let mut system = system;
+        telemetry::lift_creation_time(&mut system, &mut properties);
+        self.route_message(id, &system, &properties, &body);
         if retain {
             properties.push((limits::RETAIN_PROPERTY.into(), Some("true".into())));
         }
@@ -423,6 +411,7 @@ pub(super) fn sub_filter(id: &IdentityId, kind: Sub) -> String {
         Sub::TwinRes => TWIN_RES.to_string(),
         Sub::TwinDesired => TWIN_DESIRED.to_string(),
         Sub::Methods => METHODS.to_string(),
+        Sub::Inputs => hubwire::hub::c2d::subscribe_filter(&id.device, id.module.as_deref()),
         Sub::Method(name) => format!("{METHOD_PREFIX}{name}/#"),
     }
 }
@@ -442,6 +431,7 @@ pub(super) fn sub_kind(id: &IdentityId, filter: &str) -> Option<Sub> {
         {
             Some(Sub::C2d)
         }
+        f if id.module.is_some() && f == sub_filter(id, Sub::Inputs) => Some(Sub::Inputs),
         _ => None,
     }
 }
