@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::core::persist::{telemetry_from_json, telemetry_to_json};
+use crate::core::policies::Policies;
 use crate::core::registry::Registry;
 use crate::core::telemetry::TelemetryRecord;
 use crate::core::{Hub, Output};
@@ -28,6 +29,8 @@ pub struct Loaded {
     pub service_key: String,
     /// Identities and twins.
     pub registry: Registry,
+    /// Shared access policies (absent in older files).
+    pub policies: Option<Policies>,
     /// [`Hub::export_runtime`] output (`Null` in a version 1 file).
     pub runtime: Value,
     /// Telemetry records, oldest first.
@@ -56,6 +59,10 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, String> {
         .ok_or("state file lacks serviceKey")?
         .to_string();
     let registry = Registry::import(&v["registry"]).ok_or("state file registry is malformed")?;
+    let policies = match &v["policies"] {
+        Value::Null => None,
+        p => Some(Policies::import(p, &service_key).ok_or("state file policies are malformed")?),
+    };
     let mut telemetry = Vec::new();
     match File::open(journal_path(path)) {
         Ok(f) => {
@@ -75,17 +82,19 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, String> {
     Ok(Some(Loaded {
         service_key,
         registry,
+        policies,
         runtime: v["runtime"].clone(),
         telemetry,
     }))
 }
 
-/// The state file's JSON: service key, registry with twins, runtime state.
+/// The state file's JSON: service key, registry with twins, policies, runtime state.
 pub fn state_json(hub: &Hub, service_key: &str) -> Value {
     serde_json::json!({
         "version": 2,
         "serviceKey": service_key,
         "registry": hub.registry().export(),
+        "policies": hub.policies().export(),
         "runtime": hub.export_runtime(),
     })
 }
@@ -224,6 +233,7 @@ mod tests {
             .unwrap();
         let mut p = Persist::open(&path, "svc", 10, &h).unwrap();
         h.send_c2d(
+            1,
             "d",
             C2dMessage {
                 message_id: Some("c1".into()),

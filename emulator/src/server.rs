@@ -44,6 +44,8 @@ pub struct Options {
     pub demo_device: Option<String>,
     /// Where the certificate PEM goes.
     pub cert_dir: Option<PathBuf>,
+    /// The TLS listener asks for an optional client certificate (X.509 devices).
+    pub client_certs: bool,
 }
 
 impl Default for Options {
@@ -61,6 +63,7 @@ impl Default for Options {
             ready_file: None,
             demo_device: Some("demo".into()),
             cert_dir: None,
+            client_certs: false,
         }
     }
 }
@@ -115,6 +118,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             "--no-demo-device" => o.demo_device = None,
             "--cert-dir" => o.cert_dir = Some(val()?.into()),
+            "--client-certs" => o.client_certs = true,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -127,11 +131,18 @@ pub async fn run(o: Options) -> Result<(), String> {
         Some(p) => crate::persist::load(p)?,
         None => None,
     };
-    let (service_key, registry, runtime, telemetry) = match state {
-        Some(l) => (l.service_key, l.registry, l.runtime, l.telemetry),
+    let (service_key, registry, policies, runtime, telemetry) = match state {
+        Some(l) => (
+            l.service_key,
+            l.registry,
+            l.policies,
+            l.runtime,
+            l.telemetry,
+        ),
         None => (
             crate::keys::generate(),
             Registry::default(),
+            None,
             Value::Null,
             Vec::new(),
         ),
@@ -142,6 +153,9 @@ pub async fn run(o: Options) -> Result<(), String> {
         max_telemetry: o.max_telemetry,
     });
     hub.set_registry(registry);
+    if let Some(p) = policies {
+        hub.set_policies(p);
+    }
     hub.import_runtime(&runtime)?;
     hub.restore_telemetry(telemetry);
     hub.set_connect_throttle(o.connect_throttle);
@@ -191,7 +205,7 @@ pub async fn run(o: Options) -> Result<(), String> {
             std::env::temp_dir().join(format!("hubwire-emulator-{}", std::process::id()))
         });
         let (acceptor, cert_path) =
-            crate::tls::setup(&dir, &o.host_name).map_err(|e| e.to_string())?;
+            crate::tls::setup(&dir, &o.host_name, o.client_certs).map_err(|e| e.to_string())?;
         let l = TcpListener::bind(SocketAddr::new(o.bind, tp))
             .await
             .map_err(|e| format!("bind TLS: {e}"))?;
@@ -306,7 +320,13 @@ async fn accept_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, 
             let Ok(tls) = acceptor.accept(stream).await else {
                 return;
             };
-            let svc = service_fn(move |req| crate::http::handle(ctx.clone(), remote, req));
+            let cert = crate::x509::peer_cert(tls.get_ref().1);
+            let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                if let Some(c) = &cert {
+                    req.extensions_mut().insert(c.clone());
+                }
+                crate::http::handle(ctx.clone(), remote, req)
+            });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), svc)
                 .with_upgrades()
@@ -325,7 +345,8 @@ mod tests {
 
     #[test]
     fn parse_args_all_flags_succeeds() {
-        let o = parse_args(&args("--port 0 --tls-port=8443 --host-name myhub --static www --pkg pkg --state-file s.json --ready-file r.json --demo-device d1 --cert-dir c --max-telemetry 5 --connect-throttle 3:4")).unwrap();
+        let o = parse_args(&args("--port 0 --tls-port=8443 --host-name myhub --static www --pkg pkg --state-file s.json --ready-file r.json --demo-device d1 --cert-dir c --client-certs --max-telemetry 5 --connect-throttle 3:4")).unwrap();
+        assert!(o.client_certs);
         assert_eq!(o.max_telemetry, 5);
         assert_eq!(
             o.connect_throttle,

@@ -10,12 +10,14 @@ use super::*;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-fn sub_name(s: Sub) -> &'static str {
+fn sub_name(s: &Sub) -> String {
     match s {
-        Sub::C2d => "c2d",
-        Sub::TwinRes => "twinResponses",
-        Sub::TwinDesired => "twinDesired",
-        Sub::Methods => "methods",
+        Sub::C2d => "c2d".into(),
+        Sub::TwinRes => "twinResponses".into(),
+        Sub::TwinDesired => "twinDesired".into(),
+        Sub::Methods => "methods".into(),
+        Sub::Inputs => "inputs".into(),
+        Sub::Method(name) => format!("method:{name}"),
     }
 }
 
@@ -25,7 +27,8 @@ fn sub_from(name: &str) -> Option<Sub> {
         "twinResponses" => Sub::TwinRes,
         "twinDesired" => Sub::TwinDesired,
         "methods" => Sub::Methods,
-        _ => return None,
+        "inputs" => Sub::Inputs,
+        other => Sub::Method(other.strip_prefix("method:")?.to_string()),
     })
 }
 
@@ -42,6 +45,7 @@ fn c2d_json(q: &QueuedC2d) -> Value {
         "contentEncoding": m.content_encoding, "userId": m.user_id,
         "properties": m.properties,
         "deliveries": q.deliveries,
+        "expiresMs": q.expires_ms,
     })
 }
 
@@ -66,6 +70,7 @@ fn c2d_from(v: &Value) -> Option<QueuedC2d> {
         },
         inflight: None,
         deliveries: v["deliveries"].as_u64().unwrap_or(0) as u32,
+        expires_ms: v["expiresMs"].as_u64()?,
     })
 }
 
@@ -118,7 +123,7 @@ impl Hub {
                 let subs: serde_json::Map<String, Value> = s
                     .subs
                     .iter()
-                    .map(|(k, q)| (sub_name(*k).to_string(), Value::from(*q as u8)))
+                    .map(|(k, q)| (sub_name(k), Value::from(*q as u8)))
                     .collect();
                 serde_json::json!({
                     "deviceId": id.device, "moduleId": id.module,
@@ -235,13 +240,13 @@ mod tests {
             properties: vec![("k".into(), "v w".into())],
             ..C2dMessage::default()
         };
-        h.send_c2d("d1", msg.clone()).unwrap();
+        h.send_c2d(1, "d1", msg.clone()).unwrap();
         h.sessions.insert(
             IdentityId::device("d2"),
             Session {
                 subs: [
                     (Sub::C2d, QoS::AtLeastOnce),
-                    (Sub::Methods, QoS::AtMostOnce),
+                    (Sub::Method("reboot".into()), QoS::AtMostOnce),
                 ]
                 .into(),
                 conn: Some(7),
@@ -296,7 +301,7 @@ mod tests {
     fn import_runtime_drops_unknown_identities_succeeds() {
         let mut h = hub();
         let v = serde_json::json!({
-            "c2d": {"ghost": [{"body": "", "properties": []}]},
+            "c2d": {"ghost": [{"body": "", "properties": [], "expiresMs": 1}]},
             "sessions": [{"deviceId": "ghost", "subscriptions": {"c2d": 1}}]
         });
         h.import_runtime(&v).unwrap();
