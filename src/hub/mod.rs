@@ -17,6 +17,7 @@ pub mod retry;
 pub mod sas;
 pub mod telemetry;
 pub mod twin;
+pub mod url;
 pub mod username;
 
 pub use client::{
@@ -24,6 +25,7 @@ pub use client::{
 };
 pub use connection_string::{ConnectionString, Credential, Secret, SymmetricKey};
 pub use error::Error;
+pub use error::{TokenError, TransportError};
 pub use telemetry::{SystemProperties, Telemetry};
 
 #[cfg(test)]
