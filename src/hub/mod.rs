@@ -6,6 +6,7 @@
 //! them. The core reads no clock: every `now` is milliseconds since the Unix
 //! epoch, passed in by the shell.
 
+pub mod base64;
 pub mod c2d;
 pub mod client;
 pub mod connection_string;
