@@ -3,5 +3,6 @@
 
 pub mod hub;
 pub mod mqtt;
+mod text;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -5,6 +5,7 @@
 //! modules are the thin tokio/hyper layer around it.
 #![forbid(unsafe_code)]
 
+pub mod codec;
 pub mod core;
 pub mod http;
 pub mod keys;

@@ -29,8 +29,8 @@ pub mod x509;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use crate::codec;
 use bytes::BytesMut;
-use hubwire::mqtt::codec;
 use mqttbytes::v4::{
     self, ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode,
     UnsubAck,
