@@ -100,6 +100,8 @@ pub enum MalformedError {
     BadNumber(&'static str),
     /// The topic has the right prefix but the wrong shape.
     BadTopic,
+    /// A JSON body is not the shape expected (e.g. a DPS answer without `status`).
+    BadBody,
 }
 
 impl fmt::Display for MalformedError {
@@ -110,6 +112,7 @@ impl fmt::Display for MalformedError {
             Self::MissingField(k) => write!(f, "required field {k} is absent"),
             Self::BadNumber(k) => write!(f, "field {k} is not a number"),
             Self::BadTopic => f.write_str("topic has an unexpected shape"),
+            Self::BadBody => f.write_str("body is not the JSON expected"),
         }
     }
 }

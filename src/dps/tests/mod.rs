@@ -1,0 +1,4 @@
+//! Tests that span the DPS modules.
+
+mod client;
+mod vectors;

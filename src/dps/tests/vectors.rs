@@ -1,0 +1,1 @@
+//! Vectors produced by the official Node provisioning SDK (see tests/sdk-peer/gen-dps-vectors.mjs).
