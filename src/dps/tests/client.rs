@@ -1,12 +1,10 @@
 //! Scripted tests of `dps::Client` on a fake clock: the "DPS server" is hand-built
 //! mqttbytes packets, and everything the client transmits is decoded back.
 
-use bytes::BytesMut;
-use mqttbytes::v4::{
-    self, ConnAck, ConnectReturnCode, Packet, Publish, SubAck, SubscribeReasonCode,
-};
+use mqttbytes::v4::{ConnectReturnCode, Packet, Publish, SubAck, SubscribeReasonCode};
 use mqttbytes::QoS as WireQoS;
 
+use super::harness::{encode, H, T0};
 use crate::dps::{Auth, Client, Config, DpsEvent, Error, Rejection, State, TransportFailure};
 use crate::hub::client::Auth as HubAuth;
 use crate::hub::connection_string::SymmetricKey;
@@ -16,7 +14,6 @@ use crate::hub::sas::SasToken;
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const SCOPE: &str = "0ne00000A0A";
 const REG: &str = "dev-01";
-const T0: u64 = 1_700_000_000_000;
 const OP: &str = "4.d0a671905ea5b2c8.42d78160-4c78-479e-8be7-61d5e55dac0d";
 
 fn config() -> Config {
@@ -29,17 +26,6 @@ fn config() -> Config {
     c
 }
 
-fn encode(p: &Packet) -> Vec<u8> {
-    let mut b = BytesMut::new();
-    match p {
-        Packet::ConnAck(x) => x.write(&mut b).unwrap(),
-        Packet::Publish(x) => x.write(&mut b).unwrap(),
-        Packet::SubAck(x) => x.write(&mut b).unwrap(),
-        other => panic!("test server does not send {other:?}"),
-    };
-    b.to_vec()
-}
-
 fn assigned_body(hub: &str, device: &str) -> String {
     format!(
         r#"{{"operationId":"{OP}","status":"assigned","registrationState":{{"registrationId":"{REG}","createdDateTimeUtc":"2023-11-14T22:13:20.123Z","assignedHub":"{hub}","deviceId":"{device}","status":"assigned","substatus":"initialAssignment","lastUpdatedDateTimeUtc":"2023-11-14T22:13:20.456Z","etag":"IjEi"}}}}"#
@@ -48,164 +34,6 @@ fn assigned_body(hub: &str, device: &str) -> String {
 
 fn assigning_body() -> String {
     format!(r#"{{"operationId":"{OP}","status":"assigning"}}"#)
-}
-
-/// A client under test, the fake clock, and what it has sent and reported.
-struct H {
-    c: Client,
-    now: u64,
-    sent: Vec<Packet>,
-    events: Vec<DpsEvent>,
-}
-
-impl H {
-    fn new(config: Config) -> H {
-        H {
-            c: Client::new(config, T0).unwrap(),
-            now: T0,
-            sent: Vec::new(),
-            events: Vec::new(),
-        }
-    }
-
-    fn drain(&mut self) {
-        while let Some(bytes) = self.c.poll_transmit() {
-            let mut buf = BytesMut::from(&bytes[..]);
-            while !buf.is_empty() {
-                self.sent
-                    .push(v4::read(&mut buf, 1 << 20).expect("client sent a valid packet"));
-            }
-        }
-        while let Some(e) = self.c.poll_event() {
-            self.events.push(e);
-        }
-    }
-
-    fn take_sent(&mut self) -> Vec<Packet> {
-        self.drain();
-        std::mem::take(&mut self.sent)
-    }
-
-    fn take_events(&mut self) -> Vec<DpsEvent> {
-        self.drain();
-        std::mem::take(&mut self.events)
-    }
-
-    fn feed(&mut self, p: Packet) {
-        let bytes = encode(&p);
-        self.c.handle_bytes(self.now, &bytes);
-        self.drain();
-    }
-
-    /// Moves the clock to `t`, firing every timer due on the way.
-    fn run_until(&mut self, t: u64) {
-        while let Some(next) = self.c.poll_timeout() {
-            if next > t {
-                break;
-            }
-            self.now = self.now.max(next);
-            self.c.handle_timeout(self.now);
-            self.drain();
-        }
-        self.now = t;
-        self.c.handle_timeout(t);
-        self.drain();
-    }
-
-    /// Expects `OpenTransport`, opens it, expects CONNECT, answers CONNACK(code).
-    fn open_and_connack(&mut self, code: ConnectReturnCode) -> v4::Connect {
-        let ev = self.take_events();
-        assert!(
-            ev.iter()
-                .any(|e| matches!(e, DpsEvent::OpenTransport { .. })),
-            "no OpenTransport in {ev:?}"
-        );
-        self.c.transport_opened(self.now);
-        let connect = match self.take_sent().as_slice() {
-            [Packet::Connect(c)] => c.clone(),
-            other => panic!("expected CONNECT, got {other:?}"),
-        };
-        self.feed(Packet::ConnAck(ConnAck::new(code, false)));
-        connect
-    }
-
-    /// Expects SUBSCRIBE `$dps/registrations/res/#` and grants it.
-    fn suback(&mut self) {
-        let sent = self.take_sent();
-        let Some(Packet::Subscribe(s)) = sent.first() else {
-            panic!("expected SUBSCRIBE, got {sent:?}")
-        };
-        assert_eq!(s.filters.len(), 1);
-        assert_eq!(s.filters[0].path, "$dps/registrations/res/#");
-        assert_eq!(s.filters[0].qos, WireQoS::AtLeastOnce);
-        let pkid = s.pkid;
-        self.sent = sent[1..].to_vec();
-        self.feed(Packet::SubAck(SubAck::new(
-            pkid,
-            vec![SubscribeReasonCode::Success(WireQoS::AtLeastOnce)],
-        )));
-    }
-
-    /// The one PUBLISH sent since the last look: (topic, body).
-    fn request(&mut self) -> (String, String) {
-        let sent = self.take_sent();
-        match sent.as_slice() {
-            [Packet::Publish(p)] => {
-                assert_eq!(p.qos, WireQoS::AtMostOnce);
-                (
-                    p.topic.clone(),
-                    String::from_utf8(p.payload.to_vec()).unwrap(),
-                )
-            }
-            other => panic!("expected one PUBLISH, got {other:?}"),
-        }
-    }
-
-    fn rid_of(topic: &str) -> String {
-        let q = topic.split_once("?$rid=").expect("topic has $rid").1;
-        q.split('&').next().unwrap().to_owned()
-    }
-
-    /// Answers the request on `topic` with `status` (+ `retry-after`) and `body`.
-    fn answer(&mut self, topic: &str, status: u16, retry_after: Option<u64>, body: &str) {
-        let mut t = format!(
-            "$dps/registrations/res/{status}/?$rid={}",
-            Self::rid_of(topic)
-        );
-        if let Some(r) = retry_after {
-            t.push_str(&format!("&retry-after={r}"));
-        }
-        self.feed(Packet::Publish(Publish::new(
-            t,
-            WireQoS::AtMostOnce,
-            body.as_bytes().to_vec(),
-        )));
-    }
-
-    /// register → CONNECT → SUBACK; returns the CONNECT and the register (topic, body).
-    fn start(&mut self) -> (v4::Connect, (String, String)) {
-        self.c.register(self.now);
-        let connect = self.open_and_connack(ConnectReturnCode::Success);
-        self.suback();
-        (connect, self.request())
-    }
-
-    fn failed(&mut self) -> Error {
-        let ev = self.take_events();
-        let fails: Vec<&Error> = ev
-            .iter()
-            .filter_map(|e| match e {
-                DpsEvent::Failed(e) => Some(e),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(fails.len(), 1, "exactly one Failed in {ev:?}");
-        assert!(
-            ev.iter().all(|e| !matches!(e, DpsEvent::Assigned(_))),
-            "{ev:?}"
-        );
-        fails[0].clone()
-    }
 }
 
 #[test]

@@ -1,4 +1,5 @@
 //! Tests that span the DPS modules.
 
 mod client;
+mod harness;
 mod vectors;
