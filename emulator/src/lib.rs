@@ -7,6 +7,7 @@
 
 pub mod core;
 pub mod http;
+pub mod http_dps;
 pub mod keys;
 pub mod sas_cli;
 pub mod server;

@@ -6,7 +6,7 @@ use hubwire_emulator::{sas_cli, server};
 const USAGE: &str = "usage:
   hubwire-emulator [--port 0] [--tls-port N] [--bind 127.0.0.1] [--host-name localhost]
                    [--static www --pkg pkg] [--state-file path] [--ready-file path]
-                   [--demo-device demo | --no-demo-device] [--cert-dir dir]
+                   [--demo-device demo | --no-demo-device] [--cert-dir dir] [--id-scope 0ne00000E00]
   hubwire-emulator sas --connection-string CS [--ttl 3600]";
 
 fn main() {

@@ -39,6 +39,8 @@ pub struct Options {
     pub demo_device: Option<String>,
     /// Where the certificate PEM goes.
     pub cert_dir: Option<PathBuf>,
+    /// The DPS ID scope provisioning devices must use.
+    pub id_scope: String,
 }
 
 impl Default for Options {
@@ -54,6 +56,7 @@ impl Default for Options {
             ready_file: None,
             demo_device: Some("demo".into()),
             cert_dir: None,
+            id_scope: crate::core::dps::DEFAULT_ID_SCOPE.into(),
         }
     }
 }
@@ -96,14 +99,22 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             "--no-demo-device" => o.demo_device = None,
             "--cert-dir" => o.cert_dir = Some(val()?.into()),
+            "--id-scope" => {
+                o.id_scope = val()?;
+                hubwire::dps::auth::validate_id_scope(&o.id_scope)
+                    .map_err(|e| format!("--id-scope: {e}"))?;
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
     Ok(o)
 }
 
-/// Loads the state file, if any: `(service key, registry)`.
-fn load_state(path: &std::path::Path) -> Result<Option<(String, Registry)>, String> {
+/// What the state file holds: service key, registry, DPS state (if any).
+type State = (String, Registry, Option<Value>);
+
+/// Loads the state file, if any.
+fn load_state(path: &std::path::Path) -> Result<Option<State>, String> {
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -116,7 +127,7 @@ fn load_state(path: &std::path::Path) -> Result<Option<(String, Registry)>, Stri
         .ok_or("state file lacks serviceKey")?
         .to_string();
     let reg = Registry::import(&v["registry"]).ok_or("state file registry is malformed")?;
-    Ok(Some((key, reg)))
+    Ok(Some((key, reg, v.get("dps").cloned())))
 }
 
 /// Starts everything and serves until the process ends.
@@ -125,14 +136,20 @@ pub async fn run(o: Options) -> Result<(), String> {
         Some(p) => load_state(p)?,
         None => None,
     };
-    let (service_key, registry) =
-        state.unwrap_or_else(|| (crate::keys::generate(), Registry::default()));
+    let (service_key, registry, dps) =
+        state.unwrap_or_else(|| (crate::keys::generate(), Registry::default(), None));
     let mut hub = Hub::new(HubConfig {
         host_name: o.host_name.clone(),
         service_key: service_key.clone(),
         max_telemetry: 10_000,
     });
     hub.set_registry(registry);
+    hub.set_dps_id_scope(&o.id_scope);
+    if let Some(d) = dps {
+        if !hub.dps_import(&d) {
+            return Err("state file dps section is malformed".into());
+        }
+    }
     let mut demo = Value::Null;
     if let Some(d) = &o.demo_device {
         let id = IdentityId::device(d);
@@ -193,6 +210,7 @@ pub async fn run(o: Options) -> Result<(), String> {
         "hostName": o.host_name,
         "serviceConnectionString": format!("HostName={};SharedAccessKeyName=iothubowner;SharedAccessKey={service_key}", o.host_name),
         "demoDevice": demo,
+        "dps": { "idScope": o.id_scope, "provisioningHost": o.host_name },
     });
     if let Ok(mut i) = shared.info.lock() {
         *i = info.clone();

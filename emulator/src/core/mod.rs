@@ -10,6 +10,9 @@ pub mod auth;
 mod c2d;
 mod conn;
 mod device;
+pub mod dps;
+mod dps_device;
+mod dps_service;
 mod faults;
 mod methods;
 pub mod props;
@@ -37,6 +40,7 @@ use hubwire::hub::telemetry::SystemProperties;
 use hubwire::hub::{methods as hub_methods, telemetry as hub_telemetry, twin as hub_twin};
 
 pub use c2d::C2dMessage;
+pub use dps_service::DpsServiceError;
 pub use faults::{malformed_bytes, parse_fault, Fault, MalformedVariant};
 use registry::{IdentityId, Registry};
 pub use service::parse_json;
@@ -245,6 +249,8 @@ pub struct Hub {
     next_conn: ConnId,
     next_call: CallId,
     dirty: bool,
+    /// The Device Provisioning Service (`dps*.rs`).
+    dps: dps::Dps,
 }
 
 const TWIN_RES: &str = "$iothub/twin/res/#";
@@ -285,6 +291,7 @@ impl Hub {
             next_conn: 1,
             next_call: 1,
             dirty: false,
+            dps: dps::Dps::default(),
         }
     }
 
@@ -414,6 +421,7 @@ impl Hub {
     }
 
     fn cleanup(&mut self, now: u64, conn: ConnId) {
+        self.dps_connection_closed(conn);
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };

@@ -5,6 +5,7 @@ mod harness;
 
 mod c2d;
 mod connect;
+mod dps;
 mod faults;
 mod methods;
 mod registry;
