@@ -15,6 +15,7 @@
 //! | `auth.rs` | the username, the SAS resource and token, group-key derivation, registration id rules |
 //! | `error.rs` | [`Error`], [`TransportFailure`] |
 //! | `config.rs` | [`Config`], [`Auth`] |
+//! | `event.rs` | [`DpsEvent`], [`Assignment`], [`State`] |
 //! | `client.rs` | [`Client`], the state machine driven like `hub::Client` |
 //!
 //! Built on [`crate::mqtt::Session`], [`crate::hub::sas`] and
@@ -25,13 +26,15 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod event;
 pub mod registration;
 pub mod topics;
 
 pub use auth::derive_device_key;
-pub use client::{Assignment, Client, DpsEvent, State};
+pub use client::Client;
 pub use config::{Auth, Config, DEFAULT_PROVISIONING_HOST};
 pub use error::{Error, Rejection, TransportFailure};
+pub use event::{Assignment, DpsEvent, State};
 pub use registration::{OperationStatus, RegistrationState, Status};
 
 #[cfg(test)]

@@ -200,6 +200,9 @@ pub struct Dps {
     pub(crate) groups: BTreeMap<String, EnrollmentGroup>,
     pub(crate) registrations: BTreeMap<String, Registration>,
     pub(crate) operations: HashMap<String, Operation>,
+    /// The latest operation of each registration (older ones are dropped: memory stays
+    /// bounded by the number of registrations).
+    pub(crate) latest_op: HashMap<String, String>,
     pub(crate) conns: HashMap<ConnId, DpsConn>,
     pub(crate) faults: HashMap<String, DpsFaults>,
     pub(crate) next_op: u64,
@@ -214,6 +217,7 @@ impl Default for Dps {
             groups: BTreeMap::new(),
             registrations: BTreeMap::new(),
             operations: HashMap::new(),
+            latest_op: HashMap::new(),
             conns: HashMap::new(),
             faults: HashMap::new(),
             next_op: 1,

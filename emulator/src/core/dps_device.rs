@@ -286,6 +286,9 @@ impl Hub {
             f.slow_count -= 1;
             ready_at = now.saturating_add(f.slow_ms);
         }
+        if let Some(old) = self.dps.latest_op.insert(key.clone(), op_id.clone()) {
+            self.dps.operations.remove(&old);
+        }
         self.dps.operations.insert(
             op_id.clone(),
             Operation {

@@ -328,11 +328,16 @@ impl Hub {
 
     /// `DELETE /registrations/{id}`: forgets the registration state (the hub device stays).
     pub fn dps_delete_registration(&mut self, id: &str) -> Result<(), DpsServiceError> {
+        let key = key_of(id);
         self.dps
             .registrations
-            .remove(&key_of(id))
-            .map(|_| self.dirty = true)
-            .ok_or_else(|| DpsServiceError::not_found(404_202, "Registration not found."))
+            .remove(&key)
+            .ok_or_else(|| DpsServiceError::not_found(404_202, "Registration not found."))?;
+        if let Some(op) = self.dps.latest_op.remove(&key) {
+            self.dps.operations.remove(&op);
+        }
+        self.dirty = true;
+        Ok(())
     }
 
     /// `POST /registrations/{groupId}/query`: the registration states of a group.

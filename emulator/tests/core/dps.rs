@@ -1,5 +1,5 @@
-//! The DPS side of the core: enrollments through the service methods, devices
-//! speaking DPS MQTT on the same endpoint, faults, and the service views.
+//! The DPS device side of the core: enrollments made through the service methods,
+//! devices speaking DPS MQTT on the same endpoint (helpers shared with dps_service.rs).
 
 use hubwire::dps::auth::{derive_device_key_base64, token as dps_token};
 use hubwire::hub::connection_string::SymmetricKey;
@@ -8,28 +8,28 @@ use serde_json::Value;
 
 use super::harness::*;
 
-const SCOPE: &str = DEFAULT_ID_SCOPE;
+pub(super) const SCOPE: &str = DEFAULT_ID_SCOPE;
 
-fn enroll(h: &mut Hub, reg: &str, body: Value) -> Value {
+pub(super) fn enroll(h: &mut Hub, reg: &str, body: Value) -> Value {
     h.dps_put_enrollment(T0, reg, &body, None, (KEY.into(), KEY2.into()))
         .unwrap()
 }
 
-fn group(h: &mut Hub, id: &str, body: Value) -> Value {
+pub(super) fn group(h: &mut Hub, id: &str, body: Value) -> Value {
     h.dps_put_group(T0, id, &body, None, (KEY.into(), KEY2.into()))
         .unwrap()
 }
 
-fn reg_token(reg: &str, key: &str, expiry: u64) -> String {
+pub(super) fn reg_token(reg: &str, key: &str, expiry: u64) -> String {
     dps_token(&SymmetricKey::from_base64(key).unwrap(), SCOPE, reg, expiry)
 }
 
-fn dps_user(scope: &str, reg: &str) -> String {
+pub(super) fn dps_user(scope: &str, reg: &str) -> String {
     format!("{scope}/registrations/{reg}/api-version=2019-03-31&ClientVersion=test")
 }
 
 /// A DPS connection, CONNACKed and subscribed.
-fn dps_online(h: &mut Hub, reg: &str, password: &str) -> ConnId {
+pub(super) fn dps_online(h: &mut Hub, reg: &str, password: &str) -> ConnId {
     let (c, code) = open(
         h,
         T0,
@@ -45,7 +45,7 @@ fn dps_online(h: &mut Hub, reg: &str, password: &str) -> ConnId {
 }
 
 /// One answer: (status, topic query, JSON body).
-fn answer(pkts: &[Packet]) -> (u16, String, Value) {
+pub(super) fn answer(pkts: &[Packet]) -> (u16, String, Value) {
     let p = publishes(pkts);
     assert_eq!(p.len(), 1, "one answer in {pkts:?}");
     assert_eq!(p[0].qos, QoS::AtMostOnce);
@@ -61,7 +61,7 @@ fn answer(pkts: &[Packet]) -> (u16, String, Value) {
     )
 }
 
-fn register(
+pub(super) fn register(
     h: &mut Hub,
     now: u64,
     c: ConnId,
@@ -90,7 +90,7 @@ fn register(
     answer(&pkts)
 }
 
-fn status(h: &mut Hub, now: u64, c: ConnId, op: &str) -> (u16, String, Value) {
+pub(super) fn status(h: &mut Hub, now: u64, c: ConnId, op: &str) -> (u16, String, Value) {
     let (pkts, closed, _) = publish(
         h,
         now,
@@ -105,7 +105,7 @@ fn status(h: &mut Hub, now: u64, c: ConnId, op: &str) -> (u16, String, Value) {
 }
 
 /// register → 202 → status → 200: the final body.
-fn provision(h: &mut Hub, c: ConnId, reg: &str, payload: Option<Value>) -> Value {
+pub(super) fn provision(h: &mut Hub, c: ConnId, reg: &str, payload: Option<Value>) -> Value {
     let (s, q, body) = register(h, T0, c, reg, payload);
     assert_eq!((s, q.as_str()), (202, "$rid=r1&retry-after=1"), "{body}");
     assert_eq!(body["status"], "assigning");
@@ -116,7 +116,7 @@ fn provision(h: &mut Hub, c: ConnId, reg: &str, payload: Option<Value>) -> Value
     done
 }
 
-fn hub_connects(h: &mut Hub, device: &str, key: &str) -> ConnectReturnCode {
+pub(super) fn hub_connects(h: &mut Hub, device: &str, key: &str) -> ConnectReturnCode {
     let user = format!("{HOST}/{device}/?api-version=2021-04-12");
     let pass = token(&format!("{HOST}/devices/{device}"), key, EXP);
     open(h, T0, &connect_with(device, &user, &pass, false, 60)).1
@@ -347,76 +347,6 @@ fn dps_disabled_enrollment_and_group_answer_disabled_fails() {
 }
 
 #[test]
-fn dps_throttle_fault_429_retry_after_then_succeeds() {
-    let mut h = hub();
-    enroll(&mut h, "reg-t", json!({}));
-    h.dps_inject_fault(
-        "reg-t",
-        &json!({"kind": "throttle", "count": 2, "retryAfterSeconds": 4}),
-    )
-    .unwrap();
-    let c = dps_online(&mut h, "reg-t", &reg_token("reg-t", KEY, EXP));
-    for _ in 0..2 {
-        let (s, q, body) = register(&mut h, T0, c, "reg-t", None);
-        assert_eq!((s, q.as_str()), (429, "$rid=r1&retry-after=4"));
-        assert_eq!(body["errorCode"], 429_001);
-    }
-    assert_eq!(provision(&mut h, c, "reg-t", None)["status"], "assigned");
-}
-
-#[test]
-fn dps_slow_assignment_keeps_assigning_until_ready_succeeds() {
-    let mut h = hub();
-    enroll(&mut h, "reg-s", json!({}));
-    h.dps_inject_fault("reg-s", &json!({"kind": "slowAssignment", "ms": 5000}))
-        .unwrap();
-    let c = dps_online(&mut h, "reg-s", &reg_token("reg-s", KEY, EXP));
-    let (_, _, body) = register(&mut h, T0, c, "reg-s", None);
-    let op = body["operationId"].as_str().unwrap().to_string();
-    for t in [1000, 4999] {
-        let (s, q, b) = status(&mut h, T0 + t, c, &op);
-        assert_eq!(
-            (s, q.as_str(), b["status"].as_str()),
-            (202, "$rid=r2&retry-after=1", Some("assigning"))
-        );
-    }
-    assert!(
-        h.identity_json(&IdentityId::device("reg-s")).is_err(),
-        "not created before assignment"
-    );
-    let (s, _, b) = status(&mut h, T0 + 5000, c, &op);
-    assert_eq!((s, b["status"].as_str()), (200, Some("assigned")));
-    // Asking again gives the same answer.
-    let (_, _, again) = status(&mut h, T0 + 6000, c, &op);
-    assert_eq!(again, b);
-}
-
-#[test]
-fn dps_fail_assignment_fault_answers_failed_with_code_fails() {
-    let mut h = hub();
-    enroll(&mut h, "reg-f", json!({}));
-    h.dps_inject_fault(
-        "reg-f",
-        &json!({"kind": "failAssignment", "errorCode": 400209, "errorMessage": "no hub"}),
-    )
-    .unwrap();
-    let c = dps_online(&mut h, "reg-f", &reg_token("reg-f", KEY, EXP));
-    let done = provision(&mut h, c, "reg-f", None);
-    assert_eq!(done["status"], "failed");
-    assert_eq!(done["registrationState"]["errorCode"], 400_209);
-    assert_eq!(done["registrationState"]["errorMessage"], "no hub");
-    assert_eq!(h.dps_registration("reg-f").unwrap()["status"], "failed");
-    // The fault is used up: the next registration succeeds.
-    assert_eq!(provision(&mut h, c, "reg-f", None)["status"], "assigned");
-    assert!(h
-        .dps_inject_fault("reg-f", &json!({"kind": "nope"}))
-        .is_err());
-    assert!(h
-        .dps_inject_fault("reg-f", &json!({"kind": "slowAssignment"}))
-        .is_err());
-}
-
-#[test]
 fn dps_device_id_and_initial_twin_applied_succeeds() {
     let mut h = hub();
     enroll(
@@ -530,111 +460,4 @@ fn dps_connection_closed_when_token_expires_succeeds() {
     let c = dps_online(&mut h, "reg-x", &reg_token("reg-x", KEY, T0 / 1000 + 10));
     h.handle_timeout(T0 + 10_000);
     assert_eq!(drain(&mut h, c).1, Some(true));
-}
-
-#[test]
-fn dps_service_api_errors_and_etags_fails() {
-    let mut h = hub();
-    let e = |r: Result<Value, hubwire_emulator::core::DpsServiceError>| r.unwrap_err();
-    assert_eq!(e(h.dps_enrollment("nope")).error_code, 404_201);
-    assert_eq!(e(h.dps_group("nope")).error_code, 404_201);
-    assert_eq!(e(h.dps_registration("nope")).error_code, 404_202);
-    let bad = [
-        json!({"attestation": {"type": "x509"}}),
-        json!({"registrationId": "other"}),
-        json!({"provisioningStatus": "maybe"}),
-        json!({"attestation": {"symmetricKey": {"primaryKey": "AAAA", "secondaryKey": "AAAA"}}}),
-        json!({"attestation": {"symmetricKey": {"primaryKey": KEY}}}),
-        json!({"deviceId": "a b"}),
-        json!({"initialTwin": 3}),
-        json!([1]),
-    ];
-    for b in bad {
-        let err = h
-            .dps_put_enrollment(T0, "reg-e", &b, None, (KEY.into(), KEY.into()))
-            .unwrap_err();
-        assert_eq!((err.status, err.error_code), (400, 400_004), "{b}");
-    }
-    assert_eq!(
-        h.dps_put_enrollment(T0, "bad id!", &json!({}), None, (KEY.into(), KEY.into()))
-            .unwrap_err()
-            .status,
-        400
-    );
-    let v = enroll(&mut h, "reg-e", json!({}));
-    assert_eq!(v["etag"], "\"1\"");
-    let err = h
-        .dps_put_enrollment(
-            T0,
-            "reg-e",
-            &json!({}),
-            Some("\"7\""),
-            (KEY.into(), KEY.into()),
-        )
-        .unwrap_err();
-    assert_eq!((err.status, err.error_code), (412, 412_002));
-    let v = h
-        .dps_put_enrollment(
-            T0,
-            "reg-e",
-            &json!({}),
-            Some("\"1\""),
-            (KEY2.into(), KEY2.into()),
-        )
-        .unwrap();
-    assert_eq!(v["etag"], "\"2\"");
-    assert_eq!(
-        v["attestation"]["symmetricKey"]["primaryKey"], KEY,
-        "existing keys are kept"
-    );
-    assert_eq!(h.dps_enrollments().as_array().unwrap().len(), 1);
-    assert_eq!(
-        h.dps_delete_enrollment("reg-e", Some("\"1\""))
-            .unwrap_err()
-            .status,
-        412
-    );
-    h.dps_delete_enrollment("REG-E", None).unwrap();
-    assert!(h.dps_enrollment("reg-e").is_err());
-    assert!(h.dps_group_registrations("nope").is_err());
-}
-
-#[test]
-fn dps_state_survives_export_import_succeeds() {
-    let mut h = hub();
-    enroll(&mut h, "reg-1", json!({"deviceId": "dev-a"}));
-    group(&mut h, "g", json!({}));
-    let c = dps_online(&mut h, "reg-1", &reg_token("reg-1", KEY, EXP));
-    provision(&mut h, c, "reg-1", Some(json!({"modelId": "m"})));
-    let saved = h.dps_export();
-    let mut back = hub();
-    assert!(back.dps_import(&saved));
-    assert_eq!(
-        back.dps_enrollment("reg-1").unwrap(),
-        h.dps_enrollment("reg-1").unwrap()
-    );
-    assert_eq!(back.dps_group("g").unwrap(), h.dps_group("g").unwrap());
-    assert_eq!(
-        back.dps_registration("reg-1").unwrap(),
-        h.dps_registration("reg-1").unwrap()
-    );
-    assert!(!back.dps_import(&json!({"enrollments": "x"})));
-}
-
-#[test]
-fn dps_id_scope_flag_parsed_succeeds() {
-    let args: Vec<String> = ["--id-scope", "0ne12345678"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let o = hubwire_emulator::server::parse_args(&args).unwrap();
-    assert_eq!(o.id_scope, "0ne12345678");
-    let bad: Vec<String> = ["--id-scope", "a/b"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    assert!(hubwire_emulator::server::parse_args(&bad).is_err());
-    let mut h = hub();
-    h.set_dps_id_scope("0ne12345678");
-    assert_eq!(h.dps_id_scope(), "0ne12345678");
 }

@@ -6,6 +6,7 @@ mod harness;
 mod c2d;
 mod connect;
 mod dps;
+mod dps_service;
 mod faults;
 mod methods;
 mod registry;

@@ -11,6 +11,30 @@ use mqttbytes::QoS as WireQoS;
 use crate::dps::{Client, Config, DpsEvent, Error};
 
 pub(super) const T0: u64 = 1_700_000_000_000;
+pub(super) const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub(super) const SCOPE: &str = "0ne00000A0A";
+pub(super) const REG: &str = "dev-01";
+pub(super) const OP: &str = "4.d0a671905ea5b2c8.42d78160-4c78-479e-8be7-61d5e55dac0d";
+
+pub(super) fn config() -> Config {
+    let mut c = Config::from_symmetric_key(SCOPE, REG, KEY).unwrap();
+    c.url = Some("ws://127.0.0.1:1/$iothub/websocket".into());
+    c.keep_alive_secs = 0;
+    c.random_seed = 7;
+    c.request_id_seed = 100;
+    c.client_version = Some("hubwire/test".into());
+    c
+}
+
+pub(super) fn assigned_body(hub: &str, device: &str) -> String {
+    format!(
+        r#"{{"operationId":"{OP}","status":"assigned","registrationState":{{"registrationId":"{REG}","createdDateTimeUtc":"2023-11-14T22:13:20.123Z","assignedHub":"{hub}","deviceId":"{device}","status":"assigned","substatus":"initialAssignment","lastUpdatedDateTimeUtc":"2023-11-14T22:13:20.456Z","etag":"IjEi"}}}}"#
+    )
+}
+
+pub(super) fn assigning_body() -> String {
+    format!(r#"{{"operationId":"{OP}","status":"assigning"}}"#)
+}
 
 pub(super) fn encode(p: &Packet) -> Vec<u8> {
     let mut b = BytesMut::new();
