@@ -42,8 +42,10 @@ enum Phase {
     },
     /// CONNECT sent; the session's connect timeout covers the CONNACK.
     Connecting,
+    /// SUBSCRIBE sent, waiting for its SUBACK.
     Subscribing {
         pkid: u16,
+        deadline: u64,
     },
     Requesting {
         rid: String,
@@ -266,7 +268,9 @@ impl Client {
                 self.events.push_back(DpsEvent::CloseTransport);
                 self.retry_later(now, Error::Transport(TransportFailure::Unreachable));
             }
-            Phase::Requesting { deadline, .. } if now >= deadline => {
+            Phase::Subscribing { deadline, .. } | Phase::Requesting { deadline, .. }
+                if now >= deadline =>
+            {
                 // The connection looks alive to TCP but DPS never answered: start afresh.
                 self.session.disconnect(now);
                 self.events.push_back(DpsEvent::CloseTransport);
@@ -299,7 +303,9 @@ impl Client {
             return None;
         }
         let phase = match self.phase {
-            Phase::Opening { deadline } | Phase::Requesting { deadline, .. } => Some(deadline),
+            Phase::Opening { deadline }
+            | Phase::Subscribing { deadline, .. }
+            | Phase::Requesting { deadline, .. } => Some(deadline),
             Phase::Waiting { until } | Phase::Backoff { until } => Some(until),
             _ => None,
         };
@@ -423,13 +429,18 @@ impl Client {
                 mqtt::Event::Connected { .. } => {
                     let filters = [(topics::SUBSCRIBE_FILTER.to_owned(), QoS::AtLeastOnce)];
                     match self.session.subscribe(now, &filters) {
-                        Ok(pkid) => self.phase = Phase::Subscribing { pkid },
+                        Ok(pkid) => {
+                            self.phase = Phase::Subscribing {
+                                pkid,
+                                deadline: now.saturating_add(self.config.operation_timeout_ms),
+                            }
+                        }
                         Err(_) => self.fail(now, Error::Protocol("cannot encode SUBSCRIBE")),
                     }
                 }
                 mqtt::Event::Refused(code) => self.on_refused(now, code),
                 mqtt::Event::SubAck { pkid, granted } => {
-                    if self.phase != (Phase::Subscribing { pkid }) {
+                    if !matches!(self.phase, Phase::Subscribing { pkid: p, .. } if p == pkid) {
                         continue;
                     }
                     if granted.first().copied().flatten().is_some() {

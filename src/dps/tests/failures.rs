@@ -387,3 +387,33 @@ fn config_bad_values_fail() {
     );
     assert!(!format!("{c:?}").contains(KEY), "Debug hides the key");
 }
+
+#[test]
+fn suback_never_comes_reconnects_after_operation_timeout_succeeds() {
+    let mut c = config();
+    c.operation_timeout_ms = 3000;
+    c.retry = Backoff {
+        min_ms: 100,
+        max_ms: 100,
+        jitter: 0.0,
+    };
+    let mut h = H::new(c);
+    h.c.register(h.now);
+    h.open_and_connack(ConnectReturnCode::Success);
+    assert!(matches!(h.take_sent().as_slice(), [Packet::Subscribe(_)]));
+    assert_eq!(h.c.poll_timeout(), Some(T0 + 3000));
+    h.run_until(T0 + 3000);
+    assert!(matches!(h.take_sent().as_slice(), [Packet::Disconnect]));
+    let ev = h.take_events();
+    assert!(
+        matches!(
+            ev.as_slice(),
+            [DpsEvent::CloseTransport, DpsEvent::Retrying { .. }]
+        ),
+        "{ev:?}"
+    );
+    h.run_until(T0 + 3100);
+    h.open_and_connack(ConnectReturnCode::Success);
+    h.suback();
+    assert!(h.request().0.contains("iotdps-register"));
+}
