@@ -234,7 +234,7 @@ async function main() {
   cpSync(join(here, "entries", "cloudflare.js"), join(pkgDir, "cloudflare.js"));
   cpSync(join(here, "entries", "cloudflare.d.ts"), join(pkgDir, "cloudflare.d.ts"));
   cpSync(join(here, "README.package.md"), join(pkgDir, "README.md"));
-  cpSync(join(here, "LICENSE"), join(pkgDir, "LICENSE"));
+  cpSync(join(repo, "LICENSE"), join(pkgDir, "LICENSE")); // the one LICENSE, also in the crate package
 
   checkImports(pkgDir);
 

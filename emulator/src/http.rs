@@ -16,11 +16,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::core::auth::SasToken;
 use crate::core::props::percent_decode;
 use crate::core::registry::IdentityId;
-use crate::core::{parse_fault, C2dMessage, MethodResult, ServiceError, SERVICE_POLICY};
-use crate::shared::{now_ms, Shared};
+use crate::core::{parse_fault, C2dMessage, MethodResult, ServiceError};
+use crate::shared::Shared;
 
 /// The response body type of every route.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -48,7 +47,7 @@ fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).boxed()
 }
 
-fn json_response(status: u16, v: &Value) -> Response<Body> {
+pub(crate) fn json_response(status: u16, v: &Value) -> Response<Body> {
     let mut r = Response::new(full(v.to_string()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(
@@ -58,15 +57,15 @@ fn json_response(status: u16, v: &Value) -> Response<Body> {
     r
 }
 
-fn error(status: u16, code: &str, message: &str) -> Response<Body> {
+pub(crate) fn error(status: u16, code: &str, message: &str) -> Response<Body> {
     json_response(status, &json!({ "Message": message, "ErrorCode": code }))
 }
 
-fn service_error(e: ServiceError) -> Response<Body> {
+pub(crate) fn service_error(e: ServiceError) -> Response<Body> {
     error(e.status(), e.code(), &e.message())
 }
 
-fn no_content() -> Response<Body> {
+pub(crate) fn no_content() -> Response<Body> {
     let mut r = Response::new(full(Bytes::new()));
     *r.status_mut() = StatusCode::NO_CONTENT;
     r
@@ -74,7 +73,7 @@ fn no_content() -> Response<Body> {
 
 const DEFAULT_ALLOW_HEADERS: &str =
     "authorization, content-type, iothub-messageid, iothub-correlationid, \
-     iothub-to, iothub-expiry, iothub-ack, iothub-userid, content-encoding";
+     iothub-to, iothub-expiry, iothub-ack, iothub-userid, content-encoding, if-match";
 
 /// CORS on every answer; the preflight's requested headers are echoed back
 /// because `*` does not cover `Authorization` in browsers.
@@ -112,7 +111,15 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
         return no_content();
     }
     if path == "/$iothub/websocket" || path == "/%24iothub/websocket" {
-        return websocket(ctx, req);
+        // `?iothub-no-client-cert=true` (SAS clients, e.g. the Java SDK): ignore a certificate.
+        let cert = (!crate::x509::no_client_cert(&query))
+            .then(|| {
+                req.extensions()
+                    .get::<Arc<crate::core::x509::ClientCert>>()
+                    .cloned()
+            })
+            .flatten();
+        return websocket(ctx, req, cert);
     }
     let segs: Vec<String> = path
         .trim_matches('/')
@@ -122,7 +129,7 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let api = matches!(
         segs.first(),
-        Some(&"devices") | Some(&"twins") | Some(&"emulator")
+        Some(&"devices") | Some(&"twins") | Some(&"emulator") | Some(&"messages")
     ) || crate::http_dps::owns(&segs);
     if !api {
         return static_file(&ctx.dirs, &method, &path).await;
@@ -143,7 +150,8 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
             .unwrap_or(Value::Null);
         return json_response(200, &info);
     }
-    if let Err(r) = authorize(&ctx.shared, req.headers()) {
+    let needed = crate::policies_api::required(&method, &segs);
+    if let Err(r) = crate::policies_api::authorize(&ctx.shared, req.headers(), needed) {
         return *r;
     }
     let headers = req.headers().clone();
@@ -168,13 +176,25 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
             if m == Method::POST && dbound.eq_ignore_ascii_case("devicebound") =>
         {
             let msg = c2d_from_http(&headers, &body);
-            match sh.with(|h, _| h.send_c2d(d, msg)) {
+            match sh.with(|h, now| h.send_c2d(now, d, msg)) {
                 Ok(()) => no_content(),
                 Err(e) => service_error(e),
             }
         }
-        ["twins", d] => twin_route(sh, m, IdentityId::device(d), &body),
-        ["twins", d, "modules", mid] => twin_route(sh, m, IdentityId::module(d, mid), &body),
+        ["messages", sbound, "feedback"]
+            if m == Method::GET && sbound.eq_ignore_ascii_case("servicebound") =>
+        {
+            let after = param(&query, "after").and_then(|v| v.parse().ok());
+            let limit = param(&query, "limit").and_then(|v| v.parse().ok());
+            json_response(
+                200,
+                &sh.with(|h, now| h.feedback_json(now, after.unwrap_or(0), limit.unwrap_or(1000))),
+            )
+        }
+        ["twins", d] => twin_route(sh, m, IdentityId::device(d), &body, &headers),
+        ["twins", d, "modules", mid] => {
+            twin_route(sh, m, IdentityId::module(d, mid), &body, &headers)
+        }
         ["twins", d, "methods"] if m == Method::POST => {
             invoke(sh, IdentityId::device(d), &body).await
         }
@@ -207,6 +227,9 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
         ["emulator", "devices", d, "modules", mid, "connection"] if m == Method::GET => {
             connection(sh, IdentityId::module(d, mid))
         }
+        ["emulator", "routes", d] => crate::routes_api::route(sh, m, d, &body),
+        ["emulator", "policies"] => crate::policies_api::route(sh, m, None, &body),
+        ["emulator", "policies", n] => crate::policies_api::route(sh, m, Some(n), &body),
         ["emulator", "faults", d] if m == Method::POST => fault(sh, IdentityId::device(d), &body),
         ["emulator", "faults", d, "modules", mid] if m == Method::POST => {
             fault(sh, IdentityId::module(d, mid), &body)
@@ -228,32 +251,6 @@ fn param(query: &str, name: &str) -> Option<String> {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         (k == name).then(|| percent_decode(v))
     })
-}
-
-/// Checks the service SAS: `skn=iothubowner`, `sr` = the hub host, signed with its key, not expired.
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Box<Response<Body>>> {
-    let unauthorized = |m: &str| Err(Box::new(error(401, "IotHubUnauthorizedAccess", m)));
-    let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-        return unauthorized("missing Authorization: SharedAccessSignature ...");
-    };
-    let Ok(token) = SasToken::parse(value) else {
-        return unauthorized("malformed SharedAccessSignature");
-    };
-    let (host, key) =
-        shared.with(|h, _| (h.config().host_name.clone(), h.config().service_key.clone()));
-    if token.key_name() != Some(SERVICE_POLICY) {
-        return unauthorized(
-            "the token must be signed by the iothubowner policy (skn=iothubowner)",
-        );
-    }
-    if !token.names(&host, "") {
-        return unauthorized("the token's sr must be the hub host name");
-    }
-    match token.verify(&[&key], now_ms()) {
-        Ok(()) => Ok(()),
-        Err(crate::core::auth::AuthError::Expired) => unauthorized("the token has expired"),
-        Err(_) => unauthorized("the token's signature does not match"),
-    }
 }
 
 fn identity_route(sh: &Arc<Shared>, m: &Method, id: IdentityId, body: &[u8]) -> Response<Body> {
@@ -295,17 +292,28 @@ fn identity_route(sh: &Arc<Shared>, m: &Method, id: IdentityId, body: &[u8]) -> 
                 }
             }
             let fresh = (crate::keys::generate(), crate::keys::generate());
-            ok(sh.with(|h, now| h.put_identity(now, &id, enabled, keys, fresh)))
+            let auth = match crate::core::x509::parse_authentication(&v) {
+                Ok(a) => a,
+                Err(m) => return error(400, "ArgumentInvalid", &m),
+            };
+            ok(sh.with(|h, now| h.put_identity_auth(now, &id, enabled, keys, fresh, auth)))
         }
         _ => error(405, "MethodNotAllowed", "use GET, PUT or DELETE"),
     }
 }
 
-fn twin_route(sh: &Arc<Shared>, m: &Method, id: IdentityId, body: &[u8]) -> Response<Body> {
+fn twin_route(
+    sh: &Arc<Shared>,
+    m: &Method,
+    id: IdentityId,
+    body: &[u8],
+    headers: &HeaderMap,
+) -> Response<Body> {
+    let if_match = headers.get("if-match").and_then(|v| v.to_str().ok());
     match *m {
         Method::GET => ok(sh.with(|h, _| h.twin_json(&id))),
         Method::PATCH | Method::PUT => match crate::core::parse_json(body) {
-            Ok(v) => ok(sh.with(|h, now| h.patch_twin(now, &id, &v))),
+            Ok(v) => ok(sh.with(|h, now| h.patch_twin_if_match(now, &id, &v, if_match))),
             Err(e) => service_error(e),
         },
         _ => error(405, "MethodNotAllowed", "use GET or PATCH"),
@@ -317,19 +325,17 @@ async fn invoke(sh: &Arc<Shared>, id: IdentityId, body: &[u8]) -> Response<Body>
         Ok(v) => v,
         Err(e) => return service_error(e),
     };
-    let Some(name) = v.get("methodName").and_then(Value::as_str) else {
-        return error(400, "ArgumentInvalid", "methodName is required");
+    let call = match crate::core::parse_invocation(&v) {
+        Ok(c) => c,
+        Err(e) => return service_error(e),
     };
-    let secs = |k: &str, d: u64| v.get(k).and_then(Value::as_u64).unwrap_or(d);
-    let response_ms = secs("responseTimeoutInSeconds", 30).clamp(1, 300) * 1000;
-    let connect_ms = secs("connectTimeoutInSeconds", 0).min(300) * 1000;
-    let payload = v
-        .get("payload")
-        .cloned()
-        .unwrap_or(Value::Null)
-        .to_string()
-        .into_bytes();
-    let rx = match sh.invoke_method(&id, name, payload, response_ms, connect_ms) {
+    let rx = match sh.invoke_method(
+        &id,
+        &call.name,
+        call.payload,
+        call.response_timeout_ms,
+        call.connect_timeout_ms,
+    ) {
         Ok(rx) => rx,
         Err(e) => return service_error(e),
     };
@@ -343,6 +349,11 @@ async fn invoke(sh: &Arc<Shared>, id: IdentityId, body: &[u8]) -> Response<Body>
             };
             json_response(200, &json!({ "status": status, "payload": payload }))
         }
+        Ok(MethodResult::ResponseTooLarge) => error(
+            413,
+            "MessageTooLarge",
+            "the device answered with a payload over 128 KB",
+        ),
         Ok(MethodResult::NotOnline) => error(
             404,
             "DeviceNotOnline",
@@ -460,7 +471,11 @@ fn sse(sh: Arc<Shared>, after: u64, device: Option<String>) -> Response<Body> {
     r
 }
 
-fn websocket(ctx: &Arc<Ctx>, mut req: Request<Incoming>) -> Response<Body> {
+fn websocket(
+    ctx: &Arc<Ctx>,
+    mut req: Request<Incoming>,
+    cert: Option<Arc<crate::core::x509::ClientCert>>,
+) -> Response<Body> {
     let h = req.headers();
     let upgrade = h
         .get("upgrade")
@@ -486,7 +501,7 @@ fn websocket(ctx: &Arc<Ctx>, mut req: Request<Incoming>) -> Response<Body> {
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            crate::ws::serve(shared, upgraded).await;
+            crate::ws::serve(shared, upgraded, cert).await;
         }
     });
     let mut r = Response::new(full(Bytes::new()));

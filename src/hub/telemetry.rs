@@ -231,8 +231,10 @@ pub fn parse_topic(topic: &str) -> Result<Option<TelemetryTopic>, MalformedError
     };
     let bag = match rest.strip_prefix("messages/events") {
         Some("") => "",
+        // The Node SDK ends output-event topics with `/` after the bag
+        // (`.../events/%24.on=out&k=v/`): one trailing `/` closes the bag.
         Some(b) => match b.strip_prefix('/') {
-            Some(b) => b,
+            Some(b) => b.strip_suffix('/').unwrap_or(b),
             None => return Ok(None),
         },
         None => return Ok(None),
@@ -252,6 +254,20 @@ pub fn parse_topic(topic: &str) -> Result<Option<TelemetryTopic>, MalformedError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_topic_trailing_slash_after_bag_succeeds() {
+        let t = parse_topic("devices/d/modules/m/messages/events/%24.on=temperature&unit=C/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.system.output_name.as_deref(), Some("temperature"));
+        assert_eq!(
+            t.properties,
+            vec![("unit".to_string(), Some("C".to_string()))]
+        );
+        let t = parse_topic("devices/d/messages/events//").unwrap().unwrap();
+        assert!(t.properties.is_empty());
+    }
 
     #[test]
     fn system_property_names_every_field_round_trips_succeeds() {

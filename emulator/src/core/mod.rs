@@ -10,17 +10,25 @@ pub mod auth;
 mod c2d;
 mod conn;
 mod device;
+mod device_auth;
 pub mod dps;
 mod dps_device;
 mod dps_service;
 mod faults;
+pub mod feedback;
+pub mod limits;
 mod methods;
+pub mod policies;
 pub mod props;
+mod quota;
 pub mod registry;
+pub mod routes;
 mod service;
 pub mod telemetry;
 pub mod time;
 pub mod twin;
+pub mod twin_rules;
+pub mod x509;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -42,10 +50,12 @@ use hubwire::hub::{methods as hub_methods, telemetry as hub_telemetry, twin as h
 pub use c2d::C2dMessage;
 pub use dps_service::DpsServiceError;
 pub use faults::{malformed_bytes, parse_fault, Fault, MalformedVariant};
+pub use methods::{parse_invocation, Invocation};
 use registry::{IdentityId, Registry};
 pub use service::parse_json;
 
 use device::sub_filter;
+use limits::MAX_SUBSCRIPTIONS;
 use methods::call_rid;
 use service::not_found;
 use telemetry::{TelemetryLog, TelemetryRecord};
@@ -121,6 +131,8 @@ pub enum MethodResult {
     NotOnline,
     /// The device did not answer in time (HTTP 504).
     Timeout,
+    /// The device answered with a payload over the 128 KB limit (HTTP 413).
+    ResponseTooLarge,
 }
 
 /// A service request the hub refuses; the caller is at fault unless noted.
@@ -136,6 +148,14 @@ pub enum ServiceError {
     BadRequest(String),
     /// The device's cloud-to-device queue is full.
     QueueFull,
+    /// Something else named in the request does not exist (a policy, a route table).
+    NotFound(String),
+    /// An `If-Match` etag does not match the current one.
+    PreconditionFailed,
+    /// A message or payload is over IoT Hub's size limit.
+    MessageTooLarge(String),
+    /// The daily message quota is spent (the `quotaExceeded` fault).
+    QuotaExceeded,
 }
 
 impl ServiceError {
@@ -144,9 +164,12 @@ impl ServiceError {
         match self {
             ServiceError::DeviceNotFound
             | ServiceError::ModuleNotFound
-            | ServiceError::DeviceNotOnline => 404,
+            | ServiceError::DeviceNotOnline
+            | ServiceError::NotFound(_) => 404,
             ServiceError::BadRequest(_) => 400,
-            ServiceError::QueueFull => 403,
+            ServiceError::QueueFull | ServiceError::QuotaExceeded => 403,
+            ServiceError::PreconditionFailed => 412,
+            ServiceError::MessageTooLarge(_) => 413,
         }
     }
 
@@ -158,13 +181,23 @@ impl ServiceError {
             ServiceError::DeviceNotOnline => "DeviceNotOnline",
             ServiceError::BadRequest(_) => "ArgumentInvalid",
             ServiceError::QueueFull => "DeviceMaximumQueueDepthExceeded",
+            ServiceError::NotFound(_) => "NotFound",
+            ServiceError::PreconditionFailed => "PreconditionFailed",
+            ServiceError::MessageTooLarge(_) => "MessageTooLarge",
+            ServiceError::QuotaExceeded => "IotHubQuotaExceeded",
         }
     }
 
     /// Human-readable message.
     pub fn message(&self) -> String {
         match self {
-            ServiceError::BadRequest(m) => m.clone(),
+            ServiceError::BadRequest(m)
+            | ServiceError::NotFound(m)
+            | ServiceError::MessageTooLarge(m) => m.clone(),
+            ServiceError::PreconditionFailed => {
+                "the If-Match etag does not match the resource's current etag".into()
+            }
+            ServiceError::QuotaExceeded => "the daily message quota is spent".into(),
             other => other.code().to_string(),
         }
     }
@@ -186,12 +219,15 @@ pub struct ConnectionInfo {
     pub username: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Sub {
     C2d,
     TwinRes,
     TwinDesired,
     Methods,
+    Inputs,
+    /// `$iothub/methods/POST/{name}/#`: one method only.
+    Method(String),
 }
 
 #[derive(Debug, Default)]
@@ -208,6 +244,7 @@ struct QueuedC2d {
     msg: C2dMessage,
     inflight: Option<(ConnId, u16)>,
     deliveries: u32,
+    expires_ms: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -239,12 +276,16 @@ struct PendingCall {
 pub struct Hub {
     config: HubConfig,
     registry: Registry,
+    policies: policies::Policies,
+    routing: routes::Routing,
     conns: HashMap<ConnId, Conn>,
     sessions: HashMap<IdentityId, Session>,
     c2d: HashMap<String, VecDeque<QueuedC2d>>,
     faults: HashMap<IdentityId, FaultCounters>,
     calls: BTreeMap<CallId, PendingCall>,
     telemetry: TelemetryLog,
+    feedback: feedback::FeedbackLog,
+    throttles: HashMap<IdentityId, quota::Throttle>,
     outputs: VecDeque<Output>,
     next_conn: ConnId,
     next_call: CallId,
@@ -279,14 +320,18 @@ impl Hub {
     pub fn new(config: HubConfig) -> Hub {
         let cap = config.max_telemetry;
         Hub {
+            policies: policies::Policies::with_defaults(&config.service_key),
             config,
             registry: Registry::default(),
+            routing: routes::Routing::default(),
             conns: HashMap::new(),
             sessions: HashMap::new(),
             c2d: HashMap::new(),
             faults: HashMap::new(),
             calls: BTreeMap::new(),
             telemetry: TelemetryLog::new(cap),
+            feedback: feedback::FeedbackLog::default(),
+            throttles: HashMap::new(),
             outputs: VecDeque::new(),
             next_conn: 1,
             next_call: 1,
@@ -328,8 +373,10 @@ impl Hub {
         self.cleanup(now, conn);
     }
 
-    /// Runs timers due at `now`: keep-alive, token expiry, delayed PUBACKs, method deadlines.
+    /// Runs timers due at `now`: keep-alive, token expiry, delayed PUBACKs,
+    /// method deadlines, cloud-to-device expiry.
     pub fn handle_timeout(&mut self, now: u64) {
+        self.expire_c2d(now);
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
             let Some(c) = self.conns.get_mut(&id) else {
@@ -390,6 +437,7 @@ impl Hub {
         conns
             .flatten()
             .chain(self.calls.values().map(|c| c.deadline))
+            .chain(self.next_c2d_expiry())
             .min()
     }
 
@@ -436,13 +484,8 @@ impl Hub {
                 }
             }
         }
-        if let Some(q) = self.c2d.get_mut(&identity.device) {
-            for m in q.iter_mut() {
-                if m.inflight.is_some_and(|(cid, _)| cid == conn) {
-                    m.inflight = None;
-                }
-            }
-        }
+        self.inputs_conn_closed(&identity, conn);
+        self.c2d_connection_lost(now, &identity.device, conn);
         if !c.disconnect_seen {
             if let Some(will) = c.will {
                 if let Ok(Some(t)) = hub_telemetry::parse_topic(&will.topic) {
