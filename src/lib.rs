@@ -1,6 +1,7 @@
 //! hubwire: Azure IoT Hub device client over MQTT 3.1.1 / WebSocket.
 #![forbid(unsafe_code)]
 
+pub mod dps;
 pub mod hub;
 pub mod mqtt;
 mod text;

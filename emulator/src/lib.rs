@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod core;
 pub mod http;
+pub mod http_dps;
 pub mod keys;
 pub mod policies_api;
 pub mod routes_api;

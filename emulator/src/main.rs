@@ -7,6 +7,7 @@ const USAGE: &str = "usage:
   hubwire-emulator [--port 0] [--tls-port N] [--bind 127.0.0.1] [--host-name localhost]
                    [--static www --pkg pkg] [--state-file path] [--ready-file path]
                    [--demo-device demo | --no-demo-device] [--cert-dir dir] [--client-certs]
+                   [--id-scope 0ne00000E00]
   hubwire-emulator sas --connection-string CS [--ttl 3600]
   hubwire-emulator cert --subject DEVICE_ID [--out-dir .]   (self-signed X.509 device certificate)";
 

@@ -42,6 +42,8 @@ pub struct Options {
     pub cert_dir: Option<PathBuf>,
     /// The TLS listener asks for an optional client certificate (X.509 devices).
     pub client_certs: bool,
+    /// The DPS ID scope provisioning devices must use.
+    pub id_scope: String,
 }
 
 impl Default for Options {
@@ -58,6 +60,7 @@ impl Default for Options {
             demo_device: Some("demo".into()),
             cert_dir: None,
             client_certs: false,
+            id_scope: crate::core::dps::DEFAULT_ID_SCOPE.into(),
         }
     }
 }
@@ -100,6 +103,11 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             "--no-demo-device" => o.demo_device = None,
             "--cert-dir" => o.cert_dir = Some(val()?.into()),
+            "--id-scope" => {
+                o.id_scope = val()?;
+                hubwire::dps::auth::validate_id_scope(&o.id_scope)
+                    .map_err(|e| format!("--id-scope: {e}"))?;
+            }
             "--client-certs" => o.client_certs = true,
             other => return Err(format!("unknown option {other}")),
         }
@@ -107,8 +115,9 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
-/// What a state file holds: service key, registry, and policies (absent in older files).
-type State = (String, Registry, Option<Policies>);
+/// What a state file holds: service key, registry, policies and DPS state (the last two
+/// absent in older files).
+type State = (String, Registry, Option<Policies>, Option<Value>);
 
 /// Loads the state file, if any.
 fn load_state(path: &std::path::Path) -> Result<Option<State>, String> {
@@ -128,7 +137,7 @@ fn load_state(path: &std::path::Path) -> Result<Option<State>, String> {
         Value::Null => None,
         p => Some(Policies::import(p, &key).ok_or("state file policies are malformed")?),
     };
-    Ok(Some((key, reg, policies)))
+    Ok(Some((key, reg, policies, v.get("dps").cloned())))
 }
 
 /// Starts everything and serves until the process ends.
@@ -137,8 +146,8 @@ pub async fn run(o: Options) -> Result<(), String> {
         Some(p) => load_state(p)?,
         None => None,
     };
-    let (service_key, registry, policies) =
-        state.unwrap_or_else(|| (crate::keys::generate(), Registry::default(), None));
+    let (service_key, registry, policies, dps) =
+        state.unwrap_or_else(|| (crate::keys::generate(), Registry::default(), None, None));
     let mut hub = Hub::new(HubConfig {
         host_name: o.host_name.clone(),
         service_key: service_key.clone(),
@@ -147,6 +156,12 @@ pub async fn run(o: Options) -> Result<(), String> {
     hub.set_registry(registry);
     if let Some(p) = policies {
         hub.set_policies(p);
+    }
+    hub.set_dps_id_scope(&o.id_scope);
+    if let Some(d) = dps {
+        if !hub.dps_import(&d) {
+            return Err("state file dps section is malformed".into());
+        }
     }
     let mut demo = Value::Null;
     if let Some(d) = &o.demo_device {
@@ -208,6 +223,7 @@ pub async fn run(o: Options) -> Result<(), String> {
         "hostName": o.host_name,
         "serviceConnectionString": format!("HostName={};SharedAccessKeyName=iothubowner;SharedAccessKey={service_key}", o.host_name),
         "demoDevice": demo,
+        "dps": { "idScope": o.id_scope, "provisioningHost": o.host_name },
     });
     if let Ok(mut i) = shared.info.lock() {
         *i = info.clone();

@@ -210,6 +210,7 @@ pub fn state_json(hub: &Hub, service_key: &str) -> serde_json::Value {
         "serviceKey": service_key,
         "registry": hub.registry().export(),
         "policies": hub.policies().export(),
+        "dps": hub.dps_export(),
     })
 }
 

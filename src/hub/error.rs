@@ -144,6 +144,8 @@ pub enum MalformedError {
     BadNumber(&'static str),
     /// The topic has the right prefix but the wrong shape.
     BadTopic,
+    /// A JSON body is not the shape expected (e.g. a DPS answer without `status`).
+    BadBody,
 }
 
 impl MalformedError {
@@ -162,6 +164,7 @@ impl MalformedError {
                 " is not a number"
             }
             Self::BadTopic => "topic has an unexpected shape",
+            Self::BadBody => "body is not the JSON expected",
         };
         out.push_str(tail);
     }
