@@ -130,7 +130,7 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
     let api = matches!(
         segs.first(),
         Some(&"devices") | Some(&"twins") | Some(&"emulator") | Some(&"messages")
-    );
+    ) || crate::http_dps::owns(&segs);
     if !api {
         return static_file(&ctx.dirs, &method, &path).await;
     }
@@ -234,6 +234,7 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
         ["emulator", "faults", d, "modules", mid] if m == Method::POST => {
             fault(sh, IdentityId::module(d, mid), &body)
         }
+        s if crate::http_dps::owns(s) => crate::http_dps::route(sh, m, s, &headers, &body),
         _ => error(404, "NotFound", &format!("no route for {method} {path}")),
     }
 }

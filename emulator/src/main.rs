@@ -8,6 +8,7 @@ const USAGE: &str = "usage:
                    [--static www --pkg pkg] [--state-file path] [--ready-file path]
                    [--max-telemetry 10000] [--connect-throttle PER_SEC[:BURST] | 0]
                    [--demo-device demo | --no-demo-device] [--cert-dir dir] [--client-certs]
+                   [--id-scope 0ne00000E00]
   hubwire-emulator sas --connection-string CS [--ttl 3600]
   hubwire-emulator cert --subject DEVICE_ID [--out-dir .]   (self-signed X.509 device certificate)";
 

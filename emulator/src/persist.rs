@@ -31,6 +31,8 @@ pub struct Loaded {
     pub registry: Registry,
     /// Shared access policies (absent in older files).
     pub policies: Option<Policies>,
+    /// DPS state (enrollments, registrations; absent in older files).
+    pub dps: Option<Value>,
     /// [`Hub::export_runtime`] output (`Null` in a version 1 file).
     pub runtime: Value,
     /// Telemetry records, oldest first.
@@ -83,6 +85,7 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, String> {
         service_key,
         registry,
         policies,
+        dps: v.get("dps").cloned(),
         runtime: v["runtime"].clone(),
         telemetry,
     }))
@@ -95,6 +98,7 @@ pub fn state_json(hub: &Hub, service_key: &str) -> Value {
         "serviceKey": service_key,
         "registry": hub.registry().export(),
         "policies": hub.policies().export(),
+        "dps": hub.dps_export(),
         "runtime": hub.export_runtime(),
     })
 }

@@ -46,6 +46,8 @@ pub struct Options {
     pub cert_dir: Option<PathBuf>,
     /// The TLS listener asks for an optional client certificate (X.509 devices).
     pub client_certs: bool,
+    /// The DPS ID scope provisioning devices must use.
+    pub id_scope: String,
 }
 
 impl Default for Options {
@@ -64,6 +66,7 @@ impl Default for Options {
             demo_device: Some("demo".into()),
             cert_dir: None,
             client_certs: false,
+            id_scope: crate::core::dps::DEFAULT_ID_SCOPE.into(),
         }
     }
 }
@@ -118,6 +121,11 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             "--no-demo-device" => o.demo_device = None,
             "--cert-dir" => o.cert_dir = Some(val()?.into()),
+            "--id-scope" => {
+                o.id_scope = val()?;
+                hubwire::dps::auth::validate_id_scope(&o.id_scope)
+                    .map_err(|e| format!("--id-scope: {e}"))?;
+            }
             "--client-certs" => o.client_certs = true,
             other => return Err(format!("unknown option {other}")),
         }
@@ -131,17 +139,19 @@ pub async fn run(o: Options) -> Result<(), String> {
         Some(p) => crate::persist::load(p)?,
         None => None,
     };
-    let (service_key, registry, policies, runtime, telemetry) = match state {
+    let (service_key, registry, policies, dps, runtime, telemetry) = match state {
         Some(l) => (
             l.service_key,
             l.registry,
             l.policies,
+            l.dps,
             l.runtime,
             l.telemetry,
         ),
         None => (
             crate::keys::generate(),
             Registry::default(),
+            None,
             None,
             Value::Null,
             Vec::new(),
@@ -155,6 +165,12 @@ pub async fn run(o: Options) -> Result<(), String> {
     hub.set_registry(registry);
     if let Some(p) = policies {
         hub.set_policies(p);
+    }
+    hub.set_dps_id_scope(&o.id_scope);
+    if let Some(d) = dps {
+        if !hub.dps_import(&d) {
+            return Err("state file dps section is malformed".into());
+        }
     }
     hub.import_runtime(&runtime)?;
     hub.restore_telemetry(telemetry);
@@ -229,6 +245,7 @@ pub async fn run(o: Options) -> Result<(), String> {
         "hostName": o.host_name,
         "serviceConnectionString": format!("HostName={};SharedAccessKeyName=iothubowner;SharedAccessKey={service_key}", o.host_name),
         "demoDevice": demo,
+        "dps": { "idScope": o.id_scope, "provisioningHost": o.host_name },
     });
     if let Ok(mut i) = shared.info.lock() {
         *i = info.clone();

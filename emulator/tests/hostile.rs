@@ -41,7 +41,7 @@ impl Pair {
         .unwrap();
         let cs = format!("HostName={HOST};DeviceId=d;SharedAccessKey={KEY}");
         let mut config = ClientConfig::from_connection_string(&cs).unwrap();
-        config.url = Some("ws://in-process/$iothub/websocket".into());
+        config.url = Some("ws://localhost/$iothub/websocket".into());
         config.random_seed = 11;
         let mut client = Client::new(config, T0).unwrap();
         client.enable_c2d(T0);

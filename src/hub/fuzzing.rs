@@ -234,6 +234,34 @@ pub fn twin_json(data: &[u8]) {
     let _ = twin::version_of(&doc);
 }
 
+/// DPS answer and request topics (`crate::dps::topics`): what parses rebuilds to itself.
+pub fn dps_topic(data: &[u8]) {
+    use crate::dps::topics;
+    let topic = text(data);
+    if let Ok(Some(r)) = topics::parse_response_topic(&topic) {
+        let again = topics::response_topic(r.status, &r.rid, r.retry_after_secs);
+        assert_eq!(
+            topics::parse_response_topic(&again),
+            Ok(Some(r)),
+            "{topic:?}"
+        );
+    }
+    match topics::parse_request_topic(&topic) {
+        Ok(Some(topics::Request::Register { rid })) => assert_eq!(
+            topics::parse_request_topic(&topics::register_topic(&rid)),
+            Ok(Some(topics::Request::Register { rid }))
+        ),
+        Ok(Some(topics::Request::OperationStatus { rid, operation_id })) => {
+            let again = topics::status_topic(&rid, &operation_id);
+            assert_eq!(
+                topics::parse_request_topic(&again),
+                Ok(Some(topics::Request::OperationStatus { rid, operation_id }))
+            );
+        }
+        Ok(None) | Err(_) => {}
+    }
+}
+
 /// A fuzz entry point.
 pub type Entry = fn(&[u8]);
 
@@ -246,4 +274,5 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("connection_string", connection_string),
     ("sas_token", sas_token),
     ("twin_json", twin_json),
+    ("dps_topic", dps_topic),
 ];

@@ -6,6 +6,7 @@
 //! them. The core reads no clock: every `now` is milliseconds since the Unix
 //! epoch, passed in by the shell.
 
+pub mod base64;
 pub mod c2d;
 pub mod client;
 pub mod connection_string;
@@ -14,11 +15,14 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ids;
+pub(crate) mod json;
 pub mod methods;
+pub mod pnp;
 pub mod retry;
 pub mod sas;
 pub mod telemetry;
 pub mod twin;
+pub mod url;
 pub mod username;
 
 pub use client::{
@@ -26,6 +30,7 @@ pub use client::{
 };
 pub use connection_string::{ConnectionString, Credential, Secret, SymmetricKey};
 pub use error::Error;
+pub use error::{TokenError, TransportError};
 pub use telemetry::{SystemProperties, Telemetry};
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 //! properties in insertion order.
 
 use crate::mqtt::QoS;
-use bytes::Bytes;
 
 use super::encoding::{decode_bag, push_pair, PropertyBag};
 use super::error::{Error, MalformedError};
@@ -135,7 +134,7 @@ impl SystemProperties {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Telemetry {
     /// The body.
-    pub payload: Bytes,
+    pub payload: Vec<u8>,
     /// QoS 1 (default, resolved on PUBACK) or 0; QoS 2 is refused with [`Error::QosNotSupported`].
     pub qos: QoS,
     /// System properties.
@@ -146,7 +145,7 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// A QoS 1 message with this body and no properties.
-    pub fn new(payload: impl Into<Bytes>) -> Self {
+    pub fn new(payload: impl Into<Vec<u8>>) -> Self {
         Telemetry {
             payload: payload.into(),
             qos: QoS::AtLeastOnce,

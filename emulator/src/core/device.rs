@@ -42,6 +42,9 @@ impl Hub {
         if c.closing {
             return;
         }
+        if self.is_dps_conn(conn) {
+            return self.dps_packet(now, conn, p);
+        }
         let identity = c.identity.clone();
         match (p, identity) {
             (Packet::Connect(connect), None) if !c.connect_seen => {
@@ -128,6 +131,13 @@ impl Hub {
         }
         if connect.protocol != mqttbytes::Protocol::V4 {
             return self.refuse(now, conn, ConnectReturnCode::RefusedProtocolVersion);
+        }
+        if connect
+            .login
+            .as_ref()
+            .is_some_and(|l| Self::is_dps_username(&l.username))
+        {
+            return self.dps_connect(now, conn, connect);
         }
         if connect.client_id.is_empty() {
             return self.refuse(now, conn, ConnectReturnCode::BadClientId);

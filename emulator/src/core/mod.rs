@@ -11,6 +11,9 @@ mod c2d;
 mod conn;
 mod device;
 mod device_auth;
+pub mod dps;
+mod dps_device;
+mod dps_service;
 mod faults;
 pub mod feedback;
 pub mod hostile;
@@ -32,8 +35,8 @@ pub mod x509;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use crate::codec;
 use bytes::BytesMut;
-use hubwire::mqtt::codec;
 use mqttbytes::v4::{
     self, ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode,
     UnsubAck,
@@ -48,6 +51,7 @@ use hubwire::hub::telemetry::SystemProperties;
 use hubwire::hub::{methods as hub_methods, telemetry as hub_telemetry, twin as hub_twin};
 
 pub use c2d::C2dMessage;
+pub use dps_service::DpsServiceError;
 pub use faults::{malformed_bytes, parse_fault, Fault, MalformedVariant};
 pub use methods::{parse_invocation, Invocation};
 use registry::{IdentityId, Registry};
@@ -300,6 +304,8 @@ pub struct Hub {
     next_conn: ConnId,
     next_call: CallId,
     dirty: bool,
+    /// The Device Provisioning Service (`dps*.rs`).
+    dps: dps::Dps,
 }
 
 const TWIN_RES: &str = "$iothub/twin/res/#";
@@ -346,6 +352,7 @@ impl Hub {
             next_conn: 1,
             next_call: 1,
             dirty: false,
+            dps: dps::Dps::default(),
         }
     }
 
@@ -484,6 +491,7 @@ impl Hub {
     }
 
     fn cleanup(&mut self, now: u64, conn: ConnId) {
+        self.dps_connection_closed(conn);
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };

@@ -5,6 +5,8 @@ mod harness;
 
 mod c2d;
 mod connect;
+mod dps;
+mod dps_service;
 mod faults;
 mod limits;
 mod methods;
