@@ -45,7 +45,7 @@ fn hex_val(b: u8) -> Option<u8> {
 
 /// Decodes `%XX` escapes (either case); every other byte, `+` included, is kept.
 pub fn percent_decode(s: &str) -> Result<String, MalformedError> {
-    if !s.contains('%') {
+    if !s.bytes().any(|b| b == b'%') {
         return Ok(s.to_owned());
     }
     let bytes = s.as_bytes();

@@ -155,7 +155,7 @@ fn walk<'a>(obj: &'a str, mut f: impl FnMut(&'a str, &'a str) -> bool) -> Option
 }
 
 fn key_text(raw_key: &str) -> Option<Cow<'_, str>> {
-    if raw_key.contains('\\') {
+    if raw_key.bytes().any(|b| b == b'\\') {
         unescape(raw_key).map(Cow::Owned)
     } else {
         Some(Cow::Borrowed(raw_key))

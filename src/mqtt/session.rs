@@ -140,7 +140,7 @@ impl Session {
         if self.state != State::Connected {
             return Err(PublishError::NotConnected);
         }
-        if topic.is_empty() || topic.contains(['+', '#', '\0']) {
+        if topic.is_empty() || topic.bytes().any(|b| matches!(b, b'+' | b'#' | 0)) {
             return Err(PublishError::InvalidTopic);
         }
         if qos == QoS::AtMostOnce {
