@@ -229,7 +229,7 @@ pub fn drive(rc: &Rc<RefCell<Shared>>, transmit: bool) {
             }
             let s = &mut *s;
             let mut actions = Vec::new();
-            while let Some(ev) = s.core.poll_event() {
+            for ev in s.core.take_events() {
                 on_event(s, ev, &mut actions);
             }
             let switching = actions
@@ -403,7 +403,7 @@ pub fn close(rc: &Rc<RefCell<Shared>>) {
         while let Some(b) = s.core.poll_transmit() {
             tx.push(b);
         }
-        while s.core.poll_event().is_some() {}
+        let _ = s.core.take_events();
         s.closed = true;
         s.methods.clear();
         s.default_method = None;

@@ -110,8 +110,7 @@ impl Client {
                 }
                 None => {
                     let filter = self.filter(*f).0;
-                    self.events
-                        .push_back(HubEvent::SubscriptionRefused { filter });
+                    self.events.push(HubEvent::SubscriptionRefused { filter });
                 }
             }
         }
@@ -131,7 +130,7 @@ impl Client {
                 let gen = self.conn_gen;
                 self.open_methods.retain(|(r, _)| *r != req.rid);
                 self.open_methods.push((req.rid.clone(), gen));
-                self.events.push_back(HubEvent::MethodCall {
+                self.events.push(HubEvent::MethodCall {
                     rid: req.rid,
                     name: req.name,
                     component,
@@ -148,7 +147,7 @@ impl Client {
             &self.config.device_id,
             self.config.module_id.as_deref(),
         ) {
-            self.events.push_back(HubEvent::C2d(Box::new(C2dMessage {
+            self.events.push(HubEvent::C2d(Box::new(C2dMessage {
                 payload: m.payload,
                 input_name: c.input_name,
                 system: c.system,

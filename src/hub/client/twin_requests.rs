@@ -153,8 +153,7 @@ impl Client {
                 }
                 self.last_desired_version = Some(version);
                 let json = String::from_utf8_lossy(&payload).into_owned();
-                self.events
-                    .push_back(HubEvent::DesiredPatch { version, json });
+                self.events.push(HubEvent::DesiredPatch { version, json });
             }
             twin::TwinTopic::Response {
                 status,
@@ -203,8 +202,7 @@ impl Client {
             Some(_) if reconcile => {
                 self.last_desired_version = Some(version);
                 let json = twin::desired_section(doc).unwrap_or("{}").to_owned();
-                self.events
-                    .push_back(HubEvent::DesiredPatch { version, json });
+                self.events.push(HubEvent::DesiredPatch { version, json });
             }
             _ => self.last_desired_version = Some(version),
         }
