@@ -3,6 +3,8 @@
 //! Devices receive on `devices/{id}/messages/devicebound/{bag}`; modules on
 //! `devices/{id}/modules/{mid}/inputs/{input}/{bag}`.
 
+use crate::prelude::*;
+
 use super::encoding::{decode_bag, push_pair, PropertyBag};
 use super::error::MalformedError;
 use super::telemetry::SystemProperties;

@@ -5,6 +5,8 @@
 //! a space is `%20`, never `+`. Decoding accepts `%xx` in either case (Node
 //! sends `%2a`) and leaves `+` alone: IoT Hub puts a literal `+` in C2D bags.
 
+use crate::prelude::*;
+
 use super::error::MalformedError;
 
 /// Whether `b` is an RFC 3986 unreserved byte (never encoded).

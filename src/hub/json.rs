@@ -11,7 +11,9 @@
 //! Used by `twin` (`desired.$version`), `pnp` (component properties, acks)
 //! and `crate::dps` (registration request and response bodies).
 
-use std::borrow::Cow;
+use crate::prelude::*;
+
+use alloc::borrow::Cow;
 
 fn ws(s: &[u8], mut i: usize) -> usize {
     while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r') {

@@ -4,6 +4,8 @@
 //! answers on `$iothub/methods/res/{status}/?$rid={rid}`. Plug and Play
 //! commands are named `{component}*{command}`.
 
+use crate::prelude::*;
+
 use super::encoding::{decode_bag, percent_decode, percent_encode};
 use super::error::MalformedError;
 use crate::text::{concat, u64_string};

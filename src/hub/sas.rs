@@ -4,6 +4,8 @@
 //! percent-encoded resource `{host}/devices/{id}[/modules/{mid}]` and `se` the
 //! expiry in seconds since the Unix epoch (passed in: the core reads no clock).
 
+use crate::prelude::*;
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 

@@ -5,6 +5,8 @@
 //! the system properties (`$.mid`, `$.cid`, ...) and then the application
 //! properties in insertion order.
 
+use crate::prelude::*;
+
 use crate::mqtt::QoS;
 
 use super::encoding::{decode_bag, push_pair, PropertyBag};

@@ -5,6 +5,8 @@
 //! [`desired_version`] uses the small, allocation-light scanner in
 //! `super::json` rather than a JSON library in the wasm bundle.
 
+use crate::prelude::*;
+
 use super::encoding::{decode_bag, percent_encode};
 use super::error::MalformedError;
 use super::json;

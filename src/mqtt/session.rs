@@ -1,5 +1,7 @@
 //! The sans-IO MQTT 3.1.1 client session.
 
+use crate::prelude::*;
+
 use super::codec::{self, ConnectFields, ServerPacket};
 use super::config::{Config, QoS};
 use super::error::{ConnectReturn, Error, LostReason, PublishError};

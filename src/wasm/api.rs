@@ -8,9 +8,10 @@ use super::host;
 use super::panic;
 use super::types::{ClientOptionsArg, MessageOptionsArg, MethodHandlerArg, TokenProviderArg};
 use crate::hub;
+use crate::prelude::*;
+use alloc::rc::Rc;
+use core::cell::RefCell;
 use js_sys::{Array, Function, Promise};
-use std::cell::RefCell;
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 

@@ -3,6 +3,8 @@
 //! and method results out. Every wrong type is an `INVALID_ARGUMENT` error that
 //! names the field. No decision about the connection is made here.
 
+use crate::prelude::*;
+
 use super::host;
 use crate::hub;
 use crate::mqtt::QoS;

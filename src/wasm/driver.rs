@@ -7,13 +7,14 @@
 //! (listeners, method handlers, `getToken`, `webSocketFactory`, a user socket's
 //! methods): those calls are collected as [`Action`]s and made afterwards.
 
+use crate::prelude::*;
+
 use super::convert::{self, hub_error};
 use super::host::{self, kind};
-use super::panic;
 use crate::hub::{self, HubEvent, TokenError};
+use alloc::rc::{Rc, Weak};
+use core::cell::RefCell;
 use js_sys::{Function, Uint8Array};
-use std::cell::RefCell;
-use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -114,7 +115,6 @@ pub fn new_shared(
         }
     });
     let port = host::port(inbox.as_ref().unchecked_ref());
-    panic::add_port(&port);
     {
         let mut s = rc.borrow_mut();
         s.port = port;
@@ -412,7 +412,6 @@ pub fn close(rc: &Rc<RefCell<Shared>>) {
         s.ops.clear();
         s.connect_waiters.clear();
         s.calls.clear();
-        panic::remove_port(&s.port);
         (s.port.clone(), tx, s.inbox.take())
     };
     for b in &tx {

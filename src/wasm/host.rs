@@ -15,11 +15,13 @@
 //! Names resolve on the global scope at call time, so the same module runs in
 //! browsers, Node 22, Deno, Bun and workerd (no `window`).
 
+use crate::prelude::*;
 use js_sys::{Function, Object, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
 const post = (p, k, n, v) => { if (p.f) p.f(k, n || 0, v); };
+const live = new Set();
 const msg = (e) => { try { return e instanceof Error ? e.message : String(e); } catch (_) { return "?"; } };
 export function hwError(code, message, retryable, status) {
   const e = new Error(message);
@@ -37,7 +39,14 @@ export class C2dMessage {
 export function hwC2d(body) { return new C2dMessage(body); }
 export function hwMessage(e) { return msg(e); }
 export function hwPort(f) {
-  return { f, gen: 0, ws: null, h: null, t: undefined, l: {}, d: new Map(), c: [] };
+  const p = { f, gen: 0, ws: null, h: null, t: undefined, l: {}, d: new Map() };
+  live.add(p);
+  return p;
+}
+export function hwPanicked(m) {
+  console.error(m);
+  const e = hwError("INTERNAL", m, false);
+  for (const p of live) hwEmit(p, "error", e);
 }
 function detach(p) {
   const ws = p.ws, h = p.h;
@@ -48,7 +57,7 @@ function detach(p) {
   if (!(s >= 2)) try { ws.close(1000, ""); } catch (_) {}
 }
 export function hwClose(p) { p.gen++; detach(p); }
-export function hwFree(p) { p.f = null; clearTimeout(p.t); hwClose(p); }
+export function hwFree(p) { live.delete(p); p.f = null; clearTimeout(p.t); hwClose(p); }
 export function hwOpen(p, url, factory) {
   hwClose(p);
   const gen = p.gen;
@@ -178,14 +187,9 @@ extern "C" {
     /// Rejects every pending Promise with `e`.
     #[wasm_bindgen(js_name = hwRejectAll)]
     pub fn reject_all(port: &JsValue, e: &JsValue);
-}
-
-// Looked up on the global scope.
-#[wasm_bindgen]
-extern "C" {
-    /// `console.error`, for reports nobody subscribed to.
-    #[wasm_bindgen(js_namespace = console, js_name = error)]
-    pub fn console_error(msg: &str);
+    /// Logs a panic and emits it as an `INTERNAL` error on every live client.
+    #[wasm_bindgen(js_name = hwPanicked)]
+    pub fn panicked(msg: &str);
 }
 
 /// What the port posts (the `kind` argument of the inbox).

@@ -7,7 +7,8 @@
 //! | `driver.rs` | the driver loop: port reports → core inputs; core events → port calls |
 //! | `host.rs` | the JS port: socket, timer, listeners, pending Promises (inline JS) |
 //! | `convert.rs` | JS ⇄ Rust values: options, telemetry, errors, C2D, method calls |
-//! | `panic.rs` | panic hook → `error` events |
+//! | `panic.rs` | panics → `error` events |
+//! | `runtime.rs` | allocator and panic handler of the release (no-`std`) build |
 //! | `types.rs` | the hand-written TypeScript |
 //!
 //! Only compiled for `wasm32`; `crate::hub` does everything IoT Hub and MQTT.
@@ -17,6 +18,8 @@ mod convert;
 mod driver;
 mod host;
 mod panic;
+#[cfg(not(feature = "std"))]
+mod runtime;
 mod types;
 
 pub use api::DeviceClient;

@@ -10,6 +10,8 @@
 //! client stops with [`Error::ConnectTimeout`] (carrying the last attempt's failure);
 //! while reconnecting after a success only the request fails and retrying goes on.
 
+use crate::prelude::*;
+
 use super::super::connection_string::Secret;
 use super::super::error::{Error, TokenError, TransportError};
 use super::super::sas;

@@ -1,6 +1,8 @@
 //! Subscriptions on demand, and what arrives on them: cloud-to-device messages,
 //! twin responses and desired patches, direct method calls and their answers.
 
+use crate::prelude::*;
+
 use super::super::error::Error;
 use super::super::{c2d, methods, telemetry, twin};
 use super::{C2dMessage, Client, HubEvent, Phase};

@@ -18,6 +18,8 @@
 //! | `incoming.rs` | subscriptions on demand; C2D, method calls and their answers |
 //! | `events.rs` | what the client reports |
 
+use crate::prelude::*;
+
 mod config;
 mod connect;
 mod events;

@@ -1,7 +1,9 @@
 //! The offline queue: telemetry waiting for a connection or for room in the QoS 1
 //! window, bounded by count and bytes, and the pump that drains it into the session.
 
-use std::collections::VecDeque;
+use crate::prelude::*;
+
+use alloc::collections::VecDeque;
 
 use super::super::error::Error;
 use super::super::telemetry::{self, Telemetry};

@@ -2,6 +2,8 @@
 //! deadline, retry count (429/5xx are retried with backoff) and resend time, and
 //! the desired-properties bookkeeping (`$version` reconciliation after reconnects).
 
+use crate::prelude::*;
+
 use super::super::error::{from_status, Error};
 use super::super::{telemetry, twin};
 use super::{Client, Feature, HubEvent, OpId, OpResult, Phase};
