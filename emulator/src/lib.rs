@@ -5,7 +5,9 @@
 //! modules are the thin tokio/hyper layer around it.
 #![forbid(unsafe_code)]
 
+pub mod bulk;
 pub mod core;
+pub mod fdlimit;
 pub mod http;
 pub mod keys;
 pub mod sas_cli;
