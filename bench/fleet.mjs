@@ -151,7 +151,7 @@ export async function runFleetBench(o) {
       },
       load: loadavg(),
     };
-    log(`${connected}/${devices} connected in ${((result.allConnectedMs ?? NaN) / 1000).toFixed(1)} s; ${result.ackedPerSec?.toFixed(0)} acked/s; ${result.errors} errors; fleet CPU ${(result.fleetCpuShare * 100).toFixed(0)} % of a core, ${(result.fleetRssPerDeviceBytes / 1024).toFixed(1)} KiB RSS per device; emulator ${(result.emulator.perConnectionBytes / 1024).toFixed(1)} KiB per connection, CPU ${(emuCpu * 100).toFixed(0)} %`);
+    log(`${connected}/${devices} connected${result.allConnectedMs == null ? " (not all)" : ` in ${(result.allConnectedMs / 1000).toFixed(1)} s`}; ${result.ackedPerSec?.toFixed(0)} acked/s; ${result.errors} errors; fleet CPU ${(result.fleetCpuShare * 100).toFixed(0)} % of a core, ${(result.fleetRssPerDeviceBytes / 1024).toFixed(1)} KiB RSS per device; emulator ${(result.emulator.perConnectionBytes / 1024).toFixed(1)} KiB per connection, CPU ${(emuCpu * 100).toFixed(0)} %`);
     return result;
   } finally {
     emu.proc.kill();

@@ -116,7 +116,7 @@ export function parseFleetArgs(argv, env = process.env) {
     o[key] = parse(v, flag);
   }
   if (o.serviceConnectionString === undefined && o.connectionStrings === undefined && o.idScope === undefined && o.groupKey === undefined) {
-    o.serviceConnectionString = env.IOTHUB_CONNECTION_STRING || env.HUBWIRE_SERVICE_CONNECTION_STRING || undefined;
+    o.serviceConnectionString = env.IOTHUB_CONNECTION_STRING || undefined;
   }
   o.countGiven = given.has("count");
   o.twin = !o.noTwin;

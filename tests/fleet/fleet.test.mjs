@@ -216,8 +216,9 @@ test("fleet_bad_invocations_exit_2_fail", async () => {
     [["fleet", "merge", "nope.json"], /cannot read report/],
     [["wat"], /usage: hubwire fleet/],
   ];
+  const { IOTHUB_CONNECTION_STRING, ...env } = process.env;
   for (const [args, re] of cases) {
-    const r = await fleet(args, { timeoutMs: 20000 });
+    const r = await fleet(args, { timeoutMs: 20000, env });
     assert.ok(r.code === 2 || (args[1] === "merge" && r.code === 1), `${args.join(" ")} exited ${r.code}`);
     assert.match(r.stderr, re, args.join(" "));
   }
