@@ -141,6 +141,17 @@ export async function runFleetBench(o) {
       fleetRssSteadyBytes: r.process.rssSteadyBytes,
       fleetRssPerDeviceBytes: r.process.rssPerDeviceBytes,
       fleetRssTotalPerDeviceBytes: r.process.rssSteadyBytes / devices,
+      // Where the per-device memory goes: the workers' V8 heaps (committed) and their
+      // external memory (the hubwire wasm instances' memory, Buffers); the rest is native.
+      fleetMemoryPerDevice: (() => {
+        const a = r.process.baseline;
+        const b = r.process.memoryAtStop;
+        if (!a || !b) return null;
+        const per = (k) => (b[k] - a[k]) / devices;
+        const heap = per("workersHeapTotalBytes") + per("mainHeapTotalBytes");
+        const external = per("workersExternalBytes");
+        return { heapUsed: per("workersHeapUsedBytes") + per("mainHeapUsedBytes"), heap, external, native: r.process.rssPerDeviceBytes - heap - external };
+      })(),
       emulator: {
         fdLimit: emu.info.fdLimit ?? null,
         rssEmptyBytes: rssStart,
@@ -177,6 +188,8 @@ export function fleetMarkdown(f) {
   L.push(`| errors | ${n0(f.errors)} of ${n0(f.sent)} sent${Object.keys(f.errorsByCode || {}).length ? ` (${Object.entries(f.errorsByCode).map(([k, v]) => `${k} ×${v}`).join(", ")})` : ""} |`);
   L.push(`| fleet process CPU | ${pct(f.fleetCpuShare)} of one core |`);
   L.push(`| fleet process RSS per device | ${kib(f.fleetRssPerDeviceBytes)} over the ${mib(f.fleetRssBaselineBytes)} baseline (workers and wasm loaded); ${kib(f.fleetRssTotalPerDeviceBytes)} counting the whole ${mib(f.fleetRssSteadyBytes)} |`);
+  const m = f.fleetMemoryPerDevice;
+  if (m) L.push(`| — of which, per device | V8 heaps ${kib(m.heap)} committed (${kib(m.heapUsed)} used), wasm memory and Buffers ${kib(m.external)}, native (sockets, code, allocator) ${kib(m.native)} |`);
   const e = f.emulator;
   L.push(`| emulator memory per connection | ${kib(e.perConnectionBytes)} (RSS ${mib(e.rssRegisteredBytes)} with ${n0(f.devices)} registered → ${mib(e.rssConnectedBytes)} connected and sending) |`);
   L.push(`| emulator CPU | ${pct(e.cpuShare)} of one core; file descriptors: soft limit ${e.fdLimit ? `${n0(e.fdLimit.soft)} (was ${n0(e.fdLimit.before)})` : "—"} |`);

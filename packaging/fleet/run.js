@@ -6,6 +6,7 @@
 
 import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
+import { getHeapStatistics } from "node:v8";
 import { Worker } from "node:worker_threads";
 import { FleetError } from "./errors.js";
 import { loadHandlers } from "./handlers.js";
@@ -95,6 +96,8 @@ export async function runFleet(o, io = {}) {
 
   const workers = [];
   const finals = new Map();
+  const workerHeaps = [];
+  const readyHeaps = [];
   const exitedWorkers = new Set();
   let stopReason = null;
   let fatal = null;
@@ -112,6 +115,7 @@ export async function runFleet(o, io = {}) {
 
   const onMessage = (m) => {
     if (m.type === "stats" || m.type === "final") {
+      if (m.type === "stats" && m.heap) workerHeaps[m.worker] = m.heap;
       totals.add(m.delta);
       workerStates[m.worker] = m.delta.states;
       tick.sent += m.delta.sent;
@@ -145,6 +149,7 @@ export async function runFleet(o, io = {}) {
         const timer = setTimeout(() => reject(new FleetError("CLIENT", `worker ${i} not ready after ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
         w.on("message", (m) => {
           if (m.type === "ready") {
+            readyHeaps[i] = m.heap;
             clearTimeout(timer);
             resolve();
           } else if (m.type === "fatal" && !goAt) {
@@ -177,6 +182,15 @@ export async function runFleet(o, io = {}) {
   }
 
   rssBaseline = process.memoryUsage.rss();
+  const mh = getHeapStatistics();
+  const sumReady = (k) => readyHeaps.reduce((a, h) => a + ((h && h[k]) || 0), 0);
+  const baselineMemory = {
+    mainHeapUsedBytes: mh.used_heap_size,
+    mainHeapTotalBytes: mh.total_heap_size,
+    workersHeapUsedBytes: sumReady("used"),
+    workersHeapTotalBytes: sumReady("total"),
+    workersExternalBytes: sumReady("external"),
+  };
   cpuRun0 = process.cpuUsage();
   goAt = Date.now();
   const t0 = performance.now();
@@ -230,7 +244,24 @@ export async function runFleet(o, io = {}) {
   function stop(reason) {
     if (stopReason) return;
     stopReason = reason;
-    steadyEnd = { t: performance.now(), cpu: process.cpuUsage(), acked: totals.acked, sent: totals.sent, rss: process.memoryUsage.rss() };
+    const mainHeap = getHeapStatistics();
+    const sum = (k) => workerHeaps.reduce((a, h) => a + ((h && h[k]) || 0), 0);
+    steadyEnd = {
+      t: performance.now(),
+      cpu: process.cpuUsage(),
+      acked: totals.acked,
+      sent: totals.sent,
+      rss: process.memoryUsage.rss(),
+      // Where the memory is: V8 heaps (main thread, workers) and their external memory
+      // (Buffers, each worker's wasm instance); the rest of RSS is native (sockets, code, stacks).
+      memory: {
+        mainHeapUsedBytes: mainHeap.used_heap_size,
+        mainHeapTotalBytes: mainHeap.total_heap_size,
+        workersHeapUsedBytes: sum("used"),
+        workersHeapTotalBytes: sum("total"),
+        workersExternalBytes: sum("external"),
+      },
+    };
     resolveStopped();
   }
   const durationTimer = o.duration ? setTimeout(() => stop("duration"), o.duration * 1000) : null;
@@ -363,6 +394,8 @@ export async function runFleet(o, io = {}) {
       rssSteadyBytes: steadyEnd ? steadyEnd.rss : null,
       rssPeakBytes: rssPeak,
       rssPerDeviceBytes: steadyEnd && n ? (steadyEnd.rss - rssBaseline) / n : null,
+      memoryAtStop: steadyEnd ? steadyEnd.memory : null,
+      baseline: baselineMemory,
     },
     timeline: timeline.map(({ dtSec, ...row }) => row),
     maxErrorRate: o.maxErrorRate,

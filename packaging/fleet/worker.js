@@ -5,6 +5,7 @@
 // and posts the last delta.
 
 import { hostname } from "node:os";
+import { getHeapStatistics } from "node:v8";
 import { parentPort, workerData } from "node:worker_threads";
 import { SimDevice } from "./device.js";
 import { loadClient } from "./load-client.js";
@@ -88,7 +89,12 @@ async function main() {
   const handlers = o.methods ? await loadHandlers(o.methods) : new Map();
   const fleet = new WorkerFleet(data, DeviceClient, template, handlers);
   let ticker = null;
-  const post = (type) => parentPort.postMessage({ type, worker: data.worker, t: Date.now(), delta: fleet.stats.takeDelta() });
+  const heap = () => {
+    // This thread's V8 heap and its external memory (Buffers and the hubwire wasm instance's memory).
+    const h = getHeapStatistics();
+    return { used: h.used_heap_size, total: h.total_heap_size, external: h.external_memory };
+  };
+  const post = (type) => parentPort.postMessage({ type, worker: data.worker, t: Date.now(), delta: fleet.stats.takeDelta(), heap: heap() });
   parentPort.on("message", async (m) => {
     if (m.type === "go") {
       ticker = setInterval(() => post("stats"), o.tickMs);
@@ -99,7 +105,7 @@ async function main() {
       post("final");
     }
   });
-  parentPort.postMessage({ type: "ready", worker: data.worker, devices: fleet.devices.length });
+  parentPort.postMessage({ type: "ready", worker: data.worker, devices: fleet.devices.length, heap: heap() });
 }
 
 main().catch((e) => {
