@@ -58,6 +58,7 @@ async function startEmulator(bin) {
 export async function runFleetBench(o) {
   const devices = o.devices ?? (o.smoke ? 50 : 10000);
   const seconds = o.seconds ?? (o.smoke ? 5 : 40);
+  const loadAtStart = loadavg();
   const emu = await startEmulator(resolve(ROOT, o.emulator));
   const pid = emu.proc.pid;
   const work = mkdtempSync(join(tmpdir(), "hubwire-bench-fleet-run-"));
@@ -160,6 +161,7 @@ export async function runFleetBench(o) {
         perConnectionBytes: emuRss && connected ? (emuRss - rssRegistered) / connected : null,
         cpuShare: emuCpu,
       },
+      loadAtStart,
       load: loadavg(),
     };
     log(`${connected}/${devices} connected${result.allConnectedMs == null ? " (not all)" : ` in ${(result.allConnectedMs / 1000).toFixed(1)} s`}; ${result.ackedPerSec?.toFixed(0)} acked/s; ${result.errors} errors; fleet CPU ${(result.fleetCpuShare * 100).toFixed(0)} % of a core, ${(result.fleetRssPerDeviceBytes / 1024).toFixed(1)} KiB RSS per device; emulator ${(result.emulator.perConnectionBytes / 1024).toFixed(1)} KiB per connection, CPU ${(emuCpu * 100).toFixed(0)} %`);
@@ -193,7 +195,7 @@ export function fleetMarkdown(f) {
   const e = f.emulator;
   L.push(`| emulator memory per connection | ${kib(e.perConnectionBytes)} (RSS ${mib(e.rssRegisteredBytes)} with ${n0(f.devices)} registered → ${mib(e.rssConnectedBytes)} connected and sending) |`);
   L.push(`| emulator CPU | ${pct(e.cpuShare)} of one core; file descriptors: soft limit ${e.fdLimit ? `${n0(e.fdLimit.soft)} (was ${n0(e.fdLimit.before)})` : "—"} |`);
-  L.push(`| machine load (1/5/15 min) at the end | ${f.load.map((x) => x.toFixed(1)).join(" / ")} on ${cpus().length} cores |`, "");
+  L.push(`| machine load (1/5/15 min) at the start, at the end | ${(f.loadAtStart || []).map((x) => x.toFixed(1)).join(" / ")}, ${f.load.map((x) => x.toFixed(1)).join(" / ")} on ${cpus().length} cores |`, "");
   return L.join("\n");
 }
 
