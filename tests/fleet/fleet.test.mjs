@@ -291,3 +291,23 @@ test("fleet_k8s_job_example_args_parse_succeeds", async () => {
   assert.equal(o.report, "/reports/shard-5.json");
   assert.match(yaml, /completionMode: Indexed[\s\S]*completions: 8/);
 });
+
+test("fleet_connack_3_and_twin_429_are_retried_by_the_library_succeeds", async () => {
+  const ids = [`${tag}r1`, `${tag}r2`, `${tag}r3`];
+  const lines = [];
+  for (const id of ids) lines.push((await service.createDevice(id)).connectionString);
+  writeFileSync(join(dir, "retry.txt"), `${lines.join("\n")}\n`);
+  // IoT Hub's throttling answers, from the emulator: CONNACK 3 twice for r1, twin 429 once for r2.
+  await service.fault(ids[0], { kind: "serverUnavailable", count: 2 });
+  await service.fault(ids[1], { kind: "twinThrottle", count: 1 });
+  const r = await fleet(["fleet", "--connection-strings", "retry.txt", "--url", emu.wsUrl, "--messages", "2", "--interval", "0.2",
+    "--retry-min-ms", "100", "--retry-max-ms", "400", "--progress", "off", "--report", "retry.json", "--max-error-rate", "0"]);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  const rep = readJson("retry.json");
+  assert.equal(rep.connect.connected, 3);
+  assert.equal(rep.totals.errors, 0, JSON.stringify(rep.totals.errorsByCode));
+  assert.ok((rep.totals.disconnectCodes.SERVER_UNAVAILABLE || 0) >= 2, JSON.stringify(rep.totals.disconnectCodes));
+  assert.equal(rep.totals.counters.reportedAcked, 3, "the throttled twin report was retried and acknowledged");
+  assert.equal(rep.totals.acked, 6);
+  assert.equal((await service.connection(ids[0])).connections, 1, "r1 connected once, after two refusals");
+});
