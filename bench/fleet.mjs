@@ -6,10 +6,10 @@
 // report), and the emulator's memory per connection (its VmRSS before and while
 // the devices are connected, from /proc).
 //
-//   node bench/fleet.mjs --emulator target/release/hubwire-emulator --client pkg-npm/hubwire [--smoke] [--devices N] [--seconds S]
+//   node bench/fleet.mjs --emulator target/release/hubwire-emulator --client pkg-npm/hubwire [--smoke] [--devices N] [--seconds S] [--json out.json]
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -220,7 +220,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     devices: opt("--devices") && Number(opt("--devices")),
     seconds: opt("--seconds") && Number(opt("--seconds")),
   }).then(
-    (f) => console.log(fleetMarkdown(f)),
+    (f) => {
+      if (opt("--json")) writeFileSync(resolve(opt("--json")), `${JSON.stringify(f, null, 2)}\n`);
+      console.log(fleetMarkdown(f));
+    },
     (e) => {
       console.error(e);
       process.exit(1);
