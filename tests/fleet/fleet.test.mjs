@@ -311,3 +311,11 @@ test("fleet_connack_3_and_twin_429_are_retried_by_the_library_succeeds", async (
   assert.equal(rep.totals.acked, 6);
   assert.equal((await service.connection(ids[0])).connections, 1, "r1 connected once, after two refusals");
 });
+
+test("fleet_with_the_runtimes_global_websocket_succeeds", async () => {
+  const r = await fleet([...base(), "--prefix", `${tag}g`, "--count", "5", "--messages", "2", "--interval", "0.2", "--websocket", "global", "--report", "g.json", "--max-error-rate", "0"]);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  const rep = readJson("g.json");
+  assert.equal(rep.config.websocket, "global");
+  assert.equal(rep.totals.acked, 10);
+});
