@@ -1,8 +1,9 @@
 //! The stable JS error `code`s and a few options, end to end in headless
 //! Chromium against the real emulator (`scripts/test.sh wasm_test`):
 //! INVALID_CONNECTION_STRING, TIMEOUT, DISCONNECTED, QUEUE_FULL, a 429 that a
-//! retry absorbs, `modelId`/`productInfo` in the MQTT username, `cleanSession`
-//! and the default method handler. THROTTLED (a 429 outlasting every retry)
+//! retry absorbs, `modelId`/`productInfo` in the MQTT username, `cleanSession`,
+//! the default method handler, and BAD_REQUEST for a reported patch the hub
+//! refuses (IoT Hub's twin rules, docs/emulator.md "Limits and refusals"). THROTTLED (a 429 outlasting every retry)
 //! takes ~10 s of backoff and has its own target, tests/web_throttled.rs.
 #![cfg(target_arch = "wasm32")]
 #![forbid(unsafe_code)]
@@ -337,6 +338,43 @@ async fn server_unavailable_retried_then_connected_succeeds() {
     assert_eq!(
         get(&connection_of(&id).await, "connected").as_bool(),
         Some(true)
+    );
+    c.close();
+}
+
+#[wasm_bindgen_test]
+async fn reported_patch_refused_by_hub_rejects_bad_request_fails() {
+    // The hub answers `$iothub/twin/res/400` to a patch that breaks a twin rule;
+    // the promise rejects with a typed, non-retryable BAD_REQUEST and nothing is applied.
+    let (c, id, _) = connected_client("refused", &[]).await;
+    let deep = (0..11).fold(String::from("1"), |v, i| format!("{{\"l{i}\":{v}}}"));
+    for patch in [
+        r#"{"$meta":1}"#.to_string(),
+        r#"{"fw.version":"1.0"}"#.to_string(),
+        r#"{"with space":true}"#.to_string(),
+        format!(r#"{{"s":"{}"}}"#, "x".repeat(4097)),
+        format!(r#"{{"deep":{deep}}}"#),
+    ] {
+        let e = rejection(c.update_reported_properties(json(&patch))).await;
+        assert!(
+            e.is_instance_of::<js_sys::Error>(),
+            "{patch}: an Error object"
+        );
+        assert_eq!(text(&e, "code").as_deref(), Some("BAD_REQUEST"), "{patch}");
+        assert_eq!(get(&e, "status").as_f64(), Some(400.0), "{patch}");
+        assert_eq!(get(&e, "retryable").as_bool(), Some(false), "{patch}");
+    }
+    // The connection is still there and a valid patch goes through.
+    assert_eq!(c.state(), "connected");
+    ok(c.update_reported_properties(json(r#"{"fw":{"version":"1.0"}}"#))).await;
+    let (status, twin) = service("GET", &format!("/twins/{id}"), None, &[]).await;
+    assert_eq!(status, 200);
+    let reported = get(&twin, "properties.reported");
+    assert_eq!(text(&reported, "fw.version").as_deref(), Some("1.0"));
+    assert_eq!(
+        get(&reported, "$version").as_f64(),
+        Some(2.0),
+        "only the valid patch applied"
     );
     c.close();
 }

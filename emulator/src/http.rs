@@ -74,7 +74,7 @@ fn no_content() -> Response<Body> {
 
 const DEFAULT_ALLOW_HEADERS: &str =
     "authorization, content-type, iothub-messageid, iothub-correlationid, \
-     iothub-to, iothub-expiry, iothub-ack, iothub-userid, content-encoding";
+     iothub-to, iothub-expiry, iothub-ack, iothub-userid, content-encoding, if-match";
 
 /// CORS on every answer; the preflight's requested headers are echoed back
 /// because `*` does not cover `Authorization` in browsers.
@@ -122,7 +122,7 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let api = matches!(
         segs.first(),
-        Some(&"devices") | Some(&"twins") | Some(&"emulator")
+        Some(&"devices") | Some(&"twins") | Some(&"emulator") | Some(&"messages")
     );
     if !api {
         return static_file(&ctx.dirs, &method, &path).await;
@@ -174,13 +174,25 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
             if m == Method::POST && dbound.eq_ignore_ascii_case("devicebound") =>
         {
             let msg = c2d_from_http(&headers, &body);
-            match sh.with(|h, _| h.send_c2d(d, msg)) {
+            match sh.with(|h, now| h.send_c2d(now, d, msg)) {
                 Ok(()) => no_content(),
                 Err(e) => service_error(e),
             }
         }
-        ["twins", d] => twin_route(sh, m, IdentityId::device(d), &body),
-        ["twins", d, "modules", mid] => twin_route(sh, m, IdentityId::module(d, mid), &body),
+        ["messages", sbound, "feedback"]
+            if m == Method::GET && sbound.eq_ignore_ascii_case("servicebound") =>
+        {
+            let after = param(&query, "after").and_then(|v| v.parse().ok());
+            let limit = param(&query, "limit").and_then(|v| v.parse().ok());
+            json_response(
+                200,
+                &sh.with(|h, now| h.feedback_json(now, after.unwrap_or(0), limit.unwrap_or(1000))),
+            )
+        }
+        ["twins", d] => twin_route(sh, m, IdentityId::device(d), &body, &headers),
+        ["twins", d, "modules", mid] => {
+            twin_route(sh, m, IdentityId::module(d, mid), &body, &headers)
+        }
         ["twins", d, "methods"] if m == Method::POST => {
             invoke(sh, IdentityId::device(d), &body).await
         }
@@ -306,11 +318,18 @@ fn identity_route(sh: &Arc<Shared>, m: &Method, id: IdentityId, body: &[u8]) -> 
     }
 }
 
-fn twin_route(sh: &Arc<Shared>, m: &Method, id: IdentityId, body: &[u8]) -> Response<Body> {
+fn twin_route(
+    sh: &Arc<Shared>,
+    m: &Method,
+    id: IdentityId,
+    body: &[u8],
+    headers: &HeaderMap,
+) -> Response<Body> {
+    let if_match = headers.get("if-match").and_then(|v| v.to_str().ok());
     match *m {
         Method::GET => ok(sh.with(|h, _| h.twin_json(&id))),
         Method::PATCH | Method::PUT => match crate::core::parse_json(body) {
-            Ok(v) => ok(sh.with(|h, now| h.patch_twin(now, &id, &v))),
+            Ok(v) => ok(sh.with(|h, now| h.patch_twin_if_match(now, &id, &v, if_match))),
             Err(e) => service_error(e),
         },
         _ => error(405, "MethodNotAllowed", "use GET or PATCH"),
@@ -322,19 +341,17 @@ async fn invoke(sh: &Arc<Shared>, id: IdentityId, body: &[u8]) -> Response<Body>
         Ok(v) => v,
         Err(e) => return service_error(e),
     };
-    let Some(name) = v.get("methodName").and_then(Value::as_str) else {
-        return error(400, "ArgumentInvalid", "methodName is required");
+    let call = match crate::core::parse_invocation(&v) {
+        Ok(c) => c,
+        Err(e) => return service_error(e),
     };
-    let secs = |k: &str, d: u64| v.get(k).and_then(Value::as_u64).unwrap_or(d);
-    let response_ms = secs("responseTimeoutInSeconds", 30).clamp(1, 300) * 1000;
-    let connect_ms = secs("connectTimeoutInSeconds", 0).min(300) * 1000;
-    let payload = v
-        .get("payload")
-        .cloned()
-        .unwrap_or(Value::Null)
-        .to_string()
-        .into_bytes();
-    let rx = match sh.invoke_method(&id, name, payload, response_ms, connect_ms) {
+    let rx = match sh.invoke_method(
+        &id,
+        &call.name,
+        call.payload,
+        call.response_timeout_ms,
+        call.connect_timeout_ms,
+    ) {
         Ok(rx) => rx,
         Err(e) => return service_error(e),
     };
@@ -348,6 +365,11 @@ async fn invoke(sh: &Arc<Shared>, id: IdentityId, body: &[u8]) -> Response<Body>
             };
             json_response(200, &json!({ "status": status, "payload": payload }))
         }
+        Ok(MethodResult::ResponseTooLarge) => error(
+            413,
+            "MessageTooLarge",
+            "the device answered with a payload over 128 KB",
+        ),
         Ok(MethodResult::NotOnline) => error(
             404,
             "DeviceNotOnline",

@@ -183,6 +183,7 @@ fn pair_full_session_succeeds() {
     p.pump();
     p.hub
         .send_c2d(
+            p.now,
             "pair1",
             C2dMessage {
                 payload: b"reboot please".to_vec(),

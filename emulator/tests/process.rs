@@ -403,7 +403,7 @@ fn process_state_file_survives_restart_succeeds() {
 fn process_method_offline_404_and_unanswered_504_fails() {
     let dir = temp_dir("methods");
     let e = start(&dir, &[]);
-    let call = r#"{"methodName":"reboot","payload":{"n":1},"responseTimeoutInSeconds":1,"connectTimeoutInSeconds":0}"#;
+    let call = r#"{"methodName":"reboot","payload":{"n":1},"responseTimeoutInSeconds":5,"connectTimeoutInSeconds":0}"#;
 
     // Nobody connected: 404 DeviceNotOnline at once.
     let t0 = Instant::now();
@@ -467,11 +467,91 @@ fn process_method_offline_404_and_unanswered_504_fails() {
     assert_eq!(status, 504, "{body}");
     assert_eq!(body["ErrorCode"], "GatewayTimeout");
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
-        "504 after {took:?}, responseTimeoutInSeconds is 1"
+        took >= Duration::from_millis(4900) && took < Duration::from_secs(15),
+        "504 after {took:?}, responseTimeoutInSeconds is 5 (IoT Hub's minimum)"
     );
     drop(ws);
     drop(rt);
+    drop(e);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn process_limits_refused_over_http_fails() {
+    let dir = temp_dir("limits");
+    let e = start(&dir, &[]);
+    let token = e.service_token();
+    let auth = [("Authorization", token.as_str())];
+
+    // Direct methods: IoT Hub's ranges, refused before anything is sent.
+    for (call, message) in [
+        (
+            r#"{"methodName":"m","responseTimeoutInSeconds":4}"#,
+            "responseTimeoutInSeconds must be within [5; 300].",
+        ),
+        (
+            r#"{"methodName":"m","connectTimeoutInSeconds":301}"#,
+            "connectTimeoutInSeconds must be within [0; 300].",
+        ),
+    ] {
+        let (status, body) = e.api("POST", "/twins/demo/methods", call);
+        assert_eq!(status, 400, "{call}: {body}");
+        assert_eq!(body["ErrorCode"], "ArgumentInvalid");
+        assert_eq!(body["Message"], message);
+    }
+
+    // Twins: a stale If-Match is 412, the current etag and * pass, a bad key is 400.
+    let (_, twin) = e.api("GET", "/twins/demo", "");
+    let etag = twin["etag"].as_str().unwrap().to_string();
+    let patch = r#"{"properties":{"desired":{"a":1}}}"#;
+    let with_etag = |tag: &str| {
+        let (status, _, body) =
+            e.http("PATCH", "/twins/demo", &[auth[0], ("If-Match", tag)], patch);
+        (status, body)
+    };
+    assert_eq!(with_etag(&etag).0, 200);
+    let (status, body) = with_etag(&etag);
+    assert_eq!(status, 412, "{body}");
+    assert!(body.contains("PreconditionFailed"), "{body}");
+    assert_eq!(with_etag("*").0, 200);
+    let (status, body) = e.api(
+        "PATCH",
+        "/twins/demo",
+        r#"{"properties":{"desired":{"a.b":1}}}"#,
+    );
+    assert_eq!(
+        (status, body["ErrorCode"].as_str()),
+        (400, Some("ArgumentInvalid")),
+        "{body}"
+    );
+
+    // Cloud-to-device: 64 KB, iothub-ack values, and feedback for an expired message.
+    let c2d = "/devices/demo/messages/deviceBound";
+    let (status, _, body) = e.http("POST", c2d, &auth, &"x".repeat(64 * 1024 + 1));
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("MessageTooLarge"), "{body}");
+    let (status, _, body) = e.http("POST", c2d, &[auth[0], ("iothub-ack", "always")], "x");
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = e.http(
+        "POST",
+        c2d,
+        &[
+            auth[0],
+            ("iothub-ack", "full"),
+            ("iothub-messageid", "gone"),
+            ("iothub-expiry", "2001-01-01T00:00:00Z"),
+        ],
+        "x",
+    );
+    assert_eq!(status, 204, "{body}");
+    let (status, fb) = e.api("GET", "/messages/serviceBound/feedback?after=0", "");
+    assert_eq!(status, 200, "{fb}");
+    assert_eq!(fb["items"][0]["originalMessageId"], "gone");
+    assert_eq!(fb["items"][0]["statusCode"], "Expired");
+    assert_eq!(fb["items"][0]["deviceId"], "demo");
+    assert_eq!(fb["next"], 1);
+    let (status, _, _) = e.http("GET", "/messages/serviceBound/feedback", &[], "");
+    assert_eq!(status, 401, "the service SAS is required");
     drop(e);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -235,6 +235,28 @@ test('sdk gets its twin, updates reported properties and receives a desired patc
   }
 });
 
+test('sdk reported patch breaking a twin rule is refused with the hub error body', async () => {
+  // IoT Hub answers $iothub/twin/res/400 with {errorCode, message}; the SDK turns
+  // a response carrying errorCode into an Error with that message.
+  const cs = await createDevice('sdk-twin-rule');
+  const client = await openClient(cs);
+  try {
+    const twin = await client.getTwin();
+    const err = await new Promise((resolve) =>
+      twin.properties.reported.update({ 'fw.version': '1.1' }, (e) => resolve(e)),
+    );
+    assert.ok(err instanceof Error, 'the update fails');
+    assert.match(err.message, /fw\.version/);
+    await new Promise((resolve, reject) =>
+      twin.properties.reported.update({ fw: { version: '1.1' } }, (e) => (e ? reject(e) : resolve())),
+    );
+    const after = await api('GET', '/twins/sdk-twin-rule');
+    assert.deepEqual(after.json.properties.reported, { fw: { version: '1.1' }, $version: 2 });
+  } finally {
+    await client.close();
+  }
+});
+
 test('sdk answers a direct method invoked through the service API', async () => {
   const cs = await createDevice('sdk-method');
   const client = await openClient(cs);

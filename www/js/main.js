@@ -741,7 +741,8 @@ async function cloudInvoke(ev) {
     setResult(status, false, "enter a method name");
     return;
   }
-  const timeout = Math.min(300, Math.max(1, Number($("m-timeout").value) || 30));
+  // IoT Hub accepts responseTimeoutInSeconds from 5 to 300 (400 otherwise).
+  const timeout = Math.min(300, Math.max(5, Number($("m-timeout").value) || 30));
   status.className = "";
   status.textContent = "invoking…";
   pre.textContent = "";

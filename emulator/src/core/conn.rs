@@ -57,9 +57,13 @@ impl Conn {
         }
     }
 
-    /// When silence ends the connection: 1.5 times the keep-alive (MQTT 3.1.1 §3.1.2.10).
+    /// When silence ends an accepted connection: 1.5 times the keep-alive
+    /// (MQTT 3.1.1 §3.1.2.10), at most IoT Hub's 1767 s, which a keep-alive of
+    /// 0 also gets ([`super::limits::keepalive_timeout_ms`]).
     pub fn keepalive_deadline(&self) -> Option<u64> {
-        (self.keep_alive_ms > 0).then(|| self.last_rx + self.keep_alive_ms * 3 / 2)
+        self.identity
+            .is_some()
+            .then(|| self.last_rx + super::limits::keepalive_timeout_ms(self.keep_alive_ms))
     }
 
     /// The next free packet id, 1..=65535, skipping ids in flight.

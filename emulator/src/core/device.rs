@@ -49,39 +49,42 @@ impl Hub {
             }
             (Packet::Publish(p), Some(id)) => self.handle_publish(now, conn, &id, p),
             (Packet::PubAck(ack), Some(id)) => {
-                if let Some(q) = self.c2d.get_mut(&id.device) {
-                    q.retain(|m| m.inflight != Some((conn, ack.pkid)));
-                }
+                self.c2d_acknowledged(now, &id.device, conn, ack.pkid);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.inflight.remove(&ack.pkid);
                 }
             }
             (Packet::Subscribe(s), Some(id)) => {
+                let session = self.sessions.entry(id.clone()).or_default();
                 let mut codes = Vec::new();
                 let mut added = Vec::new();
                 for f in &s.filters {
-                    match sub_kind(&id, &f.path) {
+                    // A session holds at most MAX_SUBSCRIPTIONS filters; one more is refused.
+                    let kind = sub_kind(&id, &f.path).filter(|k| {
+                        session.subs.contains_key(k) || session.subs.len() < MAX_SUBSCRIPTIONS
+                    });
+                    match kind {
                         Some(kind) => {
                             let q = if f.qos == QoS::AtMostOnce {
                                 QoS::AtMostOnce
                             } else {
                                 QoS::AtLeastOnce
                             };
-                            added.push((kind, q));
+                            session.subs.insert(kind.clone(), q);
+                            added.push(kind);
                             codes.push(SubscribeReasonCode::Success(q));
                         }
                         None => codes.push(SubscribeReasonCode::Failure),
                     }
                 }
-                let session = self.sessions.entry(id.clone()).or_default();
-                for (k, q) in &added {
-                    session.subs.insert(*k, *q);
-                }
                 self.transmit(conn, &Packet::SubAck(SubAck::new(s.pkid, codes)));
-                if added.iter().any(|(k, _)| *k == Sub::C2d) {
-                    self.deliver_c2d(&id.device);
+                if added.contains(&Sub::C2d) {
+                    self.deliver_c2d(now, &id.device);
                 }
-                if added.iter().any(|(k, _)| *k == Sub::Methods) {
+                if added
+                    .iter()
+                    .any(|k| matches!(k, Sub::Methods | Sub::Method(_)))
+                {
                     self.deliver_calls(now, &id);
                 }
             }
@@ -168,15 +171,14 @@ impl Hub {
         if let Some(old) = self.sessions.get(&identity).and_then(|s| s.conn) {
             self.close(now, old, true);
         }
+        // A clean session drops the C2D queue, which belongs to the device (a
+        // module's session has none): the messages are dead-lettered.
+        if connect.clean_session && identity.module.is_none() {
+            self.c2d_reject_all(now, &identity.device);
+        }
         let session = self.sessions.entry(identity.clone()).or_default();
         let session_present = !connect.clean_session && session.connections > 0 && !session.clean;
-        if connect.clean_session {
-            session.subs.clear();
-            // The C2D queue belongs to the device; a module's session has none.
-            if identity.module.is_none() {
-                self.c2d.remove(&identity.device);
-            }
-        } else if session.clean {
+        if connect.clean_session || session.clean {
             session.subs.clear();
         }
         session.clean = connect.clean_session;
@@ -195,7 +197,7 @@ impl Hub {
             &Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, session_present)),
         );
         if identity.module.is_none() {
-            self.deliver_c2d(&identity.device);
+            self.deliver_c2d(now, &identity.device);
         }
         self.deliver_calls(now, &identity);
     }
@@ -207,7 +209,15 @@ impl Hub {
         }
         match hub_telemetry::parse_topic(&p.topic) {
             Ok(Some(t)) if t.device_id == id.device && t.module_id == id.module => {
-                if p.payload.len() > MAX_MESSAGE_BYTES {
+                // Over the size limit, a spent quota, a throttle queue overflowing:
+                // MQTT cannot refuse one PUBLISH, so the hub closes the connection.
+                if telemetry_size(&t, p.payload.len()) > MAX_MESSAGE_BYTES
+                    || self.quota_exceeded(now, id)
+                {
+                    return self.close(now, conn, false);
+                }
+                let shaping = self.shape_telemetry(now, id);
+                if shaping == quota::Shaping::Refuse {
                     return self.close(now, conn, false);
                 }
                 self.record(
@@ -218,8 +228,14 @@ impl Hub {
                     p.retain,
                     p.payload.to_vec(),
                 );
-                if p.qos == QoS::AtLeastOnce {
-                    self.ack(now, conn, id, p.pkid);
+                match (p.qos, shaping) {
+                    (QoS::AtLeastOnce, quota::Shaping::At(at)) => {
+                        if let Some(c) = self.conns.get_mut(&conn) {
+                            c.delayed_acks.push((at, p.pkid));
+                        }
+                    }
+                    (QoS::AtLeastOnce, _) => self.ack(now, conn, id, p.pkid),
+                    _ => {}
                 }
                 return;
             }
@@ -233,6 +249,9 @@ impl Hub {
                 if self.throttled(id) {
                     return self.twin_response(conn, id, 429, &rid, None, Vec::new());
                 }
+                if self.quota_exceeded(now, id) {
+                    return self.twin_response(conn, id, 403, &rid, None, quota_body());
+                }
                 let body = self
                     .registry
                     .get(id)
@@ -245,18 +264,22 @@ impl Hub {
                 if self.throttled(id) {
                     return self.twin_response(conn, id, 429, &rid, None, Vec::new());
                 }
-                let result = self
-                    .registry
-                    .get_mut(id)
-                    .map(|r| r.twin.patch_reported(&p.payload));
-                return match result {
-                    Some(Ok(v)) => {
+                if self.quota_exceeded(now, id) {
+                    return self.twin_response(conn, id, 403, &rid, None, quota_body());
+                }
+                let Some(r) = self.registry.get_mut(id) else {
+                    return;
+                };
+                return match r.twin.patch_reported(&p.payload) {
+                    Ok(v) => {
                         self.dirty = true;
                         self.twin_response(conn, id, 204, &rid, Some(v), Vec::new())
                     }
-                    _ => {
-                        let body = br#"{"errorCode":400004,"message":"reported patch must be a JSON object"}"#;
-                        self.twin_response(conn, id, 400, &rid, None, body.to_vec())
+                    // Malformed JSON or a broken twin rule: 400, nothing applied.
+                    Err(e) => {
+                        let body =
+                            serde_json::json!({"errorCode": 400004, "message": e.to_string()});
+                        self.twin_response(conn, id, 400, &rid, None, body.to_string().into_bytes())
                     }
                 };
             }
@@ -272,9 +295,13 @@ impl Hub {
                 });
                 if let Some(k) = found {
                     self.calls.remove(&k);
-                    let result = MethodResult::Response {
-                        status,
-                        payload: p.payload.to_vec(),
+                    let result = if p.payload.len() > limits::MAX_METHOD_PAYLOAD_BYTES {
+                        MethodResult::ResponseTooLarge
+                    } else {
+                        MethodResult::Response {
+                            status,
+                            payload: p.payload.to_vec(),
+                        }
                     };
                     self.outputs
                         .push_back(Output::MethodDone { call: k, result });
@@ -355,7 +382,7 @@ impl Hub {
         body: Vec<u8>,
     ) {
         if retain {
-            properties.push(("x-opt-retain".into(), Some("true".into())));
+            properties.push((limits::RETAIN_PROPERTY.into(), Some("true".into())));
         }
         let seq = self.telemetry.push(TelemetryRecord {
             seq: 0,
@@ -370,12 +397,33 @@ impl Hub {
     }
 }
 
+/// A filter for one method's requests: `$iothub/methods/POST/{name}/#`.
+const METHOD_PREFIX: &str = "$iothub/methods/POST/";
+
+/// A telemetry message's size as IoT Hub measures it (body, system property
+/// values, application property names and values).
+fn telemetry_size(t: &hub_telemetry::TelemetryTopic, body: usize) -> usize {
+    let system = telemetry::system_list(&t.system);
+    limits::message_size(
+        body,
+        system.iter().map(|(_, v)| v.as_str()),
+        t.properties.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
+    )
+}
+
+/// The body of a twin response refused for a spent quota.
+fn quota_body() -> Vec<u8> {
+    br#"{"errorCode":403002,"message":"IotHubQuotaExceeded: the daily message quota is spent"}"#
+        .to_vec()
+}
+
 pub(super) fn sub_filter(id: &IdentityId, kind: Sub) -> String {
     match kind {
         Sub::C2d => format!("devices/{}/messages/devicebound/#", id.device),
         Sub::TwinRes => TWIN_RES.to_string(),
         Sub::TwinDesired => TWIN_DESIRED.to_string(),
         Sub::Methods => METHODS.to_string(),
+        Sub::Method(name) => format!("{METHOD_PREFIX}{name}/#"),
     }
 }
 
@@ -384,6 +432,11 @@ pub(super) fn sub_kind(id: &IdentityId, filter: &str) -> Option<Sub> {
         TWIN_RES => Some(Sub::TwinRes),
         TWIN_DESIRED => Some(Sub::TwinDesired),
         METHODS => Some(Sub::Methods),
+        f if f.starts_with(METHOD_PREFIX) => f
+            .strip_prefix(METHOD_PREFIX)
+            .and_then(|rest| rest.strip_suffix("/#"))
+            .filter(|name| !name.is_empty() && !name.contains(['/', '+', '#']))
+            .map(|name| Sub::Method(name.to_string())),
         f if id.module.is_none()
             && f == format!("devices/{}/messages/devicebound/#", id.device) =>
         {

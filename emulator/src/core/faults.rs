@@ -47,6 +47,19 @@ pub enum Fault {
     },
     /// Send a malformed packet.
     Malformed(MalformedVariant),
+    /// Throttle telemetry to `per_second` (0 lifts it); see `quota.rs`.
+    MessageRate {
+        /// Messages a second.
+        per_second: u32,
+        /// Longest shaping delay before the connection is closed.
+        max_delay_ms: u64,
+    },
+    /// The daily message quota is spent for `ms` (`None`: until the next UTC
+    /// midnight; `Some(0)`: renewed now); see `quota.rs`.
+    QuotaExceeded {
+        /// How long.
+        ms: Option<u64>,
+    },
 }
 
 impl Hub {
@@ -71,6 +84,11 @@ impl Hub {
             }
             Fault::TwinThrottle { count } => f.throttle = count,
             Fault::ServerUnavailable { count } => f.unavailable = count,
+            Fault::MessageRate {
+                per_second,
+                max_delay_ms,
+            } => self.set_message_rate(id, per_second, max_delay_ms),
+            Fault::QuotaExceeded { ms } => self.set_quota_exceeded(now, id, ms),
             Fault::Drop
             | Fault::CloseWithoutDisconnect
             | Fault::ExpireToken
@@ -137,6 +155,20 @@ pub fn parse_fault(v: &Value) -> Result<Fault, ServiceError> {
         Some("expireToken") => Fault::ExpireToken,
         Some("twinThrottle") => Fault::TwinThrottle { count: count() },
         Some("serverUnavailable") => Fault::ServerUnavailable { count: count() },
+        Some("messageRate") => Fault::MessageRate {
+            per_second: v
+                .get("perSecond")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| bad("messageRate needs perSecond (0 lifts the limit)"))?,
+            max_delay_ms: v
+                .get("maxDelayMs")
+                .and_then(Value::as_u64)
+                .unwrap_or(quota::DEFAULT_MAX_SHAPING_DELAY_MS),
+        },
+        Some("quotaExceeded") => Fault::QuotaExceeded {
+            ms: v.get("ms").and_then(Value::as_u64),
+        },
         Some("malformed") => Fault::Malformed(match v.get("variant").and_then(Value::as_str) {
             Some("badRemainingLength") => MalformedVariant::BadRemainingLength,
             Some("oversized") => MalformedVariant::Oversized,

@@ -11,13 +11,17 @@ mod c2d;
 mod conn;
 mod device;
 mod faults;
+pub mod feedback;
+pub mod limits;
 mod methods;
 pub mod props;
+mod quota;
 pub mod registry;
 mod service;
 pub mod telemetry;
 pub mod time;
 pub mod twin;
+pub mod twin_rules;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -38,10 +42,12 @@ use hubwire::hub::{methods as hub_methods, telemetry as hub_telemetry, twin as h
 
 pub use c2d::C2dMessage;
 pub use faults::{malformed_bytes, parse_fault, Fault, MalformedVariant};
+pub use methods::{parse_invocation, Invocation};
 use registry::{IdentityId, Registry};
 pub use service::parse_json;
 
 use device::sub_filter;
+use limits::MAX_SUBSCRIPTIONS;
 use methods::call_rid;
 use service::not_found;
 use telemetry::{TelemetryLog, TelemetryRecord};
@@ -117,6 +123,8 @@ pub enum MethodResult {
     NotOnline,
     /// The device did not answer in time (HTTP 504).
     Timeout,
+    /// The device answered with a payload over the 128 KB limit (HTTP 413).
+    ResponseTooLarge,
 }
 
 /// A service request the hub refuses; the caller is at fault unless noted.
@@ -132,6 +140,12 @@ pub enum ServiceError {
     BadRequest(String),
     /// The device's cloud-to-device queue is full.
     QueueFull,
+    /// An `If-Match` etag does not match the current one.
+    PreconditionFailed,
+    /// A message or payload is over IoT Hub's size limit.
+    MessageTooLarge(String),
+    /// The daily message quota is spent (the `quotaExceeded` fault).
+    QuotaExceeded,
 }
 
 impl ServiceError {
@@ -142,7 +156,9 @@ impl ServiceError {
             | ServiceError::ModuleNotFound
             | ServiceError::DeviceNotOnline => 404,
             ServiceError::BadRequest(_) => 400,
-            ServiceError::QueueFull => 403,
+            ServiceError::QueueFull | ServiceError::QuotaExceeded => 403,
+            ServiceError::PreconditionFailed => 412,
+            ServiceError::MessageTooLarge(_) => 413,
         }
     }
 
@@ -154,13 +170,20 @@ impl ServiceError {
             ServiceError::DeviceNotOnline => "DeviceNotOnline",
             ServiceError::BadRequest(_) => "ArgumentInvalid",
             ServiceError::QueueFull => "DeviceMaximumQueueDepthExceeded",
+            ServiceError::PreconditionFailed => "PreconditionFailed",
+            ServiceError::MessageTooLarge(_) => "MessageTooLarge",
+            ServiceError::QuotaExceeded => "IotHubQuotaExceeded",
         }
     }
 
     /// Human-readable message.
     pub fn message(&self) -> String {
         match self {
-            ServiceError::BadRequest(m) => m.clone(),
+            ServiceError::BadRequest(m) | ServiceError::MessageTooLarge(m) => m.clone(),
+            ServiceError::PreconditionFailed => {
+                "the If-Match etag does not match the resource's current etag".into()
+            }
+            ServiceError::QuotaExceeded => "the daily message quota is spent".into(),
             other => other.code().to_string(),
         }
     }
@@ -182,12 +205,14 @@ pub struct ConnectionInfo {
     pub username: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Sub {
     C2d,
     TwinRes,
     TwinDesired,
     Methods,
+    /// `$iothub/methods/POST/{name}/#`: one method only.
+    Method(String),
 }
 
 #[derive(Debug, Default)]
@@ -204,6 +229,7 @@ struct QueuedC2d {
     msg: C2dMessage,
     inflight: Option<(ConnId, u16)>,
     deliveries: u32,
+    expires_ms: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -241,6 +267,8 @@ pub struct Hub {
     faults: HashMap<IdentityId, FaultCounters>,
     calls: BTreeMap<CallId, PendingCall>,
     telemetry: TelemetryLog,
+    feedback: feedback::FeedbackLog,
+    throttles: HashMap<IdentityId, quota::Throttle>,
     outputs: VecDeque<Output>,
     next_conn: ConnId,
     next_call: CallId,
@@ -281,6 +309,8 @@ impl Hub {
             faults: HashMap::new(),
             calls: BTreeMap::new(),
             telemetry: TelemetryLog::new(cap),
+            feedback: feedback::FeedbackLog::default(),
+            throttles: HashMap::new(),
             outputs: VecDeque::new(),
             next_conn: 1,
             next_call: 1,
@@ -321,8 +351,10 @@ impl Hub {
         self.cleanup(now, conn);
     }
 
-    /// Runs timers due at `now`: keep-alive, token expiry, delayed PUBACKs, method deadlines.
+    /// Runs timers due at `now`: keep-alive, token expiry, delayed PUBACKs,
+    /// method deadlines, cloud-to-device expiry.
     pub fn handle_timeout(&mut self, now: u64) {
+        self.expire_c2d(now);
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
             let Some(c) = self.conns.get_mut(&id) else {
@@ -383,6 +415,7 @@ impl Hub {
         conns
             .flatten()
             .chain(self.calls.values().map(|c| c.deadline))
+            .chain(self.next_c2d_expiry())
             .min()
     }
 
@@ -428,13 +461,7 @@ impl Hub {
                 }
             }
         }
-        if let Some(q) = self.c2d.get_mut(&identity.device) {
-            for m in q.iter_mut() {
-                if m.inflight.is_some_and(|(cid, _)| cid == conn) {
-                    m.inflight = None;
-                }
-            }
-        }
+        self.c2d_connection_lost(now, &identity.device, conn);
         if !c.disconnect_seen {
             if let Some(will) = c.will {
                 if let Ok(Some(t)) = hub_telemetry::parse_topic(&will.topic) {

@@ -72,8 +72,10 @@ impl Hub {
                 self.close(now, conn, true);
             }
             self.faults.remove(&gone);
+            self.throttles.remove(&gone);
             if gone.module.is_none() {
                 self.c2d.remove(&gone.device);
+                self.feedback.forget_device(&gone.device);
             }
         }
         self.dirty = true;
@@ -90,9 +92,24 @@ impl Hub {
     /// patch to the device if it is connected and subscribed.
     pub fn patch_twin(
         &mut self,
+        now: u64,
+        id: &IdentityId,
+        body: &Value,
+    ) -> Result<Value, ServiceError> {
+        self.patch_twin_if_match(now, id, body, None)
+    }
+
+    /// [`Hub::patch_twin`] with the request's `If-Match`: a stale etag is
+    /// refused with 412 (`*` matches any). A patch breaking IoT Hub's twin
+    /// rules (keys, values, depth, section size) is refused with 400 and
+    /// changes nothing; the read-only `$version` and `$metadata` members of
+    /// `desired` are ignored.
+    pub fn patch_twin_if_match(
+        &mut self,
         _now: u64,
         id: &IdentityId,
         body: &Value,
+        if_match: Option<&str>,
     ) -> Result<Value, ServiceError> {
         let bad = || ServiceError::BadRequest("expected {properties: {desired: {...}}}".into());
         let body = body.as_object().ok_or_else(bad)?;
@@ -100,7 +117,8 @@ impl Hub {
             None | Some(Value::Null) => None,
             Some(Value::Object(d)) => {
                 let mut d = d.clone();
-                d.retain(|k, _| !k.starts_with('$'));
+                d.remove("$version");
+                d.remove("$metadata");
                 Some(d)
             }
             Some(_) => return Err(bad()),
@@ -111,6 +129,18 @@ impl Hub {
             Some(_) => return Err(bad()),
         };
         let r = self.registry.get_mut(id).ok_or_else(|| not_found(id))?;
+        if let Some(tag) = if_match {
+            if !twin::etag_matches(tag, r.twin.version) {
+                return Err(ServiceError::PreconditionFailed);
+            }
+        }
+        let rule = |e: twin_rules::RuleError| ServiceError::BadRequest(e.to_string());
+        if let Some(d) = &desired {
+            r.twin.check_desired(d).map_err(rule)?;
+        }
+        if let Some(t) = &tags {
+            r.twin.check_tags(t).map_err(rule)?;
+        }
         if let Some(t) = tags {
             r.twin.patch_tags(&t);
         }
@@ -153,7 +183,7 @@ impl Hub {
             clean_session: s.is_some_and(|s| s.clean),
             connections: s.map_or(0, |s| s.connections),
             subscriptions: s.map_or_else(Vec::new, |s| {
-                s.subs.keys().map(|k| sub_filter(id, *k)).collect()
+                s.subs.keys().map(|k| sub_filter(id, k.clone())).collect()
             }),
             username: s.and_then(|s| s.username.clone()),
         })

@@ -1,7 +1,11 @@
 //! Device and module twins: desired and reported sections, each with its own
 //! `$version`, merged with JSON merge-patch rules (`null` deletes a member).
+//! Every change is checked against IoT Hub's twin rules first
+//! ([`super::twin_rules`]): a refused patch changes nothing.
 
 use serde_json::{Map, Value};
+
+use super::twin_rules::{self, RuleError, Section};
 
 /// One twin: two property sections and the overall version.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -27,6 +31,24 @@ pub enum PatchError {
     NotJson,
     /// The body is JSON but not an object.
     NotObject,
+    /// The patch breaks one of IoT Hub's twin rules.
+    Rule(RuleError),
+}
+
+impl std::fmt::Display for PatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PatchError::NotJson => f.write_str("the patch is not valid JSON"),
+            PatchError::NotObject => f.write_str("the patch must be a JSON object"),
+            PatchError::Rule(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<RuleError> for PatchError {
+    fn from(e: RuleError) -> Self {
+        PatchError::Rule(e)
+    }
 }
 
 impl Twin {
@@ -51,13 +73,24 @@ impl Twin {
     /// Applies a reported patch from the device; returns the new reported `$version`.
     pub fn patch_reported(&mut self, body: &[u8]) -> Result<u64, PatchError> {
         let patch = parse_object(body)?;
-        merge(&mut self.reported, &patch);
+        self.reported = checked_merge(Section::Reported, &self.reported, &patch)?;
         self.reported_version += 1;
         self.version += 1;
         Ok(self.reported_version)
     }
 
-    /// Applies a desired patch from the service; returns the new desired `$version`.
+    /// Checks a desired patch from the service without applying it.
+    pub fn check_desired(&self, patch: &Map<String, Value>) -> Result<(), RuleError> {
+        checked_merge(Section::Desired, &self.desired, patch).map(drop)
+    }
+
+    /// Checks a tags patch from the service without applying it.
+    pub fn check_tags(&self, patch: &Map<String, Value>) -> Result<(), RuleError> {
+        checked_merge(Section::Tags, &self.tags, patch).map(drop)
+    }
+
+    /// Applies a desired patch from the service (checked with
+    /// [`Twin::check_desired`]); returns the new desired `$version`.
     pub fn patch_desired(&mut self, patch: &Map<String, Value>) -> u64 {
         merge(&mut self.desired, patch);
         self.desired_version += 1;
@@ -65,23 +98,45 @@ impl Twin {
         self.desired_version
     }
 
-    /// Applies a tags patch from the service.
+    /// Applies a tags patch from the service (checked with [`Twin::check_tags`]).
     pub fn patch_tags(&mut self, patch: &Map<String, Value>) {
         merge(&mut self.tags, patch);
         self.version += 1;
     }
 }
 
-/// Parses a JSON object body; `$`-prefixed metadata keys are dropped.
+/// The section after `patch`, if the patch and the result keep IoT Hub's rules.
+fn checked_merge(
+    section: Section,
+    current: &Map<String, Value>,
+    patch: &Map<String, Value>,
+) -> Result<Map<String, Value>, RuleError> {
+    twin_rules::check(patch)?;
+    let mut next = current.clone();
+    merge(&mut next, patch);
+    twin_rules::check_size(section, twin_rules::size(current), twin_rules::size(&next))?;
+    Ok(next)
+}
+
+/// Parses a JSON object body, keys as sent (a `$` key breaks the key rules).
 pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, PatchError> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(mut m)) => {
-            m.retain(|k, _| !k.starts_with('$'));
-            Ok(m)
-        }
+        Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(PatchError::NotObject),
         Err(_) => Err(PatchError::NotJson),
     }
+}
+
+/// Whether an `If-Match` header value matches the etag of a twin at
+/// `version` (shown as `"{version}"`): `*`, or one of its comma-separated
+/// etags, quoted or not, weak (`W/`) or not.
+pub fn etag_matches(if_match: &str, version: u64) -> bool {
+    let want = version.to_string();
+    if_match.split(',').any(|tag| {
+        let tag = tag.trim();
+        let tag = tag.strip_prefix("W/").unwrap_or(tag);
+        tag == "*" || tag.trim_matches('"') == want
+    })
 }
 
 /// Copies `m` and adds `$version`.
@@ -151,11 +206,55 @@ mod tests {
     #[test]
     fn twin_patch_floats_round_trip_exactly_succeeds() {
         let mut t = Twin::new();
-        t.patch_reported(br#"{"t":22.759999999999998,"u":0.1,"big":12345678901234567}"#)
+        t.patch_reported(br#"{"t":22.759999999999998,"u":0.1,"big":4503599627370495}"#)
             .unwrap();
         let text = t.document()["reported"].to_string();
         assert!(text.contains("22.759999999999998"), "{text}");
         assert!(text.contains("0.1"), "{text}");
+        assert!(text.contains("4503599627370495"), "{text}");
+    }
+
+    #[test]
+    fn twin_patch_reported_breaking_a_rule_changes_nothing_fails() {
+        let mut t = Twin::new();
+        t.patch_reported(br#"{"keep":1}"#).unwrap();
+        for body in [
+            &br#"{"$ver":1}"#[..],
+            br#"{"ok":2,"a.b":1}"#,
+            br#"{"big":12345678901234567}"#,
+        ] {
+            assert!(
+                matches!(t.patch_reported(body), Err(PatchError::Rule(_))),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(t.document()["reported"], json!({"keep":1,"$version":2}));
+        let big = format!(
+            r#"{{"s1":"{0}","s2":"{0}","s3":"{0}","s4":"{0}","s5":"{0}","s6":"{0}","s7":"{0}","s8":"{0}"}}"#,
+            "x".repeat(4092)
+        );
+        assert_eq!(t.patch_reported(big.as_bytes()), Ok(3), "32764 of 32768");
+        assert!(matches!(
+            t.patch_reported(br#"{"more":"x"}"#),
+            Err(PatchError::Rule(RuleError::TooLarge(Section::Reported, _)))
+        ));
+        assert_eq!(
+            t.patch_reported(br#"{"s1":null}"#),
+            Ok(4),
+            "shrinking is allowed"
+        );
+    }
+
+    #[test]
+    fn etag_matches_quoted_weak_star_and_lists_succeeds() {
+        assert!(etag_matches("\"3\"", 3));
+        assert!(etag_matches("3", 3));
+        assert!(etag_matches("W/\"3\"", 3));
+        assert!(etag_matches("*", 3));
+        assert!(etag_matches("\"1\", \"3\"", 3));
+        assert!(!etag_matches("\"2\"", 3));
+        assert!(!etag_matches("", 3));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub use bytes::BytesMut;
 pub use hubwire_emulator::core::auth::make_token;
 pub use hubwire_emulator::core::registry::IdentityId;
+pub use hubwire_emulator::core::time::iso8601;
 pub use hubwire_emulator::core::{
     malformed_bytes, parse_fault, C2dMessage, ConnId, Fault, Hub, HubConfig, MalformedVariant,
     MethodResult, Output, ServiceError,

@@ -57,7 +57,7 @@ fn telemetry_retain_recorded_not_retained_succeeds() {
     h.handle_bytes(T0, c, &encode(Packet::Publish(p)));
     let _ = drain(&mut h, c);
     assert_eq!(
-        h.telemetry_json(0, None, 10)["items"][0]["properties"]["x-opt-retain"],
+        h.telemetry_json(0, None, 10)["items"][0]["properties"]["mqtt-retain"],
         "true"
     );
 }
