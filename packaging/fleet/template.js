@@ -326,6 +326,7 @@ function namesIn(items) {
 // ------------------------------------------------------------ compiling a message template
 
 const encoder = new TextEncoder();
+const isoCache = { ms: NaN, iso: "" };
 
 function fixBytes(where, m) {
   if (m.fixSize !== undefined) {
@@ -394,6 +395,7 @@ function compileMessage(m, known, where) {
     c.system.push([k, parts]);
   }
   c.isJson = Boolean(c.json) || Boolean(c.bodyFn) || Boolean(c.messageFn);
+  if (!c.bodyFn) c.constOptions = staticOptions(c);
   return c;
 }
 
@@ -420,7 +422,35 @@ function bodyOf(b) {
   return { body: JSON.stringify(b, (_k, x) => (typeof x === "bigint" ? Number(x) : x)) ?? "null", json: true };
 }
 
+/**
+ * The options of a message shape whose properties are all constant (no
+ * placeholders, no functions): built once and shared by every message, so the hot
+ * path allocates nothing for them. Null when some property is rendered per message.
+ */
+function staticOptions(c) {
+  if (c.messageFn || c.propsFn || c.header) return null;
+  if (c.props && c.props.some(([, parts]) => parts.length !== 1)) return null;
+  if (c.system.some(([, parts]) => parts !== null && parts.length !== 1)) return null;
+  const options = {};
+  if (c.props && c.props.length) options.properties = Object.fromEntries(c.props.map(([k, parts]) => [k, parts[0]]));
+  if (c.isJson) {
+    options.contentType = "application/json";
+    options.contentEncoding = "utf-8";
+  }
+  for (const [k, parts] of c.system) {
+    if (parts === null) delete options[k];
+    else options[k] = parts[0];
+  }
+  if (options.properties) Object.freeze(options.properties);
+  return Object.freeze(options);
+}
+
 function render(c, vals, ctx, properties) {
+  if (c.constOptions && !properties) {
+    let body = c.fixed || (c.json ? renderJson(c.json, vals) : renderText(c.text, vals));
+    if (c.payloadSize && typeof body === "string") body = padBody(body, c.payloadSize, c.isJson);
+    return { body, options: c.constOptions };
+  }
   const options = {};
   let body;
   let json = c.isJson;
@@ -775,7 +805,12 @@ export class DeviceMessages {
       case "Guid":
         return this.t.opts.seed !== undefined ? uuidFrom(this.rng) : crypto.randomUUID();
       case "Time":
-        return new Date(now).toISOString();
+        // Thousands of devices send within the same millisecond: format it once.
+        if (now !== isoCache.ms) {
+          isoCache.ms = now;
+          isoCache.iso = new Date(now).toISOString();
+        }
+        return isoCache.iso;
       case "LocalTime":
         return formatTime("local", now);
       case "Ticks":
