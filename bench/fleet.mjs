@@ -188,13 +188,14 @@ export function fleetMarkdown(f) {
   L.push(`| time to connect all | ${f.allConnectedMs == null ? `not all: ${n0(f.connected)} of ${n0(f.devices)}` : `${(f.allConnectedMs / 1000).toFixed(1)} s`} (connect p50 ${f.connectP50Ms?.toFixed(0)} ms, p99 ${f.connectP99Ms?.toFixed(0)} ms) |`);
   L.push(`| acked msg/s (all connected) | ${n0(f.ackedPerSec)} over ${f.ratesWindowSec?.toFixed(0)} s (ack p50 ${f.ackP50Ms?.toFixed(2)} ms, p99 ${f.ackP99Ms?.toFixed(1)} ms) |`);
   L.push(`| errors | ${n0(f.errors)} of ${n0(f.sent)} sent${Object.keys(f.errorsByCode || {}).length ? ` (${Object.entries(f.errorsByCode).map(([k, v]) => `${k} ×${v}`).join(", ")})` : ""} |`);
-  L.push(`| fleet process CPU | ${pct(f.fleetCpuShare)} of one core |`);
+  const us = (share) => (share != null && f.ackedPerSec ? `, ${((share / f.ackedPerSec) * 1e6).toFixed(0)} µs of CPU per acked message` : "");
+  L.push(`| fleet process CPU | ${pct(f.fleetCpuShare)} of one core${us(f.fleetCpuShare)} |`);
   L.push(`| fleet process RSS per device | ${kib(f.fleetRssPerDeviceBytes)} over the ${mib(f.fleetRssBaselineBytes)} baseline (workers and wasm loaded); ${kib(f.fleetRssTotalPerDeviceBytes)} counting the whole ${mib(f.fleetRssSteadyBytes)} |`);
   const m = f.fleetMemoryPerDevice;
   if (m) L.push(`| — of which, per device | V8 heaps ${kib(m.heap)} committed (${kib(m.heapUsed)} used), wasm memory and Buffers ${kib(m.external)}, native (sockets, code, allocator) ${kib(m.native)} |`);
   const e = f.emulator;
   L.push(`| emulator memory per connection | ${kib(e.perConnectionBytes)} (RSS ${mib(e.rssRegisteredBytes)} with ${n0(f.devices)} registered → ${mib(e.rssConnectedBytes)} connected and sending) |`);
-  L.push(`| emulator CPU | ${pct(e.cpuShare)} of one core; file descriptors: soft limit ${e.fdLimit ? `${n0(e.fdLimit.soft)} (was ${n0(e.fdLimit.before)})` : "—"} |`);
+  L.push(`| emulator CPU | ${pct(e.cpuShare)} of one core${us(e.cpuShare)}; file descriptors: soft limit ${e.fdLimit ? `${n0(e.fdLimit.soft)} (was ${n0(e.fdLimit.before)})` : "—"} |`);
   L.push(`| machine load (1/5/15 min) at the start, at the end | ${(f.loadAtStart || []).map((x) => x.toFixed(1)).join(" / ")}, ${f.load.map((x) => x.toFixed(1)).join(" / ")} on ${cpus().length} cores |`, "");
   return L.join("\n");
 }
