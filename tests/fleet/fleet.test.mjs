@@ -319,3 +319,20 @@ test("fleet_with_the_runtimes_global_websocket_succeeds", async () => {
   assert.equal(rep.config.websocket, "global");
   assert.equal(rep.totals.acked, 10);
 });
+
+test("fleet_over_wss_and_https_succeeds", async () => {
+  // As against IoT Hub: TLS for the devices (wss://) and the registry (https://).
+  const tls = await startEmulator({ tls: true });
+  try {
+    const r = await fleet(["fleet", "--service-connection-string", tls.serviceConnectionString, "--url", tls.wssUrl, "--prefix", `${tag}t`,
+      "--count", "5", "--messages", "2", "--interval", "0.2", "--ramp-per-sec", "0", "--progress", "off", "--report", "tls.json", "--max-error-rate", "0"],
+      { env: { ...process.env, NODE_EXTRA_CA_CERTS: tls.certPath } });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const rep = readJson("tls.json");
+    assert.equal(rep.devices.registry.created + rep.devices.registry.reused, 5);
+    assert.equal(rep.totals.acked, 10);
+    assert.match(rep.config.url, /^wss:\/\//);
+  } finally {
+    await tls.stop();
+  }
+});
