@@ -247,7 +247,7 @@ async function main() {
     writeFileSync(join(pkgDir, "fleet", f), f === "version.js" ? `// The hubwire version the fleet reports.\nexport const VERSION = ${JSON.stringify(version)};\n` : src);
   }
   cpSync(join(here, "README.package.md"), join(pkgDir, "README.md"));
-  cpSync(join(here, "LICENSE"), join(pkgDir, "LICENSE"));
+  cpSync(join(repo, "LICENSE"), join(pkgDir, "LICENSE")); // the one LICENSE, also in the crate package
 
   checkImports(pkgDir);
 

@@ -6,17 +6,19 @@
 #   source scripts/setup.sh       only define the ensure_* functions (demo.sh, test.sh)
 #
 # Everything comes from the package registries this project may reach:
-# rustup's target, crates.io (wasm-pack, wasm-bindgen-cli), Debian (chromium,
-# chromium-driver, mosquitto, binaryen) and npm (`npm ci` from committed
+# rustup's target, crates.io (wasm-pack, wasm-bindgen-cli, geckodriver), Debian (chromium,
+# chromium-driver, firefox-esr, webkit2gtk-driver, xvfb, mosquitto, binaryen) and npm (`npm ci` from committed
 # lockfiles). Nothing downloads a prebuilt binary from anywhere else.
 
 HUBWIRE_ROOT=${HUBWIRE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 export HUBWIRE_ROOT
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# Debian packages the tests use: headless browser + driver for wasm-pack test
-# and Playwright, a real MQTT broker for the peer tests, wasm-opt for release builds.
-HUBWIRE_APT_PACKAGES=(chromium chromium-driver mosquitto binaryen)
+# Debian packages the tests use: browsers + drivers for wasm-pack test (Chromium,
+# Firefox ESR whose driver comes from crates.io, WebKitGTK's WebKitWebDriver with
+# MiniBrowser under Xvfb) and Playwright, a real MQTT broker for the peer tests,
+# wasm-opt for release builds.
+HUBWIRE_APT_PACKAGES=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth mosquitto binaryen)
 # Directories whose committed package-lock.json is installed with `npm ci`.
 # The root holds shared dev tools; add a directory here when a suite brings its own.
 HUBWIRE_NPM_DIRS=(. tests/sdk-peer tests/runtimes tests/e2e www bench)
@@ -63,6 +65,15 @@ ensure_wasm_pack() {
     fi
     setup_log "cargo install wasm-pack (a few minutes on 2 cores)"
     cargo install wasm-pack
+}
+
+# geckodriver (Firefox's WebDriver, for `wasm-pack test --firefox`): Debian ships none.
+ensure_geckodriver() {
+    if command -v geckodriver >/dev/null 2>&1; then
+        return 0
+    fi
+    setup_log "cargo install geckodriver (a few minutes on 2 cores)"
+    cargo install --locked geckodriver || cargo install geckodriver
 }
 
 # The wasm-bindgen version pinned by Cargo.lock (the CLI must match it exactly).
@@ -150,7 +161,7 @@ ensure_build_tools() {
 
 # Everything scripts/test.sh needs.
 ensure_all() {
-    ensure_build_tools && ensure_apt_packages && ensure_npm
+    ensure_build_tools && ensure_apt_packages && ensure_geckodriver && ensure_npm
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -29,13 +29,15 @@ HUBWIRE_ROOT=$ROOT
 # shellcheck source=scripts/setup.sh
 source "$ROOT/scripts/setup.sh"
 
-SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test sdk_peer e2e runtimes fleet bench)
+SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test wasm_test_firefox wasm_test_webkit sdk_peer e2e runtimes fleet bench)
 
 LOG_DIR=${HUBWIRE_LOG_DIR:-$ROOT/artifacts/test-logs}
 mkdir -p "$LOG_DIR"
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/hubwire-test.XXXXXX")
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
+GECKODRIVER=${GECKODRIVER:-$(command -v geckodriver || echo "$HOME/.cargo/bin/geckodriver")}
+WEBKITDRIVER=${WEBKITDRIVER:-/usr/bin/WebKitWebDriver}
 export HUBWIRE_REQUIRE_PEERS=${HUBWIRE_REQUIRE_PEERS:-1}
 export HUBWIRE_CHROMIUM=${HUBWIRE_CHROMIUM:-/usr/bin/chromium}
 export HUBWIRE_NODE_BIN="$ROOT/node_modules/.bin"   # node@22, deno, bun, workerd, tsc, vite
@@ -280,21 +282,56 @@ suite_demo() {
     HUBWIRE_SKIP_SETUP=1 with_timeout 900 ./scripts/demo.sh --smoke 5>&-
 }
 
-suite_wasm_test() {
+WASM_TEST_PREFIX=()
+# wasm_test_targets BROWSER-FLAGS...: `[WASM_TEST_PREFIX] wasm-pack test --headless BROWSER-FLAGS -- TARGET`
+# for the lib and each tests/*.rs, one run per target so a failing target does not
+# hide the others (wasm-pack hands extra args to `cargo build` too: no --no-fail-fast).
+wasm_test_targets() {
     # Tests read HUBWIRE_EMULATOR_* at build time (option_env!), so start it first.
     optional_emulator || return 1
-    # One wasm-pack run per test target, so a failing target does not hide the
-    # others (wasm-pack hands extra args to `cargo build` too: no --no-fail-fast).
     local targets=(--lib) f rc=0
     # wasm-bindgen-test's default is 20 s per target; the end-to-end targets run many
     # real reconnects against the emulator and need more on a loaded 2-core machine.
     export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-180}
     for f in tests/*.rs; do [ -f "$f" ] && targets+=("--test=$(basename "$f" .rs)"); done
     for f in "${targets[@]}"; do
-        echo "wasm-pack test --headless --chrome --chromedriver $CHROMEDRIVER -- $f"
-        with_timeout 1200 wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" -- "$f" || rc=1
+        echo "${WASM_TEST_PREFIX[*]} wasm-pack test --headless $* -- $f"
+        with_timeout 1200 "${WASM_TEST_PREFIX[@]}" wasm-pack test --headless "$@" -- "$f" || rc=1
     done
     return $rc
+}
+
+suite_wasm_test() {
+    wasm_test_targets --chrome --chromedriver "$CHROMEDRIVER"
+}
+
+# The same wasm tests in headless Firefox ESR (Debian's firefox-esr, geckodriver from crates.io).
+suite_wasm_test_firefox() {
+    if [ ! -x "$GECKODRIVER" ] || ! command -v firefox-esr >/dev/null 2>&1; then
+        if [ "$HUBWIRE_REQUIRE_PEERS" = 1 ]; then
+            echo "geckodriver ($GECKODRIVER) or firefox-esr is missing: run scripts/setup.sh"
+            return 1
+        fi
+        skip "geckodriver or firefox-esr is missing (scripts/setup.sh installs both)"
+        return 0
+    fi
+    wasm_test_targets --firefox --geckodriver "$GECKODRIVER"
+}
+
+# The same wasm tests in WebKitGTK: wasm-bindgen-test-runner's Safari mode drives Debian's
+# WebKitWebDriver, which starts WebKitGTK's MiniBrowser. The runner sends no capabilities
+# to a Safari driver (so MiniBrowser cannot be told --headless): it gets an Xvfb display.
+suite_wasm_test_webkit() {
+    if [ ! -x "$WEBKITDRIVER" ] || ! command -v xvfb-run >/dev/null 2>&1; then
+        if [ "$HUBWIRE_REQUIRE_PEERS" = 1 ]; then
+            echo "$WEBKITDRIVER (webkit2gtk-driver) or xvfb-run (xvfb) is missing: run scripts/setup.sh"
+            return 1
+        fi
+        skip "webkit2gtk-driver or xvfb is missing (scripts/setup.sh installs both)"
+        return 0
+    fi
+    local WASM_TEST_PREFIX=(xvfb-run -a) # seen by wasm_test_targets (bash scoping)
+    wasm_test_targets --safari --safaridriver "$WEBKITDRIVER"
 }
 
 suite_sdk_peer() {
@@ -399,7 +436,7 @@ run_suite() {
     wait "$tee_pid" 2>/dev/null # let tee finish writing the log
     secs=$((SECONDS - start))
     if [ -n "$SUITE_SKIPPED" ]; then
-        SUMMARY+=("$(printf '%-11s %-7s %5ss  %s' "$name" SKIPPED "$secs" "$SUITE_SKIPPED")")
+        SUMMARY+=("$(printf '%-17s %-7s %5ss  %s' "$name" SKIPPED "$secs" "$SUITE_SKIPPED")")
         return 0
     fi
     counts=$(count_log "$log")
@@ -414,7 +451,7 @@ run_suite() {
     TOTAL_PASSED=$((TOTAL_PASSED + p))
     TOTAL_FAILED=$((TOTAL_FAILED + f))
     TOTAL_IGNORED=$((TOTAL_IGNORED + g))
-    SUMMARY+=("$(printf '%-11s %-7s %5ss  %s passed, %s failed, %s ignored (exit %s)' \
+    SUMMARY+=("$(printf '%-17s %-7s %5ss  %s passed, %s failed, %s ignored (exit %s)' \
         "$name" "$status" "$secs" "$p" "$f" "$g" "$rc")")
 }
 

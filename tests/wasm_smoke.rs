@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 use hubwire::hub::sas;
-use hubwire::mqtt::{Bytes, Config, Event, PublishError, QoS, Session, State};
+use hubwire::mqtt::{Config, Event, PublishError, QoS, Session, State};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -49,7 +49,7 @@ fn session_qos1_publish_puback_in_wasm_succeeds() {
         .publish(
             1_010,
             "devices/dev1/messages/events/",
-            Bytes::from_static(b"{\"t\":21.5}"),
+            b"{\"t\":21.5}",
             QoS::AtLeastOnce,
             false,
         )
@@ -76,7 +76,7 @@ fn session_qos2_publish_in_wasm_fails() {
     let r = s.publish(
         1,
         "devices/dev1/messages/events/",
-        Bytes::from_static(b"x"),
+        b"x",
         QoS::ExactlyOnce,
         false,
     );

@@ -1,8 +1,9 @@
 //! THROTTLED at the JS level in headless Chromium against the real emulator:
 //! a twin request answered 429 more often than the core retries (1 + 4 tries,
 //! backoff 1 s doubling, jitter 0.5: ~7.5–15 s) rejects with `THROTTLED`,
-//! status 429. Its own target so the backoff fits wasm-bindgen-test's 20 s
-//! budget per target.
+//! status 429. Its own target: ~10 s of backoff would otherwise dominate the
+//! run of tests/web_client.rs (scripts/test.sh gives each target 180 s,
+//! `WASM_BINDGEN_TEST_TIMEOUT`).
 #![cfg(target_arch = "wasm32")]
 #![forbid(unsafe_code)]
 

@@ -16,11 +16,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::core::auth::SasToken;
 use crate::core::props::percent_decode;
 use crate::core::registry::IdentityId;
-use crate::core::{parse_fault, C2dMessage, MethodResult, ServiceError, SERVICE_POLICY};
-use crate::shared::{now_ms, Shared};
+use crate::core::{parse_fault, C2dMessage, MethodResult, ServiceError};
+use crate::shared::Shared;
 
 /// The response body type of every route.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -48,7 +47,7 @@ fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).boxed()
 }
 
-fn json_response(status: u16, v: &Value) -> Response<Body> {
+pub(crate) fn json_response(status: u16, v: &Value) -> Response<Body> {
     let mut r = Response::new(full(v.to_string()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(
@@ -58,15 +57,15 @@ fn json_response(status: u16, v: &Value) -> Response<Body> {
     r
 }
 
-fn error(status: u16, code: &str, message: &str) -> Response<Body> {
+pub(crate) fn error(status: u16, code: &str, message: &str) -> Response<Body> {
     json_response(status, &json!({ "Message": message, "ErrorCode": code }))
 }
 
-fn service_error(e: ServiceError) -> Response<Body> {
+pub(crate) fn service_error(e: ServiceError) -> Response<Body> {
     error(e.status(), e.code(), &e.message())
 }
 
-fn no_content() -> Response<Body> {
+pub(crate) fn no_content() -> Response<Body> {
     let mut r = Response::new(full(Bytes::new()));
     *r.status_mut() = StatusCode::NO_CONTENT;
     r
@@ -112,7 +111,15 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
         return no_content();
     }
     if path == "/$iothub/websocket" || path == "/%24iothub/websocket" {
-        return websocket(ctx, req);
+        // `?iothub-no-client-cert=true` (SAS clients, e.g. the Java SDK): ignore a certificate.
+        let cert = (!crate::x509::no_client_cert(&query))
+            .then(|| {
+                req.extensions()
+                    .get::<Arc<crate::core::x509::ClientCert>>()
+                    .cloned()
+            })
+            .flatten();
+        return websocket(ctx, req, cert);
     }
     let segs: Vec<String> = path
         .trim_matches('/')
@@ -123,7 +130,7 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
     let api = matches!(
         segs.first(),
         Some(&"devices") | Some(&"twins") | Some(&"emulator") | Some(&"messages")
-    );
+    ) || crate::http_dps::owns(&segs);
     if !api {
         return static_file(&ctx.dirs, &method, &path).await;
     }
@@ -143,7 +150,8 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
             .unwrap_or(Value::Null);
         return json_response(200, &info);
     }
-    if let Err(r) = authorize(&ctx.shared, req.headers()) {
+    let needed = crate::policies_api::required(&method, &segs);
+    if let Err(r) = crate::policies_api::authorize(&ctx.shared, req.headers(), needed) {
         return *r;
     }
     let headers = req.headers().clone();
@@ -225,10 +233,14 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
         ["emulator", "devices", d, "modules", mid, "connection"] if m == Method::GET => {
             connection(sh, IdentityId::module(d, mid))
         }
+        ["emulator", "routes", d] => crate::routes_api::route(sh, m, d, &body),
+        ["emulator", "policies"] => crate::policies_api::route(sh, m, None, &body),
+        ["emulator", "policies", n] => crate::policies_api::route(sh, m, Some(n), &body),
         ["emulator", "faults", d] if m == Method::POST => fault(sh, IdentityId::device(d), &body),
         ["emulator", "faults", d, "modules", mid] if m == Method::POST => {
             fault(sh, IdentityId::module(d, mid), &body)
         }
+        s if crate::http_dps::owns(s) => crate::http_dps::route(sh, m, s, &headers, &body),
         _ => error(404, "NotFound", &format!("no route for {method} {path}")),
     }
 }
@@ -245,32 +257,6 @@ fn param(query: &str, name: &str) -> Option<String> {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         (k == name).then(|| percent_decode(v))
     })
-}
-
-/// Checks the service SAS: `skn=iothubowner`, `sr` = the hub host, signed with its key, not expired.
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Box<Response<Body>>> {
-    let unauthorized = |m: &str| Err(Box::new(error(401, "IotHubUnauthorizedAccess", m)));
-    let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-        return unauthorized("missing Authorization: SharedAccessSignature ...");
-    };
-    let Ok(token) = SasToken::parse(value) else {
-        return unauthorized("malformed SharedAccessSignature");
-    };
-    let (host, key) =
-        shared.with(|h, _| (h.config().host_name.clone(), h.config().service_key.clone()));
-    if token.key_name() != Some(SERVICE_POLICY) {
-        return unauthorized(
-            "the token must be signed by the iothubowner policy (skn=iothubowner)",
-        );
-    }
-    if !token.names(&host, "") {
-        return unauthorized("the token's sr must be the hub host name");
-    }
-    match token.verify(&[&key], now_ms()) {
-        Ok(()) => Ok(()),
-        Err(crate::core::auth::AuthError::Expired) => unauthorized("the token has expired"),
-        Err(_) => unauthorized("the token's signature does not match"),
-    }
 }
 
 fn identity_route(sh: &Arc<Shared>, m: &Method, id: IdentityId, body: &[u8]) -> Response<Body> {
@@ -312,7 +298,11 @@ fn identity_route(sh: &Arc<Shared>, m: &Method, id: IdentityId, body: &[u8]) -> 
                 }
             }
             let fresh = (crate::keys::generate(), crate::keys::generate());
-            ok(sh.with(|h, now| h.put_identity(now, &id, enabled, keys, fresh)))
+            let auth = match crate::core::x509::parse_authentication(&v) {
+                Ok(a) => a,
+                Err(m) => return error(400, "ArgumentInvalid", &m),
+            };
+            ok(sh.with(|h, now| h.put_identity_auth(now, &id, enabled, keys, fresh, auth)))
         }
         _ => error(405, "MethodNotAllowed", "use GET, PUT or DELETE"),
     }
@@ -487,7 +477,11 @@ fn sse(sh: Arc<Shared>, after: u64, device: Option<String>) -> Response<Body> {
     r
 }
 
-fn websocket(ctx: &Arc<Ctx>, mut req: Request<Incoming>) -> Response<Body> {
+fn websocket(
+    ctx: &Arc<Ctx>,
+    mut req: Request<Incoming>,
+    cert: Option<Arc<crate::core::x509::ClientCert>>,
+) -> Response<Body> {
     let h = req.headers();
     let upgrade = h
         .get("upgrade")
@@ -513,7 +507,7 @@ fn websocket(ctx: &Arc<Ctx>, mut req: Request<Incoming>) -> Response<Body> {
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            crate::ws::serve(shared, upgraded).await;
+            crate::ws::serve(shared, upgraded, cert).await;
         }
     });
     let mut r = Response::new(full(Bytes::new()));

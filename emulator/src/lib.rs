@@ -6,12 +6,17 @@
 #![forbid(unsafe_code)]
 
 pub mod bulk;
+pub mod codec;
 pub mod core;
 pub mod fdlimit;
 pub mod http;
+pub mod http_dps;
 pub mod keys;
+pub mod policies_api;
+pub mod routes_api;
 pub mod sas_cli;
 pub mod server;
 pub mod shared;
 pub mod tls;
 pub mod ws;
+pub mod x509;

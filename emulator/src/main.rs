@@ -6,8 +6,10 @@ use hubwire_emulator::{sas_cli, server};
 const USAGE: &str = "usage:
   hubwire-emulator [--port 0] [--tls-port N] [--bind 127.0.0.1] [--host-name localhost]
                    [--static www --pkg pkg] [--state-file path] [--ready-file path]
-                   [--demo-device demo | --no-demo-device] [--cert-dir dir]
-  hubwire-emulator sas --connection-string CS [--ttl 3600]";
+                   [--demo-device demo | --no-demo-device] [--cert-dir dir] [--client-certs]
+                   [--id-scope 0ne00000E00]
+  hubwire-emulator sas --connection-string CS [--ttl 3600]
+  hubwire-emulator cert --subject DEVICE_ID [--out-dir .]   (self-signed X.509 device certificate)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,6 +19,16 @@ fn main() {
     }
     if args.first().map(String::as_str) == Some("sas") {
         std::process::exit(sas(&args[1..]));
+    }
+    if args.first().map(String::as_str) == Some("cert") {
+        match hubwire_emulator::x509::cert_cli(&args[1..]) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("hubwire-emulator cert: {e}\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+        return;
     }
     let opts = match server::parse_args(&args) {
         Ok(o) => o,

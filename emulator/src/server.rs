@@ -11,6 +11,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
+use crate::core::policies::Policies;
 use crate::core::registry::{IdentityId, Registry};
 use crate::core::{Hub, HubConfig};
 use crate::http::{Ctx, StaticDirs};
@@ -39,6 +40,10 @@ pub struct Options {
     pub demo_device: Option<String>,
     /// Where the certificate PEM goes.
     pub cert_dir: Option<PathBuf>,
+    /// The TLS listener asks for an optional client certificate (X.509 devices).
+    pub client_certs: bool,
+    /// The DPS ID scope provisioning devices must use.
+    pub id_scope: String,
 }
 
 impl Default for Options {
@@ -54,6 +59,8 @@ impl Default for Options {
             ready_file: None,
             demo_device: Some("demo".into()),
             cert_dir: None,
+            client_certs: false,
+            id_scope: crate::core::dps::DEFAULT_ID_SCOPE.into(),
         }
     }
 }
@@ -96,14 +103,24 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             "--no-demo-device" => o.demo_device = None,
             "--cert-dir" => o.cert_dir = Some(val()?.into()),
+            "--id-scope" => {
+                o.id_scope = val()?;
+                hubwire::dps::auth::validate_id_scope(&o.id_scope)
+                    .map_err(|e| format!("--id-scope: {e}"))?;
+            }
+            "--client-certs" => o.client_certs = true,
             other => return Err(format!("unknown option {other}")),
         }
     }
     Ok(o)
 }
 
-/// Loads the state file, if any: `(service key, registry)`.
-fn load_state(path: &std::path::Path) -> Result<Option<(String, Registry)>, String> {
+/// What a state file holds: service key, registry, policies and DPS state (the last two
+/// absent in older files).
+type State = (String, Registry, Option<Policies>, Option<Value>);
+
+/// Loads the state file, if any.
+fn load_state(path: &std::path::Path) -> Result<Option<State>, String> {
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -116,7 +133,11 @@ fn load_state(path: &std::path::Path) -> Result<Option<(String, Registry)>, Stri
         .ok_or("state file lacks serviceKey")?
         .to_string();
     let reg = Registry::import(&v["registry"]).ok_or("state file registry is malformed")?;
-    Ok(Some((key, reg)))
+    let policies = match &v["policies"] {
+        Value::Null => None,
+        p => Some(Policies::import(p, &key).ok_or("state file policies are malformed")?),
+    };
+    Ok(Some((key, reg, policies, v.get("dps").cloned())))
 }
 
 /// Starts everything and serves until the process ends.
@@ -127,14 +148,23 @@ pub async fn run(o: Options) -> Result<(), String> {
         Some(p) => load_state(p)?,
         None => None,
     };
-    let (service_key, registry) =
-        state.unwrap_or_else(|| (crate::keys::generate(), Registry::default()));
+    let (service_key, registry, policies, dps) =
+        state.unwrap_or_else(|| (crate::keys::generate(), Registry::default(), None, None));
     let mut hub = Hub::new(HubConfig {
         host_name: o.host_name.clone(),
         service_key: service_key.clone(),
         max_telemetry: 10_000,
     });
     hub.set_registry(registry);
+    if let Some(p) = policies {
+        hub.set_policies(p);
+    }
+    hub.set_dps_id_scope(&o.id_scope);
+    if let Some(d) = dps {
+        if !hub.dps_import(&d) {
+            return Err("state file dps section is malformed".into());
+        }
+    }
     let mut demo = Value::Null;
     if let Some(d) = &o.demo_device {
         let id = IdentityId::device(d);
@@ -171,7 +201,7 @@ pub async fn run(o: Options) -> Result<(), String> {
             std::env::temp_dir().join(format!("hubwire-emulator-{}", std::process::id()))
         });
         let (acceptor, cert_path) =
-            crate::tls::setup(&dir, &o.host_name).map_err(|e| e.to_string())?;
+            crate::tls::setup(&dir, &o.host_name, o.client_certs).map_err(|e| e.to_string())?;
         let l = TcpListener::bind(SocketAddr::new(o.bind, tp))
             .await
             .map_err(|e| format!("bind TLS: {e}"))?;
@@ -196,6 +226,7 @@ pub async fn run(o: Options) -> Result<(), String> {
         "serviceConnectionString": format!("HostName={};SharedAccessKeyName=iothubowner;SharedAccessKey={service_key}", o.host_name),
         "demoDevice": demo,
         "fdLimit": fds.to_json(),
+        "dps": { "idScope": o.id_scope, "provisioningHost": o.host_name },
     });
     if let Ok(mut i) = shared.info.lock() {
         *i = info.clone();
@@ -316,7 +347,13 @@ async fn accept_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, 
             let Ok(tls) = acceptor.accept(stream).await else {
                 return;
             };
-            let svc = service_fn(move |req| crate::http::handle(ctx.clone(), remote, req));
+            let cert = crate::x509::peer_cert(tls.get_ref().1);
+            let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                if let Some(c) = &cert {
+                    req.extensions_mut().insert(c.clone());
+                }
+                crate::http::handle(ctx.clone(), remote, req)
+            });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), svc)
                 .with_upgrades()
@@ -335,7 +372,8 @@ mod tests {
 
     #[test]
     fn parse_args_all_flags_succeeds() {
-        let o = parse_args(&args("--port 0 --tls-port=8443 --host-name myhub --static www --pkg pkg --state-file s.json --ready-file r.json --demo-device d1 --cert-dir c")).unwrap();
+        let o = parse_args(&args("--port 0 --tls-port=8443 --host-name myhub --static www --pkg pkg --state-file s.json --ready-file r.json --demo-device d1 --cert-dir c --client-certs")).unwrap();
+        assert!(o.client_certs);
         assert_eq!(
             (o.port, o.tls_port, o.host_name.as_str()),
             (0, Some(8443), "myhub")

@@ -220,7 +220,13 @@ impl Shared {
 
 /// The state file's JSON: service key and registry with twins.
 pub fn state_json(hub: &Hub, service_key: &str) -> serde_json::Value {
-    serde_json::json!({ "version": 1, "serviceKey": service_key, "registry": hub.registry().export() })
+    serde_json::json!({
+        "version": 1,
+        "serviceKey": service_key,
+        "registry": hub.registry().export(),
+        "policies": hub.policies().export(),
+        "dps": hub.dps_export(),
+    })
 }
 
 /// Writes `data` to a temp file beside `path`, then renames it over `path`.

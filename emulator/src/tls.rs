@@ -28,8 +28,13 @@ impl std::fmt::Display for TlsError {
 }
 
 /// Generates a certificate for `host_name`, localhost and 127.0.0.1, writes
-/// its PEM to `dir/cert.pem`, and returns the acceptor and the PEM path.
-pub fn setup(dir: &Path, host_name: &str) -> Result<(TlsAcceptor, PathBuf), TlsError> {
+/// its PEM to `dir/cert.pem`, and returns the acceptor and the PEM path. With
+/// `client_certs` the handshake asks for an optional client certificate (`crate::x509`).
+pub fn setup(
+    dir: &Path,
+    host_name: &str,
+    client_certs: bool,
+) -> Result<(TlsAcceptor, PathBuf), TlsError> {
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
     if !names.iter().any(|n| n.eq_ignore_ascii_case(host_name)) {
         names.push(host_name.to_string());
@@ -42,10 +47,15 @@ pub fn setup(dir: &Path, host_name: &str) -> Result<(TlsAcceptor, PathBuf), TlsE
     let cert = ck.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = if client_certs {
+        builder.with_client_cert_verifier(crate::x509::AnyClientCert::new(&provider))
+    } else {
+        builder.with_no_client_auth()
+    };
+    let config = builder
         .with_single_cert(vec![cert], key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     Ok((TlsAcceptor::from(Arc::new(config)), path))

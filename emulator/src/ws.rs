@@ -36,8 +36,13 @@ async fn close_gracefully(
     .await;
 }
 
-/// Serves one upgraded connection until either side closes it.
-pub async fn serve(shared: Arc<Shared>, upgraded: hyper::upgrade::Upgraded) {
+/// Serves one upgraded connection until either side closes it; `cert` is the
+/// client certificate its TLS transport presented.
+pub async fn serve(
+    shared: Arc<Shared>,
+    upgraded: hyper::upgrade::Upgraded,
+    cert: Option<Arc<crate::core::x509::ClientCert>>,
+) {
     let config = WebSocketConfig {
         max_message_size: Some(MAX_WS_MESSAGE),
         max_frame_size: Some(MAX_WS_MESSAGE),
@@ -47,6 +52,9 @@ pub async fn serve(shared: Arc<Shared>, upgraded: hyper::upgrade::Upgraded) {
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     let (mut sink, mut stream) = ws.split();
     let (id, mut rx) = shared.open_conn();
+    if let Some(c) = cert {
+        shared.with(|h, _| h.set_client_cert(id, (*c).clone()));
+    }
     loop {
         tokio::select! {
             msg = stream.next() => match msg {

@@ -8,6 +8,8 @@ use hubwire_emulator::core::registry::IdentityId;
 use hubwire_emulator::core::{C2dMessage, ConnId, Fault, Hub, HubConfig, MethodResult, Output};
 use serde_json::{json, Value};
 
+/// The client's endpoint: never opened, bytes go from core to core.
+const URL: &str = "ws://localhost/$iothub/websocket";
 const HOST: &str = "pair.example";
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const T0: u64 = 1_800_000_000_000;
@@ -40,7 +42,7 @@ impl Pair {
         .unwrap();
         let cs = format!("HostName={HOST};DeviceId={device};SharedAccessKey={KEY}");
         let mut config = ClientConfig::from_connection_string(&cs).unwrap();
-        config.url = Some("ws://in-process/$iothub/websocket".into());
+        config.url = Some(URL.into());
         config.random_seed = 7;
         let client = Client::new(config, T0).unwrap();
         Pair {
@@ -62,7 +64,7 @@ impl Pair {
                 busy = true;
                 match ev {
                     HubEvent::OpenTransport { url } => {
-                        assert_eq!(url, "ws://in-process/$iothub/websocket");
+                        assert_eq!(url, URL);
                         self.conn = Some(self.hub.connection_opened(self.now));
                         self.transports += 1;
                         self.client.transport_opened(self.now);

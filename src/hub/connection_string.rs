@@ -6,8 +6,6 @@
 
 use core::fmt;
 
-use base64::Engine as _;
-
 use super::error::ConnectionStringError as E;
 use super::ids::{validate_device_id, validate_module_id};
 use super::sas;
@@ -42,10 +40,9 @@ pub struct SymmetricKey {
 impl SymmetricKey {
     /// Decodes a base64 key; the error never echoes the key.
     pub fn from_base64(key: &str) -> Result<Self, E> {
-        base64::engine::general_purpose::STANDARD
-            .decode(key.trim())
+        super::base64::decode(key.trim())
             .map(|bytes| SymmetricKey { bytes })
-            .map_err(|_| E::Invalid("SharedAccessKey", "not valid base64"))
+            .ok_or(E::Invalid("SharedAccessKey", "not valid base64"))
     }
     /// The decoded key bytes (the HMAC key).
     pub fn bytes(&self) -> &[u8] {

@@ -6,6 +6,23 @@
 
 use core::fmt;
 
+use crate::text::push_u64;
+
+/// Appends `c` quoted; control characters as `U+XXXX`.
+fn push_char(out: &mut String, c: char) {
+    if c.is_control() {
+        out.push_str("U+");
+        let n = c as u32;
+        for shift in [12, 8, 4, 0] {
+            out.push(char::from_digit((n >> shift) & 0xf, 16).unwrap_or('0'));
+        }
+    } else {
+        out.push('\'');
+        out.push(c);
+        out.push('\'');
+    }
+}
+
 /// Which identifier an [`IdError`] is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdKind {
@@ -15,12 +32,12 @@ pub enum IdKind {
     Module,
 }
 
-impl fmt::Display for IdKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl IdKind {
+    fn name(self) -> &'static str {
+        match self {
             IdKind::Device => "device id",
             IdKind::Module => "module id",
-        })
+        }
     }
 }
 
@@ -35,13 +52,21 @@ pub enum IdError {
     InvalidChar(IdKind, char),
 }
 
-impl fmt::Display for IdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl IdError {
+    fn describe(&self, out: &mut String) {
+        let (IdError::Empty(k) | IdError::TooLong(k, _) | IdError::InvalidChar(k, _)) = self;
+        out.push_str(k.name());
         match self {
-            IdError::Empty(k) => write!(f, "{k} is empty"),
-            IdError::TooLong(k, n) => write!(f, "{k} is {n} characters long (at most 128)"),
-            IdError::InvalidChar(k, c) => {
-                write!(f, "{k} contains the character {c:?} the hub does not allow")
+            IdError::Empty(_) => out.push_str(" is empty"),
+            IdError::TooLong(_, n) => {
+                out.push_str(" is ");
+                push_u64(out, *n as u64);
+                out.push_str(" characters long (at most 128)");
+            }
+            IdError::InvalidChar(_, c) => {
+                out.push_str(" contains the character ");
+                push_char(out, *c);
+                out.push_str(" the hub does not allow");
             }
         }
     }
@@ -68,21 +93,40 @@ pub enum ConnectionStringError {
     Id(IdError),
 }
 
-impl fmt::Display for ConnectionStringError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ConnectionStringError {
+    fn describe(&self, out: &mut String) {
+        let field = |out: &mut String, k: &str, rest: &str| {
+            out.push_str("connection string field ");
+            out.push_str(k);
+            out.push_str(rest);
+        };
         match self {
-            Self::Missing(k) => write!(f, "connection string has no {k}"),
-            Self::Empty(k) => write!(f, "connection string field {k} is empty"),
-            Self::Duplicate(k) => write!(f, "connection string field {k} appears more than once"),
-            Self::Contradictory(a, b) => write!(
-                f,
-                "connection string fields {a} and {b} cannot be used together"
-            ),
-            Self::Invalid(k, why) => write!(f, "connection string field {k} is invalid: {why}"),
-            Self::MalformedSegment(i) => {
-                write!(f, "connection string segment {i} is not key=value")
+            Self::Missing(k) => {
+                out.push_str("connection string has no ");
+                out.push_str(k);
             }
-            Self::Id(e) => write!(f, "connection string: {e}"),
+            Self::Empty(k) => field(out, k, " is empty"),
+            Self::Duplicate(k) => field(out, k, " appears more than once"),
+            Self::Contradictory(a, b) => {
+                out.push_str("connection string fields ");
+                out.push_str(a);
+                out.push_str(" and ");
+                out.push_str(b);
+                out.push_str(" cannot be used together");
+            }
+            Self::Invalid(k, why) => {
+                field(out, k, " is invalid: ");
+                out.push_str(why);
+            }
+            Self::MalformedSegment(i) => {
+                out.push_str("connection string segment ");
+                push_u64(out, *i as u64);
+                out.push_str(" is not key=value");
+            }
+            Self::Id(e) => {
+                out.push_str("connection string: ");
+                e.describe(out);
+            }
         }
     }
 }
@@ -100,18 +144,87 @@ pub enum MalformedError {
     BadNumber(&'static str),
     /// The topic has the right prefix but the wrong shape.
     BadTopic,
+    /// A JSON body is not the shape expected (e.g. a DPS answer without `status`).
+    BadBody,
 }
 
-impl fmt::Display for MalformedError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl MalformedError {
+    fn describe(&self, out: &mut String) {
+        let tail = match self {
+            Self::BadPercentEscape => "'%' not followed by two hex digits",
+            Self::NotUtf8 => "percent-decoded bytes are not UTF-8",
+            Self::MissingField(k) => {
+                out.push_str("required field ");
+                out.push_str(k);
+                " is absent"
+            }
+            Self::BadNumber(k) => {
+                out.push_str("field ");
+                out.push_str(k);
+                " is not a number"
+            }
+            Self::BadTopic => "topic has an unexpected shape",
+            Self::BadBody => "body is not the JSON expected",
+        };
+        out.push_str(tail);
+    }
+}
+
+/// Why the shell could not open a transport (reported with `Client::transport_failed`).
+///
+/// The shell only reports what it saw; the core decides what it means (retry or stop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportError {
+    /// The socket closed or failed before it opened: an unreachable host, a refused
+    /// upgrade, a TLS failure. Retryable.
+    NotOpened,
+    /// Creating the socket failed in a way a retry may fix (a `webSocketFactory` threw
+    /// a plain error, or one marked retryable). Retryable.
+    CreateFailed,
+    /// The runtime has no WebSocket and no factory was given. Fatal.
+    NoWebSocket,
+    /// The WebSocket constructor refused the URL (a `SyntaxError`). Fatal.
+    BadUrl,
+    /// What the factory returned is not a usable WebSocket. Fatal.
+    NotASocket,
+    /// Creating the socket failed with an error marked not retryable (e.g. an
+    /// upgrade refused with a 4xx status). Fatal.
+    Refused,
+}
+
+impl TransportError {
+    /// Whether the core retries after this failure.
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            TransportError::NotOpened | TransportError::CreateFailed
+        )
+    }
+
+    fn text(self) -> &'static str {
         match self {
-            Self::BadPercentEscape => f.write_str("'%' not followed by two hex digits"),
-            Self::NotUtf8 => f.write_str("percent-decoded bytes are not UTF-8"),
-            Self::MissingField(k) => write!(f, "required field {k} is absent"),
-            Self::BadNumber(k) => write!(f, "field {k} is not a number"),
-            Self::BadTopic => f.write_str("topic has an unexpected shape"),
+            TransportError::NotOpened => "the WebSocket could not be opened",
+            TransportError::CreateFailed | TransportError::Refused => {
+                "could not open the WebSocket"
+            }
+            TransportError::NoWebSocket => {
+                "this runtime has no global WebSocket: pass options.webSocketFactory"
+            }
+            TransportError::BadUrl => "the WebSocket URL is unusable",
+            TransportError::NotASocket => {
+                "webSocketFactory must return a WebSocket (or a Promise of one)"
+            }
         }
     }
+}
+
+/// Why a token provider gave no token (reported with `Client::token_failed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    /// The provider threw or its Promise rejected.
+    Failed,
+    /// The provider returned something that is not a token string.
+    NotAToken,
 }
 
 /// Every error of the IoT Hub layer.
@@ -180,6 +293,32 @@ pub enum Error {
     Closed,
     /// Caller: no usable SAS token (none supplied in token-provider mode, or a connection string's fixed token expired).
     TokenRequired,
+    /// Caller: `ws://` (unencrypted) to a host that is not loopback without `allow_insecure`.
+    InsecureUrl,
+    /// Transport: the shell could not open a WebSocket; `detail` is what the host said.
+    Transport {
+        /// What went wrong.
+        kind: TransportError,
+        /// A status the failure carried (e.g. a refused upgrade's HTTP status).
+        status: Option<u16>,
+        /// The host's own message, if any.
+        detail: Option<String>,
+    },
+    /// Caller: the token provider gave no token; `detail` is what it threw.
+    Token {
+        /// What went wrong.
+        kind: TokenError,
+        /// The provider's own message, if any.
+        detail: Option<String>,
+    },
+    /// A `connect()` request found no connection within its budget
+    /// (`connect_timeout_ms`); `last` is the last attempt's failure, if one ended.
+    ConnectTimeout {
+        /// The budget, in milliseconds.
+        timeout_ms: u64,
+        /// Why the last attempt failed.
+        last: Option<Box<Error>>,
+    },
 }
 
 impl Error {
@@ -201,11 +340,26 @@ impl Error {
             Error::Malformed(_) | Error::Protocol(_) => "PROTOCOL_ERROR",
             Error::Disconnected => "DISCONNECTED",
             Error::Closed => "CLOSED",
+            Error::InsecureUrl => "INSECURE_URL",
+            Error::Transport { .. } => "TRANSPORT",
+            Error::Token {
+                kind: TokenError::Failed,
+                ..
+            } => "UNAUTHORIZED",
+            Error::Token { .. } => "INVALID_ARGUMENT",
+            Error::ConnectTimeout { last: Some(e), .. } => e.code(),
+            Error::ConnectTimeout { last: None, .. } => "TIMEOUT",
         }
     }
 
     /// Whether trying the same thing again later may succeed.
     pub fn retryable(&self) -> bool {
+        match self {
+            Error::Transport { kind, .. } => return kind.retryable(),
+            Error::ConnectTimeout { last: Some(e), .. } => return e.retryable(),
+            Error::ConnectTimeout { last: None, .. } => return true,
+            _ => {}
+        }
         matches!(
             self,
             Error::QueueFull { .. }
@@ -224,57 +378,148 @@ impl Error {
             | Error::BadRequest { status }
             | Error::ServerError { status } => Some(*status),
             Error::NotFound => Some(404),
+            Error::Transport { status, .. } => *status,
+            Error::ConnectTimeout { last: Some(e), .. } => e.status(),
             _ => None,
         }
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::ConnectionString(e) => e.fmt(f),
-            Error::Id(e) => e.fmt(f),
-            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+impl Error {
+    /// A one-line message for people, built without `core::fmt` (see `crate::text`).
+    pub fn message(&self) -> String {
+        let mut out = String::new();
+        self.describe(&mut out);
+        out
+    }
+
+    fn describe(&self, out: &mut String) {
+        let num = |out: &mut String, a: &str, n: u64, b: &str| {
+            out.push_str(a);
+            push_u64(out, n);
+            out.push_str(b);
+        };
+        let text = match self {
+            Error::ConnectionString(e) => return e.describe(out),
+            Error::Id(e) => return e.describe(out),
+            Error::InvalidArgument(what) => {
+                out.push_str("invalid argument: ");
+                what
+            }
             Error::PayloadTooLarge { size, max } => {
-                write!(
-                    f,
-                    "message is {size} bytes (topic + body); IoT Hub accepts at most {max}"
-                )
+                num(out, "message is ", *size as u64, " bytes (topic + body); ");
+                num(out, "IoT Hub accepts at most ", *max as u64, "");
+                ""
             }
-            Error::QosNotSupported => {
-                f.write_str("QoS 2 is not supported by IoT Hub; use QoS 0 or 1")
-            }
+            Error::QosNotSupported => "QoS 2 is not supported by IoT Hub; use QoS 0 or 1",
             Error::QueueFull { messages, bytes } => {
-                write!(
-                    f,
-                    "offline queue is full ({messages} messages, {bytes} bytes)"
-                )
+                num(
+                    out,
+                    "offline queue is full (",
+                    *messages as u64,
+                    " messages, ",
+                );
+                num(out, "", *bytes as u64, " bytes)");
+                ""
             }
             Error::Unauthorized { code } => {
-                write!(
-                    f,
-                    "the hub refused the credentials (CONNACK {code}); check the key or token"
-                )
+                num(
+                    out,
+                    "the hub refused the credentials (CONNACK ",
+                    *code as u64,
+                    ")",
+                );
+                "; check the key or token"
             }
             Error::ServerUnavailable { code } => {
-                write!(
-                    f,
-                    "the hub is unavailable (CONNACK {code}); retrying with backoff"
-                )
+                num(out, "the hub is unavailable (CONNACK ", *code as u64, ")");
+                "; retrying with backoff"
             }
-            Error::Timeout => f.write_str("no answer from the hub within the operation timeout"),
-            Error::Throttled { status } => write!(f, "the hub is throttling requests ({status})"),
-            Error::BadRequest { status } => write!(f, "the hub rejected the request ({status})"),
-            Error::NotFound => f.write_str("the hub did not find the resource (404)"),
-            Error::ServerError { status } => write!(f, "the hub failed ({status})"),
-            Error::Malformed(e) => write!(f, "malformed data from the hub: {e}"),
-            Error::Protocol(what) => write!(f, "MQTT protocol error: {what}"),
-            Error::Disconnected => f.write_str("the connection was lost"),
-            Error::Closed => f.write_str("the client was closed"),
-            Error::TokenRequired => f.write_str("no valid SAS token: supply one with set_token"),
-        }
+            Error::Timeout => "no answer from the hub within the operation timeout",
+            Error::Throttled { status } => {
+                num(out, "the hub is throttling requests (", *status as u64, ")");
+                ""
+            }
+            Error::BadRequest { status } => {
+                num(out, "the hub rejected the request (", *status as u64, ")");
+                ""
+            }
+            Error::NotFound => "the hub did not find the resource (404)",
+            Error::ServerError { status } => {
+                num(out, "the hub failed (", *status as u64, ")");
+                ""
+            }
+            Error::Malformed(e) => {
+                out.push_str("malformed data from the hub: ");
+                return e.describe(out);
+            }
+            Error::Protocol(what) => {
+                out.push_str("MQTT protocol error: ");
+                what
+            }
+            Error::Disconnected => "the connection was lost",
+            Error::Closed => "the client was closed",
+            Error::TokenRequired => "no valid SAS token: supply one with set_token",
+            Error::InsecureUrl => {
+                "ws:// (unencrypted) to a host that is not loopback: use wss:// or allow insecure"
+            }
+            Error::Transport {
+                kind,
+                status,
+                detail,
+            } => {
+                out.push_str(kind.text());
+                if let Some(s) = status {
+                    num(out, " (HTTP ", *s as u64, ")");
+                }
+                if let Some(d) = detail {
+                    out.push_str(": ");
+                    out.push_str(d);
+                }
+                ""
+            }
+            Error::Token { kind, detail } => {
+                out.push_str(match kind {
+                    TokenError::Failed => "getToken failed",
+                    TokenError::NotAToken => "getToken must resolve to a SAS token string",
+                });
+                if let Some(d) = detail {
+                    out.push_str(": ");
+                    out.push_str(d);
+                }
+                ""
+            }
+            Error::ConnectTimeout { timeout_ms, last } => {
+                num(
+                    out,
+                    "no connection within the connect timeout (",
+                    *timeout_ms,
+                    " ms)",
+                );
+                if let Some(e) = last {
+                    out.push_str("; last failure: ");
+                    e.describe(out);
+                }
+                ""
+            }
+        };
+        out.push_str(text);
     }
 }
+
+/// `Display` through `describe`: the wasm never calls it (no `core::fmt` there), native code may.
+macro_rules! display_via_describe {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut s = String::new();
+                self.describe(&mut s);
+                f.write_str(&s)
+            }
+        }
+    )*};
+}
+display_via_describe!(Error, IdError, ConnectionStringError, MalformedError);
 
 impl std::error::Error for Error {}
 

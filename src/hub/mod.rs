@@ -6,17 +6,21 @@
 //! them. The core reads no clock: every `now` is milliseconds since the Unix
 //! epoch, passed in by the shell.
 
+pub mod base64;
 pub mod c2d;
 pub mod client;
 pub mod connection_string;
 pub mod encoding;
 pub mod error;
 pub mod ids;
+pub(crate) mod json;
 pub mod methods;
+pub mod pnp;
 pub mod retry;
 pub mod sas;
 pub mod telemetry;
 pub mod twin;
+pub mod url;
 pub mod username;
 
 pub use client::{
@@ -24,6 +28,7 @@ pub use client::{
 };
 pub use connection_string::{ConnectionString, Credential, Secret, SymmetricKey};
 pub use error::Error;
+pub use error::{TokenError, TransportError};
 pub use telemetry::{SystemProperties, Telemetry};
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! percent-encoded resource `{host}/devices/{id}[/modules/{mid}]` and `se` the
 //! expiry in seconds since the Unix epoch (passed in: the core reads no clock).
 
-use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -38,7 +37,7 @@ pub fn sign(key: &[u8], message: &str) -> String {
         Err(_) => unreachable!("HMAC takes any key length"),
     };
     mac.update(message.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    super::base64::encode(&mac.finalize().into_bytes())
 }
 
 /// Builds a device/module token for `resource` (unencoded) expiring at `expiry_secs`.

@@ -6,7 +6,6 @@
 //! properties in insertion order.
 
 use crate::mqtt::QoS;
-use bytes::Bytes;
 
 use super::encoding::{decode_bag, push_pair, PropertyBag};
 use super::error::{Error, MalformedError};
@@ -135,7 +134,7 @@ impl SystemProperties {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Telemetry {
     /// The body.
-    pub payload: Bytes,
+    pub payload: Vec<u8>,
     /// QoS 1 (default, resolved on PUBACK) or 0; QoS 2 is refused with [`Error::QosNotSupported`].
     pub qos: QoS,
     /// System properties.
@@ -146,7 +145,7 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// A QoS 1 message with this body and no properties.
-    pub fn new(payload: impl Into<Bytes>) -> Self {
+    pub fn new(payload: impl Into<Vec<u8>>) -> Self {
         Telemetry {
             payload: payload.into(),
             qos: QoS::AtLeastOnce,
@@ -231,8 +230,10 @@ pub fn parse_topic(topic: &str) -> Result<Option<TelemetryTopic>, MalformedError
     };
     let bag = match rest.strip_prefix("messages/events") {
         Some("") => "",
+        // The Node SDK ends output-event topics with `/` after the bag
+        // (`.../events/%24.on=out&k=v/`): one trailing `/` closes the bag.
         Some(b) => match b.strip_prefix('/') {
-            Some(b) => b,
+            Some(b) => b.strip_suffix('/').unwrap_or(b),
             None => return Ok(None),
         },
         None => return Ok(None),
@@ -252,6 +253,20 @@ pub fn parse_topic(topic: &str) -> Result<Option<TelemetryTopic>, MalformedError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_topic_trailing_slash_after_bag_succeeds() {
+        let t = parse_topic("devices/d/modules/m/messages/events/%24.on=temperature&unit=C/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.system.output_name.as_deref(), Some("temperature"));
+        assert_eq!(
+            t.properties,
+            vec![("unit".to_string(), Some("C".to_string()))]
+        );
+        let t = parse_topic("devices/d/messages/events//").unwrap().unwrap();
+        assert!(t.properties.is_empty());
+    }
 
     #[test]
     fn system_property_names_every_field_round_trips_succeeds() {

@@ -2,11 +2,12 @@
 //!
 //! JSON stays a string in the core. The one thing the core must read out of a
 //! twin document is `desired.$version` (to reconcile after a reconnect), so
-//! [`desired_version`] is a small, allocation-light scanner for that field
-//! rather than a JSON library in the wasm bundle.
+//! [`desired_version`] uses the small, allocation-light scanner in
+//! `super::json` rather than a JSON library in the wasm bundle.
 
 use super::encoding::{decode_bag, percent_encode};
 use super::error::MalformedError;
+use super::json;
 
 /// SUBSCRIBE filter for twin responses.
 pub const RESPONSE_SUBSCRIBE_FILTER: &str = "$iothub/twin/res/#";
@@ -157,160 +158,6 @@ pub fn desired_section(doc: &str) -> Option<&str> {
 /// `$version` at the top level of a JSON object (a desired patch or a properties section).
 pub fn version_of(obj: &str) -> Option<u64> {
     json::member(obj, "$version").and_then(json::as_u64)
-}
-
-/// Just enough JSON to find one member of one object: no allocation except
-/// for keys with escapes, no recursion (nesting is skipped with a counter).
-mod json {
-    fn ws(s: &[u8], mut i: usize) -> usize {
-        while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r') {
-            i += 1;
-        }
-        i
-    }
-
-    /// Index just past the string starting at `i` (which must be `"`).
-    fn string_end(s: &[u8], i: usize) -> Option<usize> {
-        let mut j = i + 1;
-        while j < s.len() {
-            match s[j] {
-                b'\\' => j += 2,
-                b'"' => return Some(j + 1),
-                _ => j += 1,
-            }
-        }
-        None
-    }
-
-    fn hex4(it: &mut core::str::Chars<'_>) -> Option<u32> {
-        let h: String = (0..4).map(|_| it.next()).collect::<Option<String>>()?;
-        u32::from_str_radix(&h, 16).ok()
-    }
-
-    /// Decodes the JSON string body `raw` (without quotes).
-    fn unescape(raw: &str) -> Option<String> {
-        let mut out = String::with_capacity(raw.len());
-        let mut it = raw.chars();
-        while let Some(c) = it.next() {
-            if c != '\\' {
-                out.push(c);
-                continue;
-            }
-            match it.next()? {
-                '"' => out.push('"'),
-                '\\' => out.push('\\'),
-                '/' => out.push('/'),
-                'b' => out.push('\u{8}'),
-                'f' => out.push('\u{c}'),
-                'n' => out.push('\n'),
-                'r' => out.push('\r'),
-                't' => out.push('\t'),
-                'u' => {
-                    let hi = hex4(&mut it)?;
-                    let cp = if (0xD800..0xDC00).contains(&hi) {
-                        if it.next()? != '\\' || it.next()? != 'u' {
-                            return None;
-                        }
-                        let lo = hex4(&mut it)?;
-                        if !(0xDC00..0xE000).contains(&lo) {
-                            return None;
-                        }
-                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                    } else {
-                        hi
-                    };
-                    out.push(char::from_u32(cp)?);
-                }
-                _ => return None,
-            }
-        }
-        Some(out)
-    }
-
-    /// Index just past the value starting at `i`.
-    fn value_end(s: &[u8], i: usize) -> Option<usize> {
-        match *s.get(i)? {
-            b'"' => string_end(s, i),
-            b'{' | b'[' => {
-                let mut depth = 0usize;
-                let mut j = i;
-                while j < s.len() {
-                    match s[j] {
-                        b'"' => {
-                            j = string_end(s, j)?;
-                            continue;
-                        }
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                return Some(j + 1);
-                            }
-                        }
-                        _ => {}
-                    }
-                    j += 1;
-                }
-                None
-            }
-            _ => {
-                let mut j = i;
-                while j < s.len()
-                    && !matches!(s[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
-                {
-                    j += 1;
-                }
-                (j > i).then_some(j)
-            }
-        }
-    }
-
-    /// The raw text of member `key` of the object `obj`.
-    pub(super) fn member<'a>(obj: &'a str, key: &str) -> Option<&'a str> {
-        let s = obj.as_bytes();
-        let mut i = ws(s, 0);
-        if s.get(i) != Some(&b'{') {
-            return None;
-        }
-        i = ws(s, i + 1);
-        if s.get(i) == Some(&b'}') {
-            return None;
-        }
-        loop {
-            if s.get(i) != Some(&b'"') {
-                return None;
-            }
-            let kend = string_end(s, i)?;
-            let raw_key = &obj[i + 1..kend - 1];
-            let matches = if raw_key.contains('\\') {
-                unescape(raw_key)? == key
-            } else {
-                raw_key == key
-            };
-            i = ws(s, kend);
-            if s.get(i) != Some(&b':') {
-                return None;
-            }
-            i = ws(s, i + 1);
-            let vend = value_end(s, i)?;
-            if matches {
-                return Some(&obj[i..vend]);
-            }
-            i = ws(s, vend);
-            match s.get(i) {
-                Some(b',') => i = ws(s, i + 1),
-                _ => return None,
-            }
-        }
-    }
-
-    /// A JSON unsigned integer.
-    pub(super) fn as_u64(v: &str) -> Option<u64> {
-        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        v.parse().ok()
-    }
 }
 
 #[cfg(test)]

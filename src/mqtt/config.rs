@@ -1,7 +1,5 @@
 //! Session configuration, the will message and QoS.
 
-use bytes::Bytes;
-
 /// MQTT quality of service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum QoS {
@@ -31,7 +29,7 @@ pub struct Will {
     /// Topic name (IoT Hub: the telemetry topic).
     pub topic: String,
     /// Message body.
-    pub payload: Bytes,
+    pub payload: Vec<u8>,
     /// QoS 0 or 1 (QoS 2 is refused by `connect`).
     pub qos: QoS,
     /// Retain flag.
@@ -43,7 +41,7 @@ pub const DEFAULT_KEEP_ALIVE_SECS: u16 = 180;
 /// Default time a PINGREQ may stay unanswered: 30 s.
 pub const DEFAULT_PING_TIMEOUT_MS: u64 = 30_000;
 /// Default time a CONNECT may stay unanswered: 30 s.
-pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 30_000;
+pub const DEFAULT_CONNACK_TIMEOUT_MS: u64 = 30_000;
 /// Default largest incoming packet: IoT Hub's 256 KiB message limit plus
 /// 64 KiB for topic, property bag and headers.
 pub const DEFAULT_MAX_INCOMING_PACKET: usize = 256 * 1024 + 64 * 1024;
@@ -70,7 +68,7 @@ pub struct Config {
     /// After a PINGREQ, the connection is lost if nothing arrives within this.
     pub ping_timeout_ms: u64,
     /// After CONNECT, the connection is lost if no CONNACK arrives within this.
-    pub connect_timeout_ms: u64,
+    pub connack_timeout_ms: u64,
     /// `true`: `poll_transmit` returns all ready packets in one buffer;
     /// `false`: one packet per buffer.
     pub coalesce: bool,
@@ -79,7 +77,7 @@ pub struct Config {
 impl Config {
     /// Defaults: no username, keep-alive 180 s, clean session off (as the IoT
     /// Hub SDKs), no will, 320 KiB incoming limit, window 64, ping timeout
-    /// 30 s, connect timeout 30 s, coalescing on.
+    /// 30 s, CONNACK timeout 30 s, coalescing on.
     pub fn new(client_id: impl Into<String>) -> Config {
         Config {
             client_id: client_id.into(),
@@ -90,7 +88,7 @@ impl Config {
             max_incoming_packet: DEFAULT_MAX_INCOMING_PACKET,
             max_inflight: DEFAULT_MAX_INFLIGHT,
             ping_timeout_ms: DEFAULT_PING_TIMEOUT_MS,
-            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            connack_timeout_ms: DEFAULT_CONNACK_TIMEOUT_MS,
             coalesce: true,
         }
     }

@@ -110,8 +110,8 @@ pub enum PublishError {
 pub enum LostReason {
     /// A PINGREQ went unanswered for `ping_timeout_ms`.
     PingTimeout,
-    /// No CONNACK within `connect_timeout_ms` of `connect`.
-    ConnectTimeout,
+    /// No CONNACK within `connack_timeout_ms` of `connect`.
+    ConnackTimeout,
     /// The peer sent bytes we refuse; the shell should close the transport.
     Protocol(Error),
     /// The shell reported the transport closed (`connection_lost`).

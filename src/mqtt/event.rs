@@ -1,7 +1,5 @@
 //! What the session reports to its driver.
 
-use bytes::Bytes;
-
 use super::config::QoS;
 use super::error::{ConnectReturn, LostReason};
 
@@ -11,7 +9,7 @@ pub struct Incoming {
     /// Topic name.
     pub topic: String,
     /// Message body.
-    pub payload: Bytes,
+    pub payload: Vec<u8>,
     /// QoS 0 or 1.
     pub qos: QoS,
     /// DUP flag: the broker may have delivered this message before.

@@ -1,12 +1,11 @@
 //! Packet identifiers: 1..=65535, wrapping, never reusing one in flight.
 
-use std::collections::BTreeSet;
-
 /// Allocator of MQTT packet identifiers (MQTT 3.1.1 §2.3.1).
 #[derive(Debug, Clone)]
 pub struct PacketIds {
     next: u16,
-    in_use: BTreeSet<u16>,
+    /// Sorted. A window's worth of ids at a time: a `Vec` is smaller in the wasm than a tree.
+    in_use: Vec<u16>,
 }
 
 impl Default for PacketIds {
@@ -25,7 +24,7 @@ impl PacketIds {
     pub fn starting_at(next: u16) -> PacketIds {
         PacketIds {
             next: next.max(1),
-            in_use: BTreeSet::new(),
+            in_use: Vec::new(),
         }
     }
 
@@ -39,7 +38,8 @@ impl PacketIds {
         loop {
             let id = self.next;
             self.next = if id == u16::MAX { 1 } else { id + 1 };
-            if self.in_use.insert(id) {
+            if let Err(i) = self.in_use.binary_search(&id) {
+                self.in_use.insert(i, id);
                 return Some(id);
             }
         }
@@ -47,12 +47,18 @@ impl PacketIds {
 
     /// Give an identifier back; `false` if it was not in use.
     pub fn release(&mut self, id: u16) -> bool {
-        self.in_use.remove(&id)
+        match self.in_use.binary_search(&id) {
+            Ok(i) => {
+                self.in_use.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Whether `id` is currently in use.
     pub fn is_in_use(&self, id: u16) -> bool {
-        self.in_use.contains(&id)
+        self.in_use.binary_search(&id).is_ok()
     }
 
     /// How many identifiers are in use.

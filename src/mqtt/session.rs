@@ -1,36 +1,14 @@
 //! The sans-IO MQTT 3.1.1 client session.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
-use bytes::Bytes;
-use mqttbytes::v4::{
-    ConnAck, Connect, ConnectReturnCode, LastWill, Login, PubAck, Publish, SubAck, Subscribe,
-    SubscribeFilter, SubscribeReasonCode, Unsubscribe,
-};
-
-use super::codec::{self, type_of, Packet};
+use super::codec::{self, ConnectFields, ServerPacket};
 use super::config::{Config, QoS};
 use super::error::{ConnectReturn, Error, LostReason, PublishError};
 use super::event::{Event, Incoming, State};
 use super::framer::Framer;
 use super::pkid::PacketIds;
 use super::timer::{Timer, TimerTable};
-
-fn to_codec_qos(q: QoS) -> mqttbytes::QoS {
-    match q {
-        QoS::AtMostOnce => mqttbytes::QoS::AtMostOnce,
-        QoS::AtLeastOnce => mqttbytes::QoS::AtLeastOnce,
-        QoS::ExactlyOnce => mqttbytes::QoS::ExactlyOnce,
-    }
-}
-
-fn from_codec_qos(q: mqttbytes::QoS) -> QoS {
-    match q {
-        mqttbytes::QoS::AtMostOnce => QoS::AtMostOnce,
-        mqttbytes::QoS::AtLeastOnce => QoS::AtLeastOnce,
-        mqttbytes::QoS::ExactlyOnce => QoS::ExactlyOnce,
-    }
-}
 
 /// An MQTT 3.1.1 client session without IO.
 ///
@@ -46,10 +24,10 @@ pub struct Session {
     events: VecDeque<Event>,
     timers: TimerTable,
     ids: PacketIds,
-    /// QoS 1 publishes awaiting PUBACK, in the order they were first sent.
-    inflight: VecDeque<Publish>,
-    pending_subs: BTreeSet<u16>,
-    pending_unsubs: BTreeSet<u16>,
+    /// QoS 1 publishes awaiting PUBACK (id, encoded packet), in the order they were first sent.
+    inflight: VecDeque<(u16, Vec<u8>)>,
+    pending_subs: Vec<u16>,
+    pending_unsubs: Vec<u16>,
     ping_outstanding: bool,
     /// When the last packet was queued (ms).
     last_sent: u64,
@@ -67,8 +45,8 @@ impl Session {
             timers: TimerTable::default(),
             ids: PacketIds::new(),
             inflight: VecDeque::new(),
-            pending_subs: BTreeSet::new(),
-            pending_unsubs: BTreeSet::new(),
+            pending_subs: Vec::new(),
+            pending_unsubs: Vec::new(),
             ping_outstanding: false,
             last_sent: 0,
         }
@@ -94,7 +72,7 @@ impl Session {
 
     /// Packet identifiers of QoS 1 publishes awaiting PUBACK, oldest first.
     pub fn inflight_ids(&self) -> Vec<u16> {
-        self.inflight.iter().map(|p| p.pkid).collect()
+        self.inflight.iter().map(|(id, _)| *id).collect()
     }
 
     fn window(&self) -> u16 {
@@ -116,42 +94,31 @@ impl Session {
 
     /// The shell has just opened a transport: queue CONNECT with this password.
     ///
-    /// Allowed in `Idle` and `Closed`. Starts the connect timeout.
+    /// Allowed in `Idle` and `Closed`. Starts the CONNACK timeout.
     pub fn connect(&mut self, now: u64, password: Option<String>) -> Result<(), Error> {
         if self.live() {
             return Err(Error::AlreadyConnected);
         }
-        let login = match (&self.config.username, password) {
-            (Some(u), p) => Some(Login {
-                username: u.clone(),
-                password: p.unwrap_or_default(),
-            }),
-            (None, Some(p)) if !p.is_empty() => return Err(Error::PasswordWithoutUsername),
-            (None, _) => None,
-        };
-        let last_will = self.config.will.as_ref().map(|w| LastWill {
-            topic: w.topic.clone(),
-            message: w.payload.clone(),
-            qos: to_codec_qos(w.qos),
-            retain: w.retain,
-        });
-        let packet = Packet::Connect(Connect {
-            protocol: mqttbytes::Protocol::V4,
-            keep_alive: self.config.keep_alive_secs,
-            client_id: self.config.client_id.clone(),
-            clean_session: self.config.clean_session,
-            last_will,
-            login,
-        });
-        let bytes = codec::encode_to_vec(&packet)?;
+        let c = &self.config;
+        let bytes = codec::connect(&ConnectFields {
+            client_id: &c.client_id,
+            keep_alive_secs: c.keep_alive_secs,
+            clean_session: c.clean_session,
+            will: c
+                .will
+                .as_ref()
+                .map(|w| (w.topic.as_str(), &w.payload[..], w.qos, w.retain)),
+            username: c.username.as_deref(),
+            password: password.as_deref(),
+        })?;
         self.teardown();
         self.outgoing.clear();
         self.state = State::Connecting;
         self.outgoing.push_back(bytes);
         self.last_sent = now;
         self.timers.set(
-            Timer::Connect,
-            now.saturating_add(self.config.connect_timeout_ms),
+            Timer::Connack,
+            now.saturating_add(self.config.connack_timeout_ms),
         );
         Ok(())
     }
@@ -163,7 +130,7 @@ impl Session {
         &mut self,
         now: u64,
         topic: &str,
-        payload: Bytes,
+        payload: &[u8],
         qos: QoS,
         retain: bool,
     ) -> Result<Option<u16>, PublishError> {
@@ -176,10 +143,9 @@ impl Session {
         if topic.is_empty() || topic.contains(['+', '#', '\0']) {
             return Err(PublishError::InvalidTopic);
         }
-        let mut publish = Publish::from_bytes(topic, to_codec_qos(qos), payload);
-        publish.retain = retain;
         if qos == QoS::AtMostOnce {
-            let bytes = codec::encode_publish(&publish).map_err(PublishError::Encode)?;
+            let bytes = codec::publish_parts(topic, payload, qos, retain, 0)
+                .map_err(PublishError::Encode)?;
             self.queue(now, bytes);
             return Ok(None);
         }
@@ -190,10 +156,9 @@ impl Session {
             .ids
             .allocate()
             .ok_or(PublishError::Encode(Error::PacketIdsExhausted))?;
-        publish.pkid = pkid;
-        match codec::encode_publish(&publish) {
+        match codec::publish_parts(topic, payload, qos, retain, pkid) {
             Ok(bytes) => {
-                self.inflight.push_back(publish);
+                self.inflight.push_back((pkid, bytes.clone()));
                 self.queue(now, bytes);
                 Ok(Some(pkid))
             }
@@ -220,16 +185,9 @@ impl Session {
             return Err(Error::QosNotSupported);
         }
         let pkid = self.ids.allocate().ok_or(Error::PacketIdsExhausted)?;
-        let packet = Packet::Subscribe(Subscribe {
-            pkid,
-            filters: filters
-                .iter()
-                .map(|(f, q)| SubscribeFilter::new(f.clone(), to_codec_qos(*q)))
-                .collect(),
-        });
-        match codec::encode_to_vec(&packet) {
+        match codec::subscribe(pkid, filters) {
             Ok(bytes) => {
-                self.pending_subs.insert(pkid);
+                self.pending_subs.push(pkid);
                 self.queue(now, bytes);
                 Ok(pkid)
             }
@@ -252,13 +210,9 @@ impl Session {
             return Err(Error::InvalidFilter);
         }
         let pkid = self.ids.allocate().ok_or(Error::PacketIdsExhausted)?;
-        let packet = Packet::Unsubscribe(Unsubscribe {
-            pkid,
-            topics: filters.to_vec(),
-        });
-        match codec::encode_to_vec(&packet) {
+        match codec::unsubscribe(pkid, filters) {
             Ok(bytes) => {
-                self.pending_unsubs.insert(pkid);
+                self.pending_unsubs.push(pkid);
                 self.queue(now, bytes);
                 Ok(pkid)
             }
@@ -276,7 +230,7 @@ impl Session {
         let live = self.live();
         self.teardown();
         if live {
-            self.queue(now, vec![0xe0, 0x00]);
+            self.queue(now, codec::DISCONNECT.to_vec());
         } else {
             self.outgoing.clear();
         }
@@ -309,8 +263,8 @@ impl Session {
 
     /// Run expired timers. Calling it early is harmless.
     pub fn handle_timeout(&mut self, now: u64) {
-        if self.state == State::Connecting && self.timers.expired(Timer::Connect, now) {
-            self.lose(LostReason::ConnectTimeout);
+        if self.state == State::Connecting && self.timers.expired(Timer::Connack, now) {
+            self.lose(LostReason::ConnackTimeout);
             return;
         }
         if self.state != State::Connected {
@@ -321,7 +275,7 @@ impl Session {
             return;
         }
         if !self.ping_outstanding && self.timers.expired(Timer::KeepAlive, now) {
-            self.queue(now, vec![0xc0, 0x00]);
+            self.queue(now, codec::PINGREQ.to_vec());
             self.ping_outstanding = true;
             self.timers.stop(Timer::KeepAlive);
             self.timers.set(
@@ -407,7 +361,7 @@ impl Session {
         e
     }
 
-    fn handle_packet(&mut self, now: u64, packet: Packet) -> Result<(), Error> {
+    fn handle_packet(&mut self, now: u64, packet: ServerPacket) -> Result<(), Error> {
         // Anything received proves the connection alive.
         if self.ping_outstanding {
             self.ping_outstanding = false;
@@ -417,53 +371,43 @@ impl Session {
                     .set(Timer::KeepAlive, self.last_sent.saturating_add(ka));
             }
         }
-        match (self.state, packet) {
-            (State::Connecting, Packet::ConnAck(ack)) => self.on_connack(now, ack),
-            (State::Connected, Packet::Publish(p)) => self.on_publish(now, p),
-            (State::Connected, Packet::PubAck(PubAck { pkid })) => {
-                if let Some(i) = self.inflight.iter().position(|p| p.pkid == pkid) {
+        let connected = self.state == State::Connected;
+        match packet {
+            ServerPacket::ConnAck {
+                session_present,
+                code,
+            } if self.state == State::Connecting => self.on_connack(now, session_present, code),
+            ServerPacket::Publish(p) if connected => self.on_publish(now, p),
+            ServerPacket::PubAck(pkid) if connected => {
+                if let Some(i) = self.inflight.iter().position(|(id, _)| *id == pkid) {
                     self.inflight.remove(i);
                     self.ids.release(pkid);
                     self.events.push_back(Event::PubAck(pkid));
                 }
                 Ok(())
             }
-            (State::Connected, Packet::SubAck(SubAck { pkid, return_codes })) => {
-                if self.pending_subs.remove(&pkid) {
+            ServerPacket::SubAck { pkid, codes } if connected => {
+                if take(&mut self.pending_subs, pkid) {
                     self.ids.release(pkid);
-                    let granted = return_codes
-                        .into_iter()
-                        .map(|c| match c {
-                            SubscribeReasonCode::Success(q) => Some(from_codec_qos(q)),
-                            SubscribeReasonCode::Failure => None,
-                        })
-                        .collect();
+                    let granted = codes.into_iter().map(QoS::from_u8).collect();
                     self.events.push_back(Event::SubAck { pkid, granted });
                 }
                 Ok(())
             }
-            (State::Connected, Packet::UnsubAck(u)) => {
-                if self.pending_unsubs.remove(&u.pkid) {
-                    self.ids.release(u.pkid);
-                    self.events.push_back(Event::UnsubAck(u.pkid));
+            ServerPacket::UnsubAck(pkid) if connected => {
+                if take(&mut self.pending_unsubs, pkid) {
+                    self.ids.release(pkid);
+                    self.events.push_back(Event::UnsubAck(pkid));
                 }
                 Ok(())
             }
-            (State::Connected, Packet::PingResp) => Ok(()),
-            (_, other) => Err(Error::UnexpectedPacket(type_of(&other))),
+            ServerPacket::PingResp if connected => Ok(()),
+            other => Err(Error::UnexpectedPacket(other.packet_type())),
         }
     }
 
-    fn on_connack(&mut self, now: u64, ack: ConnAck) -> Result<(), Error> {
-        self.timers.stop(Timer::Connect);
-        let code = match ack.code {
-            ConnectReturnCode::Success => 0,
-            ConnectReturnCode::RefusedProtocolVersion => 1,
-            ConnectReturnCode::BadClientId => 2,
-            ConnectReturnCode::ServiceUnavailable => 3,
-            ConnectReturnCode::BadUserNamePassword => 4,
-            ConnectReturnCode::NotAuthorized => 5,
-        };
+    fn on_connack(&mut self, now: u64, session_present: bool, code: u8) -> Result<(), Error> {
+        self.timers.stop(Timer::Connack);
         if let Some(refused) = ConnectReturn::from_code(code) {
             self.teardown();
             self.outgoing.clear();
@@ -472,18 +416,16 @@ impl Session {
             return Ok(());
         }
         self.state = State::Connected;
-        self.events.push_back(Event::Connected {
-            session_present: ack.session_present,
-        });
+        self.events.push_back(Event::Connected { session_present });
         if let Some(ka) = self.keep_alive_ms() {
             // Keep-alive counts from the last packet sent: the CONNECT.
             self.timers
                 .set(Timer::KeepAlive, self.last_sent.saturating_add(ka));
         }
         let mut resend = Vec::with_capacity(self.inflight.len());
-        for p in &mut self.inflight {
-            p.dup = true;
-            resend.push(codec::encode_publish(p)?);
+        for (_, bytes) in &mut self.inflight {
+            bytes[0] |= codec::PUBLISH_DUP;
+            resend.push(bytes.clone());
         }
         for bytes in resend {
             self.queue(now, bytes);
@@ -491,23 +433,31 @@ impl Session {
         Ok(())
     }
 
-    fn on_publish(&mut self, now: u64, p: Publish) -> Result<(), Error> {
-        let qos = from_codec_qos(p.qos);
-        match qos {
+    fn on_publish(&mut self, now: u64, p: codec::Publish) -> Result<(), Error> {
+        match p.qos {
             QoS::ExactlyOnce => return Err(Error::IncomingQos2),
-            QoS::AtLeastOnce => {
-                self.queue(now, vec![0x40, 0x02, (p.pkid >> 8) as u8, p.pkid as u8])
-            }
+            QoS::AtLeastOnce => self.queue(now, codec::puback(p.pkid)),
             QoS::AtMostOnce => {}
         }
         self.events.push_back(Event::Message(Incoming {
             topic: p.topic,
             payload: p.payload,
-            qos,
+            qos: p.qos,
             dup: p.dup,
             retain: p.retain,
             pkid: p.pkid,
         }));
         Ok(())
+    }
+}
+
+/// Removes `id` from `ids`; whether it was there.
+fn take(ids: &mut Vec<u16>, id: u16) -> bool {
+    match ids.iter().position(|&x| x == id) {
+        Some(i) => {
+            ids.swap_remove(i);
+            true
+        }
+        None => false,
     }
 }

@@ -4,7 +4,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Timer {
     /// CONNECT sent; CONNACK due by then.
-    Connect = 0,
+    Connack = 0,
     /// Nothing sent since; a PINGREQ is due then.
     KeepAlive = 1,
     /// PINGREQ sent; something must arrive by then.

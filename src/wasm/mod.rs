@@ -1,19 +1,25 @@
 //! The wasm shell: WebSocket, timer, clock, Promises and JS values around the
-//! sans-IO core. It owns no protocol logic (see docs/shell.md).
+//! sans-IO core. It owns no protocol logic and no policy (see docs/shell.md).
+//!
+//! | file | role |
+//! |---|---|
+//! | `api.rs` | `DeviceClient`, the exported class: arguments in, Promises out |
+//! | `driver.rs` | the driver loop: port reports → core inputs; core events → port calls |
+//! | `host.rs` | the JS port: socket, timer, listeners, pending Promises (inline JS) |
+//! | `convert.rs` | JS ⇄ Rust values: options, telemetry, errors, C2D, method calls |
+//! | `panic.rs` | panic hook → `error` events |
+//! | `types.rs` | the hand-written TypeScript |
 //!
 //! Only compiled for `wasm32`; `crate::hub` does everything IoT Hub and MQTT.
 
-mod client;
-mod error;
-mod js;
-mod options;
+mod api;
+mod convert;
+mod driver;
+mod host;
 mod panic;
-mod socket;
-mod timer;
 mod types;
-mod url;
 
-pub use client::DeviceClient;
+pub use api::DeviceClient;
 pub use types::{ClientOptionsArg, MessageOptionsArg, MethodHandlerArg, TokenProviderArg};
 
 #[cfg(test)]

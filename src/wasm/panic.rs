@@ -1,19 +1,19 @@
 //! Panics become `error` events (code `INTERNAL`) instead of a bare
 //! "unreachable" trap, without a console_error_panic_hook dependency.
 //!
-//! The hook cannot borrow a client (the panic may have happened inside that
-//! very borrow), so `error` listeners are mirrored in a thread-local registry
-//! the hook reads with `try_borrow`.
+//! The hook cannot borrow a client (the panic may have happened inside that very
+//! borrow), so it reaches the clients through their ports, kept in a thread-local
+//! list the hook reads with `try_borrow`. It formats nothing with `core::fmt`
+//! (docs/size.md): the message is the panic's text when it is a plain string, and
+//! where it happened.
 
-use super::error::{shell_error, Code};
-use super::js;
-use js_sys::Function;
+use super::host;
 use std::cell::RefCell;
 use std::sync::Once;
 use wasm_bindgen::JsValue;
 
 thread_local! {
-    static SINKS: RefCell<Vec<(u32, Function)>> = const { RefCell::new(Vec::new()) };
+    static PORTS: RefCell<Vec<JsValue>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Installs the hook once per module instance.
@@ -23,51 +23,44 @@ pub fn install() {
         // Chain to the hook already installed (e.g. a test harness's), after ours.
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            report(info);
+            let mut msg = String::from("hubwire panicked (this is a bug)");
+            if let Some(s) = info.payload().downcast_ref::<&str>() {
+                msg.push_str(": ");
+                msg.push_str(s);
+            }
+            if let Some(l) = info.location() {
+                msg.push_str(" at ");
+                msg.push_str(l.file());
+                msg.push(':');
+                crate::text::push_u64(&mut msg, u64::from(l.line()));
+            }
+            report_message(&msg);
             previous(info);
         }));
     });
 }
 
-fn report(info: &std::panic::PanicHookInfo<'_>) {
-    report_message(&format!("hubwire panicked (this is a bug): {info}"));
-}
-
-/// Logs `msg` and hands an `INTERNAL` error to every mirrored `error` listener.
+/// Logs `msg` and hands an `INTERNAL` error to every client's `error` listeners.
 pub fn report_message(msg: &str) {
-    js::console_error(msg);
-    let sinks: Vec<Function> = SINKS
-        .try_with(|s| {
-            s.try_borrow()
-                .map(|v| v.iter().map(|(_, f)| f.clone()).collect())
-                .unwrap_or_default()
-        })
+    host::console_error(msg);
+    let ports: Vec<JsValue> = PORTS
+        .try_with(|p| p.try_borrow().map(|v| v.clone()).unwrap_or_default())
         .unwrap_or_default();
-    if sinks.is_empty() {
+    if ports.is_empty() {
         return;
     }
-    let err = shell_error(Code::Internal, msg);
-    for f in sinks {
-        let _ = f.call1(&JsValue::UNDEFINED, &err);
+    let err = host::make_error("INTERNAL", msg, false, None);
+    for p in &ports {
+        host::emit(p, "error", &err);
     }
 }
 
-/// Mirrors an `error` listener of client `id`.
-pub fn add_sink(id: u32, f: &Function) {
-    SINKS.with(|s| s.borrow_mut().push((id, f.clone())));
+/// Registers a client's port.
+pub fn add_port(p: &JsValue) {
+    PORTS.with(|v| v.borrow_mut().push(p.clone()));
 }
 
-/// Forgets one `error` listener of client `id`.
-pub fn remove_sink(id: u32, f: &Function) {
-    SINKS.with(|s| {
-        let mut v = s.borrow_mut();
-        if let Some(i) = v.iter().position(|(i, g)| *i == id && g == f) {
-            v.remove(i);
-        }
-    });
-}
-
-/// Forgets every `error` listener of client `id`.
-pub fn remove_client(id: u32) {
-    SINKS.with(|s| s.borrow_mut().retain(|(i, _)| *i != id));
+/// Forgets a client's port.
+pub fn remove_port(p: &JsValue) {
+    PORTS.with(|v| v.borrow_mut().retain(|x| x != p));
 }

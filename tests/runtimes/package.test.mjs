@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { before, test } from "node:test";
-import { bin, installPackage, runProcess } from "./helpers.mjs";
+import { bin, installPackage, repo, runProcess } from "./helpers.mjs";
 
 let app;
 let pkgDir;
@@ -42,6 +42,20 @@ test("package_tarball_contents_and_size_succeeds", () => {
   const tgz = statSync(app.tarball).size;
   console.log(`hubwire tarball ${tgz} B; wasm ${sizes.wasm} B (gzip ${sizes.wasmGzip} B, brotli ${sizes.wasmBrotli} B); glue ${sizes.glueJs} B`);
   assert.ok(tgz < 1024 * 1024, `tarball is ${tgz} B`);
+});
+
+test("package_license_one_source_npm_and_crate_succeeds", async () => {
+  // One LICENSE at the repository root: the npm tarball ships it, the crate package lists it,
+  // and both manifests say the same licence.
+  const root = readFileSync(join(repo, "LICENSE"), "utf8");
+  assert.match(root, /^MIT License\n/);
+  assert.equal(readFileSync(join(pkgDir, "LICENSE"), "utf8"), root, "the tarball's LICENSE is not the repository's");
+  assert.equal(pkg.license, "MIT");
+  assert.match(readFileSync(join(repo, "Cargo.toml"), "utf8"), /^\[workspace\.package\][^[]*^license = "MIT"$/m);
+  assert.ok(!existsSync(join(repo, "packaging", "LICENSE")), "a second LICENSE under packaging/");
+  const list = await runProcess("cargo", ["package", "--list", "--allow-dirty", "-p", "hubwire"], { cwd: repo, timeoutMs: 120000 });
+  assert.equal(list.code, 0, list.stderr);
+  assert.ok(list.stdout.split("\n").includes("LICENSE"), `cargo package --list lacks LICENSE:\n${list.stdout}`);
 });
 
 test("package_entries_no_node_globals_succeeds", () => {

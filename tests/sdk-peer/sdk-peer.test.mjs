@@ -8,8 +8,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHmac, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -68,12 +68,14 @@ async function api(method, p, body, headers = {}) {
 }
 
 // The SDK dials wss://{GatewayHostName}:443; this agent sends every
-// connection to the emulator's TLS port instead, trusting its certificate.
+// connection to the emulator's TLS port instead, trusting its certificate
+// (and presenting the client certificate an X.509 client passes down).
 function emulatorAgent() {
   const ca = readFileSync(ready.certPath);
   const agent = new https.Agent({ ca });
   agent.createConnection = (options, cb) => {
-    const socket = tls.connect({ host: '127.0.0.1', port: ready.tlsPort, servername: 'localhost', ca });
+    const { cert, key } = options;
+    const socket = tls.connect({ host: '127.0.0.1', port: ready.tlsPort, servername: 'localhost', ca, cert, key });
     if (cb) socket.once('secureConnect', () => cb(null, socket));
     return socket;
   };
@@ -98,7 +100,8 @@ before(async () => {
   assert.ok(existsSync(bin), `emulator binary not found at ${bin}; run cargo build -p hubwire-emulator`);
   tmp = mkdtempSync(path.join(os.tmpdir(), 'hubwire-sdk-peer-'));
   const readyFile = path.join(tmp, 'ready.json');
-  emu = spawn(bin, ['--port', '0', '--tls-port', '0', '--ready-file', readyFile, '--cert-dir', tmp], {
+  // --client-certs: the TLS listener asks for (optional) client certificates, for the X.509 test.
+  emu = spawn(bin, ['--port', '0', '--tls-port', '0', '--client-certs', '--ready-file', readyFile, '--cert-dir', tmp], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -369,5 +372,120 @@ test('a second sdk connection with the same identity drops the first', async () 
   } finally {
     await b.close();
     await a.close().catch(() => {});
+  }
+});
+
+test('sdk X.509 self-signed device connects over MqttWs with its certificate and no SAS', async () => {
+  const id = 'sdk-x509';
+  const out = spawnSync(bin, ['cert', '--subject', id, '--out-dir', tmp], { encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stderr);
+  const made = JSON.parse(out.stdout);
+  const cert = readFileSync(made.certPath, 'utf8');
+  assert.equal(new X509Certificate(cert).fingerprint.replaceAll(':', ''), made.thumbprint);
+  const r = await api('PUT', `/devices/${id}`, {
+    deviceId: id,
+    authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: made.thumbprint, secondaryThumbprint: null } },
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.equal(r.json.authentication.type, 'selfSigned');
+
+  const client = Client.fromConnectionString(`HostName=${ready.hostName};DeviceId=${id};x509=true;GatewayHostName=localhost`, MqttWs);
+  client.setRetryPolicy(new NoRetry());
+  await client.setOptions({ cert, key: readFileSync(made.keyPath, 'utf8'), mqtt: { webSocketAgent: emulatorAgent() }, ca: readFileSync(ready.certPath, 'utf8') });
+  try {
+    await client.open();
+    await client.sendEvent(new Message('signed by a certificate'));
+    const items = await waitFor('x509 telemetry', async () => {
+      const t = await api('GET', `/emulator/telemetry?deviceId=${id}`);
+      return t.json.items.length >= 1 && t.json.items;
+    });
+    assert.equal(items[0].body, 'signed by a certificate');
+    const conn = await api('GET', `/emulator/devices/${id}/connection`);
+    assert.equal(conn.json.connected, true);
+  } finally {
+    await client.close();
+  }
+
+  // Another device's certificate is refused.
+  const other = JSON.parse(spawnSync(bin, ['cert', '--subject', 'other', '--out-dir', tmp], { encoding: 'utf8' }).stdout);
+  const stranger = Client.fromConnectionString(`HostName=${ready.hostName};DeviceId=${id};x509=true;GatewayHostName=localhost`, MqttWs);
+  stranger.setRetryPolicy(new NoRetry());
+  await stranger.setOptions({ cert: readFileSync(other.certPath, 'utf8'), key: readFileSync(other.keyPath, 'utf8'), mqtt: { webSocketAgent: emulatorAgent() } });
+  await assert.rejects(stranger.open(), (e) => e.constructor.name === 'UnauthorizedError' || /unauthori|not authorized/i.test(e.message));
+  await stranger.close().catch(() => {});
+});
+
+test('sdk device connects with the device policy key (SharedAccessKeyName=device)', async () => {
+  await createDevice('sdk-policy');
+  const p = await api('GET', '/emulator/policies/device');
+  assert.equal(p.status, 200);
+  assert.equal(p.json.rights, 'DeviceConnect');
+  const cs = `HostName=${ready.hostName};DeviceId=sdk-policy;SharedAccessKeyName=device;SharedAccessKey=${p.json.primaryKey}`;
+  const client = await openClient(cs);
+  try {
+    await client.sendEvent(new Message('policy-signed'));
+    const conn = await api('GET', '/emulator/devices/sdk-policy/connection');
+    assert.equal(conn.json.connected, true);
+  } finally {
+    await client.close();
+  }
+});
+
+test('sdk modules exchange messages through an IoT Edge route (sendOutputEvent to inputMessage)', async () => {
+  await createDevice('sdk-edge-routes');
+  const keys = {};
+  for (const m of ['sensor', 'filter']) {
+    const r = await api('PUT', `/devices/sdk-edge-routes/modules/${m}`, { deviceId: 'sdk-edge-routes', moduleId: m });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    keys[m] = r.json.authentication.symmetricKey.primaryKey;
+  }
+  const routes = {
+    routes: {
+      sensorToFilter: 'FROM /messages/modules/sensor/outputs/temperature INTO BrokeredEndpoint("/modules/filter/inputs/input1")',
+      filterUp: 'FROM /messages/modules/filter/outputs/* INTO $upstream',
+    },
+  };
+  const put = await api('PUT', '/emulator/routes/sdk-edge-routes', routes);
+  assert.equal(put.status, 200, JSON.stringify(put.json));
+  const cs = (m) => `HostName=${ready.hostName};DeviceId=sdk-edge-routes;ModuleId=${m};SharedAccessKey=${keys[m]}`;
+  const filter = await openClient(cs('filter'), ModuleClient);
+  const sensor = await openClient(cs('sensor'), ModuleClient);
+  try {
+    const received = new Promise((resolve) =>
+      filter.on('inputMessage', (inputName, msg) => filter.complete(msg, () => resolve({ inputName, msg }))),
+    );
+    // The input subscription is made when the listener is added; give the SUBACK a moment.
+    await waitFor('the input subscription', async () => {
+      const c = await api('GET', '/emulator/devices/sdk-edge-routes/modules/filter/connection');
+      return c.json.subscriptions.includes('devices/sdk-edge-routes/modules/filter/inputs/#');
+    });
+    const out = new Message(JSON.stringify({ t: 21.5 }));
+    out.messageId = 'edge-1';
+    out.properties.add('unit', 'C');
+    await sensor.sendOutputEvent('temperature', out);
+    const { inputName, msg } = await received;
+    assert.equal(inputName, 'input1');
+    assert.equal(msg.data.toString(), '{"t":21.5}');
+    assert.equal(msg.messageId, 'edge-1');
+    assert.equal(msg.properties.getValue('unit'), 'C');
+    assert.equal(msg.properties.getValue('$.cmid'), 'sensor');
+    // The filter forwards on its own output; both messages are in the telemetry log.
+    await filter.sendOutputEvent('filtered', new Message('ok'));
+    const items = await waitFor('both messages', async () => {
+      const t = await api('GET', '/emulator/telemetry?deviceId=sdk-edge-routes');
+      return t.json.items.length >= 2 && t.json.items;
+    });
+    assert.deepEqual(
+      items.map((i) => [i.moduleId, i.systemProperties.outputName]),
+      [
+        ['sensor', 'temperature'],
+        ['filter', 'filtered'],
+      ],
+    );
+    const q = await api('GET', '/emulator/routes/sdk-edge-routes');
+    assert.deepEqual(q.json.inputQueues.filter, { pending: 0, dropped: 0 }, 'the input message was acknowledged');
+  } finally {
+    await sensor.close();
+    await filter.close();
   }
 });

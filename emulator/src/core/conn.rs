@@ -34,6 +34,8 @@ pub(crate) struct Conn {
     pub inflight: HashSet<u16>,
     /// PUBACKs held back by the delay fault: (due, pkid).
     pub delayed_acks: Vec<(u64, u16)>,
+    /// The client certificate the transport presented (TLS), if any.
+    pub client_cert: Option<super::x509::ClientCert>,
     last_pkid: u16,
 }
 
@@ -53,6 +55,7 @@ impl Conn {
             will: None,
             inflight: HashSet::new(),
             delayed_acks: Vec::new(),
+            client_cert: None,
             last_pkid: 0,
         }
     }

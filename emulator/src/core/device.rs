@@ -42,6 +42,9 @@ impl Hub {
         if c.closing {
             return;
         }
+        if self.is_dps_conn(conn) {
+            return self.dps_packet(now, conn, p);
+        }
         let identity = c.identity.clone();
         match (p, identity) {
             (Packet::Connect(connect), None) if !c.connect_seen => {
@@ -50,6 +53,7 @@ impl Hub {
             (Packet::Publish(p), Some(id)) => self.handle_publish(now, conn, &id, p),
             (Packet::PubAck(ack), Some(id)) => {
                 self.c2d_acknowledged(now, &id.device, conn, ack.pkid);
+                self.input_acked(&id, conn, ack.pkid);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.inflight.remove(&ack.pkid);
                 }
@@ -87,6 +91,9 @@ impl Hub {
                 {
                     self.deliver_calls(now, &id);
                 }
+                if added.contains(&Sub::Inputs) {
+                    self.deliver_inputs(&id);
+                }
             }
             (Packet::Unsubscribe(u), Some(id)) => {
                 if let Some(session) = self.sessions.get_mut(&id) {
@@ -123,6 +130,13 @@ impl Hub {
         if connect.protocol != mqttbytes::Protocol::V4 {
             return self.refuse(now, conn, ConnectReturnCode::RefusedProtocolVersion);
         }
+        if connect
+            .login
+            .as_ref()
+            .is_some_and(|l| Self::is_dps_username(&l.username))
+        {
+            return self.dps_connect(now, conn, connect);
+        }
         if connect.client_id.is_empty() {
             return self.refuse(now, conn, ConnectReturnCode::BadClientId);
         }
@@ -133,31 +147,11 @@ impl Hub {
         if !auth::username_matches(&login.username, &self.config.host_name, &connect.client_id) {
             return self.refuse(now, conn, ConnectReturnCode::BadUserNamePassword);
         }
-        let token = match SasToken::parse(&login.password) {
-            Ok(t) => t,
-            Err(_) => return self.refuse(now, conn, ConnectReturnCode::BadUserNamePassword),
+        let token_expiry = match self.authenticate(now, conn, &identity, &login.password) {
+            Ok(expiry) => expiry,
+            Err(code) => return self.refuse(now, conn, code),
         };
-        let Some(record) = self.registry.get(&identity) else {
-            return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
-        };
-        let host = self.config.host_name.clone();
-        let verified = match token.key_name() {
-            None => {
-                token.names(&host, &identity.resource_path())
-                    && token
-                        .verify(&[&record.primary_key, &record.secondary_key], now)
-                        .is_ok()
-            }
-            Some(SERVICE_POLICY) => {
-                (token.names(&host, "") || token.names(&host, &identity.resource_path()))
-                    && token.verify(&[&self.config.service_key], now).is_ok()
-            }
-            Some(_) => false,
-        };
-        if !verified {
-            return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
-        }
-        if !record.enabled {
+        if !self.registry.get(&identity).is_some_and(|r| r.enabled) {
             // IoT Hub refuses a disabled device as "not authorized" (5), not 3: 3 is a
             // temporary outage that clients retry.
             return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
@@ -188,7 +182,7 @@ impl Hub {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.identity = Some(identity.clone());
             c.keep_alive_ms = u64::from(connect.keep_alive) * 1000;
-            c.token_expiry_ms = Some(token.expiry().saturating_mul(1000));
+            c.token_expiry_ms = token_expiry.map(|se| se.saturating_mul(1000));
             c.will = connect.last_will;
             c.clean = connect.clean_session;
         }
@@ -199,6 +193,7 @@ impl Hub {
         if identity.module.is_none() {
             self.deliver_c2d(now, &identity.device);
         }
+        self.deliver_inputs(&identity);
         self.deliver_calls(now, &identity);
     }
 
@@ -381,6 +376,9 @@ impl Hub {
         retain: bool,
         body: Vec<u8>,
     ) {
+        let mut system = system;
+        telemetry::lift_creation_time(&mut system, &mut properties);
+        self.route_message(id, &system, &properties, &body);
         if retain {
             properties.push((limits::RETAIN_PROPERTY.into(), Some("true".into())));
         }
@@ -423,6 +421,7 @@ pub(super) fn sub_filter(id: &IdentityId, kind: Sub) -> String {
         Sub::TwinRes => TWIN_RES.to_string(),
         Sub::TwinDesired => TWIN_DESIRED.to_string(),
         Sub::Methods => METHODS.to_string(),
+        Sub::Inputs => hubwire::hub::c2d::subscribe_filter(&id.device, id.module.as_deref()),
         Sub::Method(name) => format!("{METHOD_PREFIX}{name}/#"),
     }
 }
@@ -442,6 +441,7 @@ pub(super) fn sub_kind(id: &IdentityId, filter: &str) -> Option<Sub> {
         {
             Some(Sub::C2d)
         }
+        f if id.module.is_some() && f == sub_filter(id, Sub::Inputs) => Some(Sub::Inputs),
         _ => None,
     }
 }

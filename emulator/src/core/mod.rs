@@ -10,23 +10,30 @@ pub mod auth;
 mod c2d;
 mod conn;
 mod device;
+mod device_auth;
+pub mod dps;
+mod dps_device;
+mod dps_service;
 mod faults;
 pub mod feedback;
 pub mod limits;
 mod methods;
+pub mod policies;
 pub mod props;
 mod quota;
 pub mod registry;
+pub mod routes;
 mod service;
 pub mod telemetry;
 pub mod time;
 pub mod twin;
 pub mod twin_rules;
+pub mod x509;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use crate::codec;
 use bytes::BytesMut;
-use hubwire::mqtt::codec;
 use mqttbytes::v4::{
     self, ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode,
     UnsubAck,
@@ -41,6 +48,7 @@ use hubwire::hub::telemetry::SystemProperties;
 use hubwire::hub::{methods as hub_methods, telemetry as hub_telemetry, twin as hub_twin};
 
 pub use c2d::C2dMessage;
+pub use dps_service::DpsServiceError;
 pub use faults::{malformed_bytes, parse_fault, Fault, MalformedVariant};
 pub use methods::{parse_invocation, Invocation};
 use registry::{IdentityId, Registry};
@@ -140,6 +148,8 @@ pub enum ServiceError {
     BadRequest(String),
     /// The device's cloud-to-device queue is full.
     QueueFull,
+    /// Something else named in the request does not exist (a policy, a route table).
+    NotFound(String),
     /// An `If-Match` etag does not match the current one.
     PreconditionFailed,
     /// A message or payload is over IoT Hub's size limit.
@@ -154,7 +164,8 @@ impl ServiceError {
         match self {
             ServiceError::DeviceNotFound
             | ServiceError::ModuleNotFound
-            | ServiceError::DeviceNotOnline => 404,
+            | ServiceError::DeviceNotOnline
+            | ServiceError::NotFound(_) => 404,
             ServiceError::BadRequest(_) => 400,
             ServiceError::QueueFull | ServiceError::QuotaExceeded => 403,
             ServiceError::PreconditionFailed => 412,
@@ -170,6 +181,7 @@ impl ServiceError {
             ServiceError::DeviceNotOnline => "DeviceNotOnline",
             ServiceError::BadRequest(_) => "ArgumentInvalid",
             ServiceError::QueueFull => "DeviceMaximumQueueDepthExceeded",
+            ServiceError::NotFound(_) => "NotFound",
             ServiceError::PreconditionFailed => "PreconditionFailed",
             ServiceError::MessageTooLarge(_) => "MessageTooLarge",
             ServiceError::QuotaExceeded => "IotHubQuotaExceeded",
@@ -179,7 +191,9 @@ impl ServiceError {
     /// Human-readable message.
     pub fn message(&self) -> String {
         match self {
-            ServiceError::BadRequest(m) | ServiceError::MessageTooLarge(m) => m.clone(),
+            ServiceError::BadRequest(m)
+            | ServiceError::NotFound(m)
+            | ServiceError::MessageTooLarge(m) => m.clone(),
             ServiceError::PreconditionFailed => {
                 "the If-Match etag does not match the resource's current etag".into()
             }
@@ -211,6 +225,7 @@ enum Sub {
     TwinRes,
     TwinDesired,
     Methods,
+    Inputs,
     /// `$iothub/methods/POST/{name}/#`: one method only.
     Method(String),
 }
@@ -261,6 +276,8 @@ struct PendingCall {
 pub struct Hub {
     config: HubConfig,
     registry: Registry,
+    policies: policies::Policies,
+    routing: routes::Routing,
     conns: HashMap<ConnId, Conn>,
     sessions: HashMap<IdentityId, Session>,
     c2d: HashMap<String, VecDeque<QueuedC2d>>,
@@ -273,6 +290,8 @@ pub struct Hub {
     next_conn: ConnId,
     next_call: CallId,
     dirty: bool,
+    /// The Device Provisioning Service (`dps*.rs`).
+    dps: dps::Dps,
 }
 
 const TWIN_RES: &str = "$iothub/twin/res/#";
@@ -301,8 +320,10 @@ impl Hub {
     pub fn new(config: HubConfig) -> Hub {
         let cap = config.max_telemetry;
         Hub {
+            policies: policies::Policies::with_defaults(&config.service_key),
             config,
             registry: Registry::default(),
+            routing: routes::Routing::default(),
             conns: HashMap::new(),
             sessions: HashMap::new(),
             c2d: HashMap::new(),
@@ -315,6 +336,7 @@ impl Hub {
             next_conn: 1,
             next_call: 1,
             dirty: false,
+            dps: dps::Dps::default(),
         }
     }
 
@@ -447,6 +469,7 @@ impl Hub {
     }
 
     fn cleanup(&mut self, now: u64, conn: ConnId) {
+        self.dps_connection_closed(conn);
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
@@ -461,6 +484,7 @@ impl Hub {
                 }
             }
         }
+        self.inputs_conn_closed(&identity, conn);
         self.c2d_connection_lost(now, &identity.device, conn);
         if !c.disconnect_seen {
             if let Some(will) = c.will {

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::time::iso8601;
 use super::twin::Twin;
+use super::x509::Thumbprints;
 
 /// A device (`module == None`) or module identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,6 +86,8 @@ pub struct Identity {
     pub twin: Twin,
     /// Milliseconds since the epoch of the last status change.
     pub status_updated_ms: u64,
+    /// `Some`: a `selfSigned` X.509 identity (its keys are not used); `None`: `sas`.
+    pub x509: Option<Thumbprints>,
 }
 
 impl Identity {
@@ -99,10 +102,17 @@ impl Identity {
             "statusReason": null,
             "statusUpdatedTime": iso8601(self.status_updated_ms),
             "cloudToDeviceMessageCount": c2d_count,
-            "authentication": {
-                "symmetricKey": { "primaryKey": self.primary_key, "secondaryKey": self.secondary_key },
-                "x509Thumbprint": { "primaryThumbprint": null, "secondaryThumbprint": null },
-                "type": "sas"
+            "authentication": match &self.x509 {
+                None => json!({
+                    "symmetricKey": { "primaryKey": self.primary_key, "secondaryKey": self.secondary_key },
+                    "x509Thumbprint": { "primaryThumbprint": null, "secondaryThumbprint": null },
+                    "type": "sas"
+                }),
+                Some(t) => json!({
+                    "symmetricKey": { "primaryKey": null, "secondaryKey": null },
+                    "x509Thumbprint": t.to_json(),
+                    "type": "selfSigned"
+                }),
             },
             "capabilities": { "iotEdge": false }
         });
@@ -202,6 +212,7 @@ impl Registry {
                 etag: 1,
                 twin: Twin::new(),
                 status_updated_ms: now,
+                x509: None,
             },
         );
         true
@@ -238,6 +249,7 @@ impl Registry {
                     "generationId": i.generation_id,
                     "etag": i.etag,
                     "statusUpdatedMs": i.status_updated_ms,
+                    "x509": i.x509.as_ref().map(Thumbprints::to_json),
                     "twin": {
                         "desired": Value::Object(i.twin.desired.clone()),
                         "reported": Value::Object(i.twin.reported.clone()),
@@ -284,6 +296,14 @@ impl Registry {
                     etag: i["etag"].as_u64().unwrap_or(1),
                     twin,
                     status_updated_ms: i["statusUpdatedMs"].as_u64().unwrap_or(0),
+                    x509: i["x509"]["primaryThumbprint"]
+                        .as_str()
+                        .map(|p| Thumbprints {
+                            primary: p.to_string(),
+                            secondary: i["x509"]["secondaryThumbprint"]
+                                .as_str()
+                                .map(str::to_string),
+                        }),
                 },
             );
         }

@@ -72,6 +72,7 @@ impl Hub {
                 self.close(now, conn, true);
             }
             self.faults.remove(&gone);
+            self.routing_forget(&gone);
             self.throttles.remove(&gone);
             if gone.module.is_none() {
                 self.c2d.remove(&gone.device);

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::time::iso8601;
+use hubwire::hub::encoding::PropertyBag;
 use hubwire::hub::telemetry::SystemProperties;
 
 /// One received telemetry message, properties decoded.
@@ -26,6 +27,26 @@ pub struct TelemetryRecord {
     /// Payload bytes.
     pub body: Vec<u8>,
 }
+
+/// `$.ctime` (azure-sdk-for-c, the C and .NET SDKs) and `iothub-creation-time-utc`
+/// (hubwire, the Node SDK samples) both set `creationTimeUtc`: moves the first
+/// `$.ctime` out of the application properties unless `iothub-creation-time-utc`
+/// is present (then that one wins and `$.ctime` stays a property).
+pub fn lift_creation_time(system: &mut SystemProperties, properties: &mut PropertyBag) {
+    if system.creation_time_utc.is_some() {
+        return;
+    }
+    if let Some(i) = properties
+        .iter()
+        .position(|(k, v)| k == CTIME_KEY && v.is_some())
+    {
+        let (_, v) = properties.remove(i);
+        system.creation_time_utc = v;
+    }
+}
+
+/// The MQTT bag key of the creation time in azure-sdk-for-c and the C/.NET SDKs.
+pub const CTIME_KEY: &str = "$.ctime";
 
 /// System properties by their service-side names, in encoding order
 /// (`hubwire::hub::telemetry::SYSTEM_PROPERTY_NAMES`).
@@ -124,6 +145,33 @@ impl TelemetryLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lift_creation_time_ctime_or_iothub_key_succeeds() {
+        let mut sys = SystemProperties::default();
+        let mut props = vec![
+            ("a".to_string(), Some("1".to_string())),
+            (
+                CTIME_KEY.to_string(),
+                Some("2030-01-01T00:00:00Z".to_string()),
+            ),
+        ];
+        lift_creation_time(&mut sys, &mut props);
+        assert_eq!(
+            sys.creation_time_utc.as_deref(),
+            Some("2030-01-01T00:00:00Z")
+        );
+        assert_eq!(props, vec![("a".to_string(), Some("1".to_string()))]);
+        // iothub-creation-time-utc came first (decoded by the core): $.ctime stays a property.
+        let mut sys = SystemProperties {
+            creation_time_utc: Some("x".into()),
+            ..SystemProperties::default()
+        };
+        let mut props = vec![(CTIME_KEY.to_string(), Some("y".to_string()))];
+        lift_creation_time(&mut sys, &mut props);
+        assert_eq!(sys.creation_time_utc.as_deref(), Some("x"));
+        assert_eq!(props.len(), 1);
+    }
 
     #[test]
     fn telemetry_log_query_and_cap_succeeds() {

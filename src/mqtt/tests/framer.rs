@@ -1,9 +1,7 @@
 //! Framing across WebSocket messages: any split, any coalescing, size limits.
 
-use bytes::Bytes;
-
-use super::super::codec::Packet;
 use super::super::{Error, Event, Framer, LostReason, QoS, Session, State};
+use super::Packet;
 use super::{cfg, connected, events, sent};
 
 /// A connected session with SUBSCRIBE 1, PUBLISH QoS 1 id 2 and
@@ -12,7 +10,7 @@ fn busy_session() -> Session {
     let mut s = connected(cfg());
     assert_eq!(s.subscribe(0, &[("a/#".into(), QoS::AtLeastOnce)]), Ok(1));
     assert_eq!(
-        s.publish(0, "up", Bytes::from_static(b"x"), QoS::AtLeastOnce, false),
+        s.publish(0, "up", b"x", QoS::AtLeastOnce, false),
         Ok(Some(2))
     );
     assert_eq!(s.unsubscribe(0, &["a/#".into()]), Ok(3));

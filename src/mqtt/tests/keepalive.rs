@@ -1,9 +1,7 @@
 //! Keep-alive, ping timeout and connect timeout, scripted on a fake clock.
 
-use bytes::Bytes;
-
-use super::super::codec::Packet;
 use super::super::{Config, Event, LostReason, QoS, Session, State};
+use super::Packet;
 use super::{cfg, events, sent, CONNACK_OK};
 
 /// Keep-alive 10 s, ping timeout 3 s, connect timeout 5 s.
@@ -11,7 +9,7 @@ fn short() -> Config {
     let mut c = cfg();
     c.keep_alive_secs = 10;
     c.ping_timeout_ms = 3_000;
-    c.connect_timeout_ms = 5_000;
+    c.connack_timeout_ms = 5_000;
     c
 }
 
@@ -43,8 +41,7 @@ fn keep_alive_ping_and_pong_on_fake_clock_succeeds() {
     s.handle_bytes(13_000, &[0x30, 0x03, 0x00, 0x01, b't'])
         .unwrap();
     assert_eq!(s.poll_timeout(), Some(21_000));
-    s.publish(15_000, "t", Bytes::new(), QoS::AtMostOnce, false)
-        .unwrap();
+    s.publish(15_000, "t", b"", QoS::AtMostOnce, false).unwrap();
     assert_eq!(s.poll_timeout(), Some(25_000));
     // An incoming QoS 1 publish makes us send a PUBACK: that counts too.
     s.handle_bytes(16_000, &[0x32, 0x05, 0x00, 0x01, b't', 0x00, 0x09])
@@ -57,8 +54,7 @@ fn keep_alive_ping_and_pong_on_fake_clock_succeeds() {
     assert_eq!(sent(&mut s), vec![Packet::PingReq]);
     assert_eq!(s.poll_timeout(), Some(29_000));
     // Sending while a ping is outstanding does not re-arm the keep-alive.
-    s.publish(27_000, "t", Bytes::new(), QoS::AtMostOnce, false)
-        .unwrap();
+    s.publish(27_000, "t", b"", QoS::AtMostOnce, false).unwrap();
     assert_eq!(s.poll_timeout(), Some(29_000));
     s.handle_timeout(28_999);
     assert_eq!(s.state(), State::Connected);
@@ -115,7 +111,7 @@ fn connect_timeout_fails() {
     s.handle_timeout(5_100);
     assert_eq!(
         events(&mut s),
-        vec![Event::ConnectionLost(LostReason::ConnectTimeout)]
+        vec![Event::ConnectionLost(LostReason::ConnackTimeout)]
     );
     assert_eq!(s.state(), State::Idle);
     assert_eq!(s.poll_timeout(), None);

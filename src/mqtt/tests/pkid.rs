@@ -1,7 +1,5 @@
 //! Packet identifiers: wrap-around, skipping ids in flight, exhaustion.
 
-use bytes::Bytes;
-
 use super::super::{Error, PacketIds, PublishError, QoS};
 use super::{cfg, connected, sent};
 
@@ -37,15 +35,15 @@ fn packet_ids_exhausted_fails() {
 #[test]
 fn session_ids_wrap_skipping_inflight_succeeds() {
     let mut s = connected(cfg());
-    let body = Bytes::from_static(b"x");
+    let body = b"x";
     // Id 1 stays in flight for the whole test.
     assert_eq!(
-        s.publish(0, "t", body.clone(), QoS::AtLeastOnce, false),
+        s.publish(0, "t", body, QoS::AtLeastOnce, false),
         Ok(Some(1))
     );
     for expected in 2..=u16::MAX {
         let id = s
-            .publish(0, "t", body.clone(), QoS::AtLeastOnce, false)
+            .publish(0, "t", body, QoS::AtLeastOnce, false)
             .unwrap()
             .unwrap();
         assert_eq!(id, expected);
@@ -76,12 +74,9 @@ fn subscribe_with_all_ids_in_use_fails() {
         Err(Error::PacketIdsExhausted)
     );
     assert_eq!(
-        s.publish(0, "t", Bytes::new(), QoS::AtLeastOnce, false),
+        s.publish(0, "t", b"", QoS::AtLeastOnce, false),
         Err(PublishError::Encode(Error::PacketIdsExhausted))
     );
     // QoS 0 needs no id.
-    assert_eq!(
-        s.publish(0, "t", Bytes::new(), QoS::AtMostOnce, false),
-        Ok(None)
-    );
+    assert_eq!(s.publish(0, "t", b"", QoS::AtMostOnce, false), Ok(None));
 }

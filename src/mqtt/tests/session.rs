@@ -1,16 +1,15 @@
 //! CONNECT/CONNACK, publish, subscribe, acks, resend, disconnect.
 
-use bytes::Bytes;
 use mqttbytes::v4::{PubAck, Publish};
 
-use super::super::codec::Packet;
 use super::super::{
     ConnectReturn, Error, Event, Incoming, LostReason, Malformed, PublishError, QoS, Session, State,
 };
+use super::Packet;
 use super::{cfg, connected, events, sent, CONNACK_OK};
 
 fn publish(s: &mut Session, qos: QoS) -> Result<Option<u16>, PublishError> {
-    s.publish(0, "t", Bytes::from_static(b"x"), qos, false)
+    s.publish(0, "t", b"x", qos, false)
 }
 
 fn puback(pkid: u16) -> [u8; 4] {
@@ -139,7 +138,7 @@ fn publish_wildcard_topic_fails() {
     let mut s = connected(cfg());
     for t in ["", "a/+", "a/#"] {
         assert_eq!(
-            s.publish(0, t, Bytes::new(), QoS::AtMostOnce, false),
+            s.publish(0, t, b"", QoS::AtMostOnce, false),
             Err(PublishError::InvalidTopic)
         );
     }
@@ -172,9 +171,7 @@ fn publish_inflight_full_fails_and_loses_nothing() {
 fn publish_resent_with_dup_in_order_after_reconnect_succeeds() {
     let mut s = connected(cfg());
     for (i, body) in [b"A", b"B", b"C"].iter().enumerate() {
-        let id = s
-            .publish(0, "t", Bytes::from_static(*body), QoS::AtLeastOnce, false)
-            .unwrap();
+        let id = s.publish(0, "t", *body, QoS::AtLeastOnce, false).unwrap();
         assert_eq!(id, Some(i as u16 + 1));
     }
     let first = sent(&mut s);
@@ -199,8 +196,7 @@ fn publish_resent_with_dup_in_order_after_reconnect_succeeds() {
     // Only CONNECT until the CONNACK.
     assert!(matches!(sent(&mut s)[..], [Packet::Connect(_)]));
     s.handle_bytes(4, CONNACK_OK).unwrap();
-    s.publish(4, "t", Bytes::from_static(b"D"), QoS::AtLeastOnce, false)
-        .unwrap();
+    s.publish(4, "t", b"D", QoS::AtLeastOnce, false).unwrap();
     let resent: Vec<(u16, bool, Vec<u8>)> = sent(&mut s)
         .into_iter()
         .map(|p| match p {
@@ -274,7 +270,7 @@ fn incoming_qos1_publish_queues_puback_succeeds() {
         events(&mut s),
         vec![Event::Message(Incoming {
             topic: "t".into(),
-            payload: Bytes::from_static(b"!"),
+            payload: b"!".to_vec(),
             qos: QoS::AtLeastOnce,
             dup: true,
             retain: true,

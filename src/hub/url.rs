@@ -1,28 +1,22 @@
-//! The `ws://` guard: plain WebSocket only to loopback unless `allowInsecure`.
+//! The `ws://` guard: plain WebSocket only to loopback unless `allow_insecure`.
 
-/// Why a URL was refused.
-#[derive(Debug, PartialEq, Eq)]
-pub enum UrlError {
-    /// Not a `ws://` or `wss://` URL.
-    Scheme,
-    /// `ws://` to a non-loopback host without `allowInsecure`.
-    Insecure,
-}
+use super::error::Error;
 
 /// Checks a device endpoint URL: `wss://` anywhere, `ws://` only to loopback
 /// (`localhost`, `*.localhost`, `127.0.0.0/8`, `[::1]`) unless `allow_insecure`.
-pub fn check(url: &str, allow_insecure: bool) -> Result<(), UrlError> {
+/// Anything else is [`Error::InvalidArgument`]; `ws://` elsewhere is [`Error::InsecureUrl`].
+pub fn check(url: &str, allow_insecure: bool) -> Result<(), Error> {
     let lower = url.trim().to_ascii_lowercase();
     if lower.starts_with("wss://") {
         return Ok(());
     }
     let Some(rest) = lower.strip_prefix("ws://") else {
-        return Err(UrlError::Scheme);
+        return Err(Error::InvalidArgument("url must be a ws:// or wss:// URL"));
     };
     if allow_insecure || is_loopback(host_of(rest)) {
         Ok(())
     } else {
-        Err(UrlError::Insecure)
+        Err(Error::InsecureUrl)
     }
 }
 
@@ -40,18 +34,21 @@ fn is_loopback(host: &str) -> bool {
     if host == "localhost" || host.ends_with(".localhost") || host == "::1" {
         return true;
     }
-    let octets: Vec<&str> = host.split('.').collect();
-    octets.len() == 4
-        && octets[0] == "127"
-        && octets
-            .iter()
-            .all(|o| !o.is_empty() && o.parse::<u8>().is_ok())
+    // 127.a.b.c: four dot-separated decimal octets (0..=255), the first 127.
+    let mut n = 0;
+    let all_octets = host.split('.').all(|o| {
+        n += 1;
+        !o.is_empty() && o.len() <= 3 && o.bytes().all(|b| b.is_ascii_digit()) && {
+            let v = o.bytes().fold(0u32, |a, b| a * 10 + u32::from(b - b'0'));
+            v <= 255
+        }
+    });
+    all_octets && n == 4 && host.starts_with("127.")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn check_loopback_ws_succeeds() {
@@ -77,7 +74,7 @@ mod tests {
             "ws://[::2]/",
             "ws://127.0.0.1@example.com/",
         ] {
-            assert_eq!(check(u, false), Err(UrlError::Insecure), "{u}");
+            assert_eq!(check(u, false), Err(Error::InsecureUrl), "{u}");
         }
     }
 
@@ -89,7 +86,11 @@ mod tests {
 
     #[test]
     fn check_other_scheme_fails() {
-        assert_eq!(check("http://localhost/", true), Err(UrlError::Scheme));
-        assert_eq!(check("example.com", true), Err(UrlError::Scheme));
+        for u in ["http://localhost/", "example.com"] {
+            assert!(
+                matches!(check(u, true), Err(Error::InvalidArgument(_))),
+                "{u}"
+            );
+        }
     }
 }

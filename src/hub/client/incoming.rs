@@ -1,0 +1,159 @@
+//! Subscriptions on demand, and what arrives on them: cloud-to-device messages,
+//! twin responses and desired patches, direct method calls and their answers.
+
+use super::super::error::Error;
+use super::super::{c2d, methods, telemetry, twin};
+use super::{C2dMessage, Client, HubEvent, Phase};
+use crate::mqtt::{self, QoS};
+
+/// A subscription the app turns on by listening.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Feature {
+    C2d,
+    Methods,
+    TwinResponses,
+    TwinDesired,
+}
+
+impl Client {
+    /// Receive cloud-to-device messages (module: input messages).
+    pub fn enable_c2d(&mut self, now: u64) {
+        self.enable(now, Feature::C2d);
+    }
+
+    /// Receive desired-property notifications (and missed changes after a reconnect).
+    pub fn enable_twin_desired(&mut self, now: u64) {
+        self.enable(now, Feature::TwinResponses);
+        self.enable(now, Feature::TwinDesired);
+    }
+
+    /// Receive direct method calls.
+    pub fn enable_methods(&mut self, now: u64) {
+        self.enable(now, Feature::Methods);
+    }
+
+    /// Answers a method call with `status` and an optional JSON body (empty body if `None`).
+    pub fn respond_method(
+        &mut self,
+        now: u64,
+        rid: &str,
+        status: u16,
+        body_json: Option<String>,
+    ) -> Result<(), Error> {
+        let Some(i) = self.open_methods.iter().position(|(r, _)| r == rid) else {
+            return Err(Error::InvalidArgument(
+                "no open method call with this request id",
+            ));
+        };
+        if self.phase != Phase::Connected || self.open_methods[i].1 != self.conn_gen {
+            // The call arrived on a connection that is gone; the hub has given up on it.
+            self.open_methods.remove(i);
+            return Err(Error::Disconnected);
+        }
+        let topic = methods::response_topic(status, rid);
+        let body = body_json.unwrap_or_default();
+        telemetry::check(topic.len(), body.len(), QoS::AtMostOnce)?;
+        self.open_methods.remove(i);
+        match self
+            .session
+            .publish(now, &topic, body.as_bytes(), QoS::AtMostOnce, false)
+        {
+            Ok(_) => Ok(()),
+            Err(_) => Err(Error::Disconnected),
+        }
+    }
+
+    pub(super) fn enable(&mut self, now: u64, f: Feature) {
+        if self.enabled.contains(&f) {
+            return;
+        }
+        self.enabled.push(f);
+        if self.phase == Phase::Connected {
+            self.subscribe(now, &[f]);
+        }
+    }
+
+    fn filter(&self, f: Feature) -> (String, QoS) {
+        match f {
+            Feature::C2d => (
+                c2d::subscribe_filter(&self.config.device_id, self.config.module_id.as_deref()),
+                QoS::AtLeastOnce,
+            ),
+            Feature::Methods => (methods::SUBSCRIBE_FILTER.to_owned(), QoS::AtMostOnce),
+            Feature::TwinResponses => (twin::RESPONSE_SUBSCRIBE_FILTER.to_owned(), QoS::AtMostOnce),
+            Feature::TwinDesired => (twin::DESIRED_SUBSCRIBE_FILTER.to_owned(), QoS::AtMostOnce),
+        }
+    }
+
+    /// Subscribes to every enabled feature (after a CONNACK) or to newly enabled ones.
+    pub(super) fn subscribe(&mut self, now: u64, features: &[Feature]) {
+        if features.is_empty() {
+            return;
+        }
+        let filters: Vec<(String, QoS)> = features.iter().map(|&f| self.filter(f)).collect();
+        if let Ok(pkid) = self.session.subscribe(now, &filters) {
+            self.pending_subs.push((pkid, features.to_vec()));
+        }
+    }
+
+    pub(super) fn on_suback(&mut self, now: u64, pkid: u16, granted: Vec<Option<QoS>>) {
+        let Some(i) = self.pending_subs.iter().position(|(p, _)| *p == pkid) else {
+            return;
+        };
+        let (_, features) = self.pending_subs.swap_remove(i);
+        for (i, f) in features.iter().enumerate() {
+            match granted.get(i).copied().flatten() {
+                Some(_) => {
+                    if *f == Feature::TwinResponses {
+                        self.twin_ready = true;
+                    }
+                }
+                None => {
+                    let filter = self.filter(*f).0;
+                    self.events
+                        .push_back(HubEvent::SubscriptionRefused { filter });
+                }
+            }
+        }
+        self.send_due_twin(now);
+    }
+
+    pub(super) fn on_message(&mut self, now: u64, m: mqtt::Incoming) {
+        match twin::parse_topic(&m.topic) {
+            Ok(Some(t)) => return self.on_twin(now, t, m.payload),
+            Ok(None) => {}
+            Err(_) => return,
+        }
+        match methods::parse_request_topic(&m.topic) {
+            Ok(Some(req)) => {
+                let (component, command) = req.split();
+                let (component, command) = (component.map(str::to_owned), command.to_owned());
+                let gen = self.conn_gen;
+                self.open_methods.retain(|(r, _)| *r != req.rid);
+                self.open_methods.push((req.rid.clone(), gen));
+                self.events.push_back(HubEvent::MethodCall {
+                    rid: req.rid,
+                    name: req.name,
+                    component,
+                    command,
+                    payload: String::from_utf8_lossy(&m.payload).into_owned(),
+                });
+                return;
+            }
+            Ok(None) => {}
+            Err(_) => return,
+        }
+        if let Ok(Some(c)) = c2d::parse_topic(
+            &m.topic,
+            &self.config.device_id,
+            self.config.module_id.as_deref(),
+        ) {
+            self.events.push_back(HubEvent::C2d(Box::new(C2dMessage {
+                payload: m.payload,
+                input_name: c.input_name,
+                system: c.system,
+                properties: c.properties,
+            })));
+        }
+    }
+}
