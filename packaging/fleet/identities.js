@@ -8,7 +8,7 @@
 //             is idempotent and an interrupted run resumes where it stopped.
 //   file      --connection-strings FILE: one device connection string a line.
 //   dps       --id-scope --group-key: DPS group enrollment. Not in this build
-//             yet (it waits for DPS support); it plugs in here: derive the key
+//             yet (it waits for the JS provision() API); it plugs in here: derive the key
 //             with deriveKey(groupKey, registrationId) exactly as `registry`
 //             does, register through DPS, and return the assigned hub's
 //             connection string. Nothing else in the fleet changes.
@@ -159,7 +159,8 @@ export const sources = {
   async dps() {
     throw new FleetError(
       "NOT_AVAILABLE",
-      "DPS group enrollment (--id-scope, --group-key) is not in this build yet: it needs hubwire's DPS client. " +
+      "DPS group enrollment (--id-scope, --group-key) is not in this build yet: it needs the JS provisioning API (provision(), " +
+        "coming with the new wasm shell; the DPS core is in src/dps). " +
         "Until then create the devices with --service-connection-string, or pass existing ones with --connection-strings FILE.",
     );
   },
