@@ -11,6 +11,7 @@
 //   2. latency: publish -> PUBACK round trip p50/p99, one message at a time
 //   3. bundle size: gzip -9 / brotli 11 of what a page loads for each
 //   4. devices per tab: DeviceClients connected and sending 1 msg/s, wasm memory per client
+//   5. devices per Node process: 10,000 DeviceClients in one `hubwire fleet` process (bench/fleet.mjs)
 // It writes <out>/latest.json and <out>/latest.md and prints the table. The machine is
 // noisy: figures are compared as ratios within this one run, and nothing asserts a speed.
 // --smoke: tiny counts, results to artifacts/bench/, and exit 1 unless every
@@ -24,6 +25,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync, brotliCompressSync, constants as zc } from "node:zlib";
 import { tmpdir, cpus } from "node:os";
 import { createRequire } from "node:module";
+import { fleetFigures, fleetMarkdown, runFleetBench } from "./fleet.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(join(ROOT, "package.json"));
@@ -321,6 +323,7 @@ function markdown(r) {
   L.push(`| wasm memory growth per client | ${kib(m.perClient)} |`);
   L.push(`| JS heap growth per client (after GC) | ${kib(fl.jsHeap.perClient)} |`);
   L.push("");
+  if (r.fleetProcess) L.push(fleetMarkdown(r.fleetProcess));
   return L.join("\n");
 }
 
@@ -331,6 +334,7 @@ function figures(r) {
   for (const [lib, v] of Object.entries(r.latency)) out.push([`latency ${lib} p50`, v.p50], [`latency ${lib} p99`, v.p99]);
   for (const k of ["hubwire", "mqttjsMin", "mqttjsEsm"]) out.push([`bundle ${k} gzip`, r.bundle[k].gzip], [`bundle ${k} brotli`, r.bundle[k].brotli]);
   out.push(["fleet connected", r.fleet.connected], ["fleet acked/s", r.fleet.ackedPerSec], ["fleet wasm bytes/client", r.fleet.wasmMemory.perClient]);
+  out.push(...fleetFigures(r.fleetProcess));
   return out;
 }
 
@@ -351,20 +355,25 @@ async function main() {
       raw: await deviceCfg(emu.info, token, "bench-raw"),
     };
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+    const browserVersion = `Chromium ${browser.version()}`;
     const { page, about } = await openPage(browser, url);
     log(`page: ${about.userAgent}, crossOriginIsolated ${about.crossOriginIsolated}, MQTT.js loaded ${about.mqttjs}`);
     const throughput = await runThroughput(page, cfgs);
     const latency = await runLatency(page, cfgs);
     await page.close();
     const fleet = await runFleet(browser, url, emu.info, token);
+    await browser.close();
+    browser = null;
+    // Devices per Node process: its own emulator, so the browser runs' state does not count.
+    const fleetProcess = await runFleetBench({ emulator: EMULATOR, client: NPM_DIR || WASM_DIR, smoke: SMOKE });
     let commit = "unknown";
     try { commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim(); } catch { /* not a checkout */ }
     const result = {
       date: new Date().toISOString(), commit, smoke: SMOKE,
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "?" },
-      browser: `Chromium ${browser.version()}`, crossOriginIsolated: about.crossOriginIsolated,
+      browser: browserVersion, crossOriginIsolated: about.crossOriginIsolated,
       emulator: relative(ROOT, EMULATOR), wasmDir: relative(ROOT, WASM_DIR), params: P,
-      throughput, latency, bundle: bundleSizes(), fleet, seconds: (Date.now() - started) / 1000,
+      throughput, latency, bundle: bundleSizes(), fleet, fleetProcess, seconds: (Date.now() - started) / 1000,
     };
     mkdirSync(OUT, { recursive: true });
     writeFileSync(join(OUT, "latest.json"), JSON.stringify(result, null, 2) + "\n");
