@@ -12,6 +12,7 @@ pub mod client;
 pub mod connection_string;
 pub mod encoding;
 pub mod error;
+#[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ids;
