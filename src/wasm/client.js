@@ -172,6 +172,9 @@ const EVENTS = ["connected", "disconnected", "reconnecting", "error", "message",
 // Core event kinds (src/wasm/core.rs `Core::event`).
 const OPEN = 1, CLOSE = 2, NEED_TOKEN = 3, CONNECTED = 4, CONNECT_FAILED = 5, DISCONNECTED = 6,
   RECONNECTING = 7, WARNING = 8, COMPLETED = 9, C2D = 10, DESIRED = 11, METHOD = 12, SUB_REFUSED = 13;
+// Core.input kinds (src/wasm/core.rs).
+const CONNECT = 0, DISCONNECT = 1, OPENED = 2, LOST = 3, TIMER = 4, ENABLE_C2D = 5, ENABLE_DESIRED = 6,
+  ENABLE_METHODS = 7;
 // Transport failure codes (hub::TransportError, src/wasm/core.rs).
 const CREATE_FAILED = 0, NO_WEBSOCKET = 1, BAD_URL = 2, NOT_A_SOCKET = 3, REFUSED = 4;
 const MAX_DELAY = 2147483647; // setTimeout's limit
@@ -206,14 +209,14 @@ class DeviceClientImpl {
     if (this.#closed) return Promise.reject(closedError());
     if (this.#core.state() === 2) return Promise.resolve();
     const p = new Promise((res, rej) => this.#waiters.push([res, rej]));
-    this.#core.connect(Date.now());
+    this.#core.input(Date.now(), CONNECT);
     this.#drive(true);
     return p;
   }
 
   disconnect() {
     if (this.#closed) return Promise.reject(closedError());
-    this.#core.disconnect(Date.now());
+    this.#core.input(Date.now(), DISCONNECT);
     this.#drive(true);
     return Promise.resolve();
   }
@@ -221,7 +224,7 @@ class DeviceClientImpl {
   close() {
     if (this.#closed) return;
     const core = this.#core;
-    core.disconnect(Date.now());
+    core.input(Date.now(), DISCONNECT);
     let b;
     while ((b = core.transmit())) this.#send(b);
     this.#closed = true;
@@ -248,13 +251,13 @@ class DeviceClientImpl {
   }
 
   getTwin() {
-    return this.#op(1, () => this.#core.getTwin(Date.now()));
+    return this.#op(1, () => this.#core.twin(Date.now(), undefined));
   }
 
   updateReportedProperties(patch) {
     return this.#op(2, () => {
       need(patch !== null && typeof patch === "object" && !Array.isArray(patch), "patch", "an object");
-      return this.#core.updateReported(Date.now(), stringify(patch));
+      return this.#core.twin(Date.now(), stringify(patch));
     });
   }
 
@@ -269,7 +272,7 @@ class DeviceClientImpl {
       } else if (typeof nameOrHandler === "function" && handler === undefined) {
         this.#defaultMethod = nameOrHandler;
       } else throw bad();
-      this.#core.enable(Date.now(), 2);
+      this.#core.input(Date.now(), ENABLE_METHODS);
     });
   }
 
@@ -278,8 +281,8 @@ class DeviceClientImpl {
       if (!EVENTS.includes(event)) throw invalid(`unknown event "${event}"`);
       need(typeof cb === "function", "listener", "a function");
       (this.#listeners[event] ||= []).push(cb);
-      const feature = event === "message" ? 0 : event === "desiredPropertiesUpdate" ? 1 : -1;
-      if (feature >= 0) this.#core.enable(Date.now(), feature);
+      const feature = event === "message" ? ENABLE_C2D : event === "desiredPropertiesUpdate" ? ENABLE_DESIRED : 0;
+      if (feature) this.#core.input(Date.now(), feature);
     });
   }
 
@@ -350,7 +353,7 @@ class DeviceClientImpl {
         if (at >= 0) {
           this.#timer = setTimeout(() => this.#input((c, now) => {
             this.#armed = -1;
-            c.timeout(now);
+            c.input(now, TIMER);
           }), Math.min(Math.max(at - Date.now(), 0), MAX_DELAY));
         }
       }
@@ -502,7 +505,7 @@ class DeviceClientImpl {
       this.#input((core, now) => core.transportFailed(now, code, status, e === undefined ? undefined : messageOf(e)));
     };
     const kindOf = (e) => (e && e.retryable === false ? REFUSED : CREATE_FAILED);
-    const lost = () => this.#input((core, now) => core.lost(now));
+    const lost = () => this.#input((core, now) => core.input(now, LOST));
     const attach = (ws) => {
       if (gen !== this.#gen || this.#closed) {
         try { ws.close(1000, ""); } catch (_) { /* stale */ }
@@ -511,7 +514,7 @@ class DeviceClientImpl {
       if (!ws || typeof ws.addEventListener !== "function" || typeof ws.send !== "function") return fail(NOT_A_SOCKET);
       try { ws.binaryType = "arraybuffer"; } catch (_) { /* older workerd: always ArrayBuffer */ }
       const h = {
-        open: () => this.#input((core, now) => core.opened(now)),
+        open: () => this.#input((core, now) => core.input(now, OPENED)),
         message: (e) => {
           const d = e.data;
           const b = d instanceof ArrayBuffer ? new Uint8Array(d)
@@ -534,7 +537,7 @@ class DeviceClientImpl {
         this.#closeSocket();
         return fail(NOT_A_SOCKET, e);
       }
-      if (ws.readyState === 1) this.#input((core, now) => core.opened(now));
+      if (ws.readyState === 1) this.#input((core, now) => core.input(now, OPENED));
     };
     let v;
     try {

@@ -111,20 +111,25 @@ impl Core {
         self.c.config().coalesce
     }
 
-    pub fn connect(&mut self, now: f64) {
-        let _ = self.c.connect(ms(now));
-    }
-
-    pub fn disconnect(&mut self, now: f64) {
-        self.c.disconnect(ms(now));
-    }
-
-    pub fn opened(&mut self, now: f64) {
-        self.c.transport_opened(ms(now));
-    }
-
-    pub fn lost(&mut self, now: f64) {
-        self.c.connection_lost(ms(now));
+    /// One input without arguments: 0 `connect`, 1 `disconnect`, 2 the socket
+    /// opened, 3 it was lost, 4 the timer fired, 5/6/7 enable cloud-to-device
+    /// messages / desired properties / direct methods. (One export instead of
+    /// eight: each costs glue.)
+    pub fn input(&mut self, now: f64, what: u8) {
+        let now = ms(now);
+        let c = &mut self.c;
+        match what {
+            0 => {
+                let _ = c.connect(now);
+            }
+            1 => c.disconnect(now),
+            2 => c.transport_opened(now),
+            3 => c.connection_lost(now),
+            4 => c.handle_timeout(now),
+            5 => c.enable_c2d(now),
+            6 => c.enable_twin_desired(now),
+            _ => c.enable_methods(now),
+        }
     }
 
     /// `code`: 0 CreateFailed, 1 NoWebSocket, 2 BadUrl, 3 NotASocket, 4 Refused.
@@ -148,10 +153,6 @@ impl Core {
 
     pub fn bytes(&mut self, now: f64, data: &[u8]) {
         self.c.handle_bytes(ms(now), data);
-    }
-
-    pub fn timeout(&mut self, now: f64) {
-        self.c.handle_timeout(ms(now));
     }
 
     #[wasm_bindgen(js_name = setToken)]
@@ -203,14 +204,12 @@ impl Core {
         op(self.c.send_event(ms(now), m))
     }
 
-    #[wasm_bindgen(js_name = getTwin)]
-    pub fn get_twin(&mut self, now: f64) -> Result<f64, JsValue> {
-        op(self.c.get_twin(ms(now)))
-    }
-
-    #[wasm_bindgen(js_name = updateReported)]
-    pub fn update_reported(&mut self, now: f64, json: String) -> Result<f64, JsValue> {
-        op(self.c.update_reported(ms(now), json))
+    /// A twin request: the whole twin (`patch` absent) or a reported-properties patch.
+    pub fn twin(&mut self, now: f64, patch: Option<String>) -> Result<f64, JsValue> {
+        op(match patch {
+            None => self.c.get_twin(ms(now)),
+            Some(json) => self.c.update_reported(ms(now), json),
+        })
     }
 
     pub fn respond(
@@ -223,16 +222,6 @@ impl Core {
         self.c
             .respond_method(ms(now), rid, status, body)
             .map_err(|e| hub_error(&e))
-    }
-
-    /// 0 cloud-to-device messages, 1 desired properties, 2 direct methods.
-    pub fn enable(&mut self, now: f64, what: u8) {
-        let now = ms(now);
-        match what {
-            0 => self.c.enable_c2d(now),
-            1 => self.c.enable_twin_desired(now),
-            _ => self.c.enable_methods(now),
-        }
     }
 
     /// Bytes for one WebSocket message, if any.
