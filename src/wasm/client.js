@@ -159,10 +159,20 @@ function telemetry(body, o) {
     need(expiry instanceof Date && isFinite(expiry.getTime()), "options.expiry", "a Date or a string");
     expiry = expiry.toISOString();
   }
+  sys.push(expiry);
   const props = o.properties == null ? [] : properties(o.properties);
   const qos = field(o, "qos") ?? 1;
   need(qos === 0 || qos === 1 || qos === 2, "options.qos", "0 or 1");
-  return [bytes, qos, ...sys, expiry, props];
+  // The core's `send(now, body, qos, present, strs)`: set system properties flagged in `present`.
+  let present = 0;
+  const strs = [];
+  sys.forEach((v, i) => {
+    if (v !== undefined) {
+      present |= 1 << i;
+      strs.push(v);
+    }
+  });
+  return [bytes, qos, present, strs.concat(props)];
 }
 
 // ------------------------------------------------------------ the client
@@ -384,9 +394,9 @@ class DeviceClientImpl {
       case NEED_TOKEN: {
         const expiry = c.eventNum(0), getToken = this.#getToken;
         return getToken && (() => this.#call(getToken, expiry, (ok, v) => this.#input((core, now) => {
-          if (!ok) core.tokenFailed(now, 0, messageOf(v));
-          else if (typeof v !== "string") core.tokenFailed(now, 1, undefined);
-          else core.setToken(now, v, expiry);
+          if (!ok) core.token(now, 1, messageOf(v), 0);
+          else if (typeof v !== "string") core.token(now, 2, undefined, 0);
+          else core.token(now, 0, v, expiry);
         })));
       }
       case CONNECTED: {

@@ -155,48 +155,46 @@ impl Core {
         self.c.handle_bytes(ms(now), data);
     }
 
-    #[wasm_bindgen(js_name = setToken)]
-    pub fn set_token(&mut self, now: f64, token: String, expiry_secs: f64) {
-        self.c.set_token(ms(now), token, expiry_secs as u64);
+    /// What the token provider gave: `kind` 0 a token (`text`, expiring at
+    /// `expiry_secs`), 1 it failed (`text`: its message), 2 something other than a string.
+    pub fn token(&mut self, now: f64, kind: u8, text: Option<String>, expiry_secs: f64) {
+        let now = ms(now);
+        match (kind, text) {
+            (0, Some(token)) => self.c.set_token(now, token, expiry_secs as u64),
+            (1, detail) => self.c.token_failed(now, TokenError::Failed, detail),
+            _ => self.c.token_failed(now, TokenError::NotAToken, None),
+        }
     }
 
-    /// `kind`: 0 the provider failed, 1 it returned something other than a string.
-    #[wasm_bindgen(js_name = tokenFailed)]
-    pub fn token_failed(&mut self, now: f64, kind: u8, detail: Option<String>) {
-        let kind = if kind == 0 {
-            TokenError::Failed
-        } else {
-            TokenError::NotAToken
-        };
-        self.c.token_failed(ms(now), kind, detail);
-    }
-
-    /// Sends telemetry; `props` is `[key, value, key, value, …]`. Returns the op id.
-    #[allow(clippy::too_many_arguments)]
+    /// Sends telemetry. `strs` holds the system properties whose bit is set in
+    /// `present` (bit i: messageId, correlationId, contentType, contentEncoding,
+    /// userId, component, expiry), then application properties as `key, value, …`.
+    /// Returns the op id.
     pub fn send(
         &mut self,
         now: f64,
         body: Vec<u8>,
         qos: u8,
-        message_id: Option<String>,
-        correlation_id: Option<String>,
-        content_type: Option<String>,
-        content_encoding: Option<String>,
-        user_id: Option<String>,
-        component: Option<String>,
-        expiry: Option<String>,
-        props: Vec<String>,
+        present: u8,
+        strs: Vec<String>,
     ) -> Result<f64, JsValue> {
         let mut m = hub::Telemetry::new(body);
         let s = &mut m.system;
-        s.message_id = message_id;
-        s.correlation_id = correlation_id;
-        s.content_type = content_type;
-        s.content_encoding = content_encoding;
-        s.user_id = user_id;
-        s.component = component;
-        s.expiry = expiry;
-        let mut it = props.into_iter();
+        let mut it = strs.into_iter();
+        let slots = [
+            &mut s.message_id,
+            &mut s.correlation_id,
+            &mut s.content_type,
+            &mut s.content_encoding,
+            &mut s.user_id,
+            &mut s.component,
+            &mut s.expiry,
+        ];
+        for (i, slot) in slots.into_iter().enumerate() {
+            if present & (1 << i) != 0 {
+                *slot = it.next();
+            }
+        }
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
             m.properties.push((k, v));
         }
