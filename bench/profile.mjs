@@ -53,7 +53,7 @@ export function summarise(profile, top = 25) {
     total += us;
   }
   const busy = total - (cats.get("idle") || 0);
-  const rows = (m) => [...m.entries()].sort((a, b) => b[1] - a[1]).map(([k, us]) => ({ what: k, ms: us / 1000, ofBusy: k.startsWith("idle") ? null : us / busy }));
+  const rows = (m) => [...m.entries()].sort((a, b) => b[1] - a[1]).map(([k, us]) => ({ what: k, ms: us / 1000, ofBusy: /^(idle|\(idle\))/.test(k) ? null : us / busy }));
   return { totalMs: total / 1000, busyMs: busy / 1000, categories: rows(cats), top: rows(fns).filter((r) => r.ofBusy !== null).slice(0, top) };
 }
 
@@ -93,10 +93,11 @@ export function profileMarkdown(p) {
   const L = [];
   L.push(`## Where hubwire's QoS 1 write path spends its time (window ${p.window}, ${p.count.toLocaleString("en-US")} messages, Chromium CPU profile)`, "");
   L.push(`${Math.round(p.msgsPerSec).toLocaleString("en-US")} msg/s while profiled; ${f1(p.busyMs)} ms busy of ${f1(p.totalMs)} ms. Self time; names from the names-kept twin of the .wasm.`, "");
-  L.push(`| category | ms | % of busy |`, `|---|---:|---:|`);
-  for (const c of p.categories) L.push(`| ${c.what} | ${f1(c.ms)} | ${c.ofBusy == null ? "—" : f1(100 * c.ofBusy)} |`);
-  L.push("", `| top functions (self) | ms | % of busy |`, `|---|---:|---:|`);
-  for (const t of p.top.slice(0, 15)) L.push(`| \`${t.what.replace(/\|/g, "\\|")}\` | ${f1(t.ms)} | ${f1(100 * t.ofBusy)} |`);
+  const us = (ms) => ((1000 * ms) / p.count).toFixed(2);
+  L.push(`| category | ms | µs per message | % of busy |`, `|---|---:|---:|---:|`);
+  for (const c of p.categories) L.push(`| ${c.what} | ${f1(c.ms)} | ${us(c.ms)} | ${c.ofBusy == null ? "—" : f1(100 * c.ofBusy)} |`);
+  L.push("", `| top functions (self) | ms | µs per message | % of busy |`, `|---|---:|---:|---:|`);
+  for (const t of p.top.slice(0, 15)) L.push(`| \`${t.what.replace(/\|/g, "\\|")}\` | ${f1(t.ms)} | ${us(t.ms)} | ${f1(100 * t.ofBusy)} |`);
   L.push("");
   return L.join("\n");
 }

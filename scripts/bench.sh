@@ -5,6 +5,7 @@
 # (throughput, latency, bundle size, devices per tab; docs/benchmarks.md).
 #
 #   ./scripts/bench.sh            full run (~2 min after the builds): writes bench/results/latest.{json,md}
+#   ./scripts/bench.sh --profile  also a Chromium CPU profile of the QoS 1 write path (bench/profile.mjs)
 #   ./scripts/bench.sh --smoke    tiny counts, debug emulator + pkg/ (no release build); writes
 #                                 artifacts/bench/; fails only if a measurement produced no number
 #   HUBWIRE_SKIP_SETUP=1 ./scripts/bench.sh   skip the install checks
@@ -17,10 +18,12 @@ HUBWIRE_ROOT=$ROOT
 source "$ROOT/scripts/setup.sh"
 
 SMOKE=""
+EXTRA=()
 for a in "$@"; do
     case "$a" in
     --smoke) SMOKE=1 ;;
-    *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
+    --profile) EXTRA+=(--profile) ;;
+    *) echo "usage: $0 [--smoke] [--profile]" >&2; exit 2 ;;
     esac
 done
 
@@ -46,7 +49,7 @@ if [ -n "$SMOKE" ]; then
     # The npm package from that pkg/ (no cargo: seconds), so the smoke measures what ships.
     "$NODE" packaging/build.mjs --wasm-dir pkg --out artifacts/bench/npm --no-pack
     exec "$NODE" bench/run.mjs --smoke --emulator "$TARGET_DIR/debug/hubwire-emulator" \
-        --wasm-dir artifacts/bench/npm/hubwire/wasm --npm-dir artifacts/bench/npm/hubwire
+        --wasm-dir artifacts/bench/npm/hubwire/wasm --npm-dir artifacts/bench/npm/hubwire "${EXTRA[@]+"${EXTRA[@]}"}"
 fi
 
 log "cargo build --release -p hubwire-emulator"
@@ -57,4 +60,4 @@ NPM_OUT=artifacts/bench/npm
 log "node packaging/build.mjs --out $NPM_OUT --no-pack (pkg/ by packaging/web.mjs, then the package)"
 "$NODE" packaging/build.mjs --out "$NPM_OUT" --no-pack
 exec "$NODE" bench/run.mjs --emulator "$TARGET_DIR/release/hubwire-emulator" \
-    --wasm-dir "$NPM_OUT/hubwire/wasm" --npm-dir "$NPM_OUT/hubwire"
+    --wasm-dir "$NPM_OUT/hubwire/wasm" --npm-dir "$NPM_OUT/hubwire" "${EXTRA[@]+"${EXTRA[@]}"}"
