@@ -59,6 +59,8 @@ const P = SMOKE
   : { size: 256, count: 20000, windows: [64, 1000], rounds: 5, latSamples: 500, latWarmup: 100, latBlocks: 4, fleet: 255, probe: true, fleetSeconds: 15,
     connSamples: 25, connWarmup: 3, connBlocks: 4, burstCount: 20000, burstChunk: 1000, burstRounds: 5 };
 const PROFILE = argv.includes("--profile");
+// The names-kept .wasm and the .cpuprofile of --profile (not committed: generated).
+const PROFILE_DIR = join(ROOT, "artifacts", "bench", "profile");
 const LIBS = ["hubwire", "hubwire-batchws", "mqttjs", "raw", "raw-batched"];
 
 const log = (...a) => console.error("[bench]", ...a);
@@ -95,7 +97,7 @@ function serve() {
   const routes = [
     ["/hubwire/", WASM_DIR],
     ["/vendor/", MQTT_DIST],
-    ["/profile/", join(OUT, "profile")],
+    ["/profile/", PROFILE_DIR],
     ["/", join(ROOT, "bench/web")],
   ];
   const server = createServer((req, res) => {
@@ -300,7 +302,7 @@ function figures(r) {
 async function main() {
   log(`${SMOKE ? "smoke" : "full"} run: emulator ${relative(ROOT, EMULATOR)}, wasm ${relative(ROOT, WASM_DIR)}`);
   const started = Date.now();
-  if (PROFILE) prepareProfileWasm(join(OUT, "profile"));
+  if (PROFILE) prepareProfileWasm(PROFILE_DIR);
   const emu = await launchEmulator({ bin: EMULATOR });
   const server = await serve();
   const url = `http://127.0.0.1:${server.address().port}/`;
@@ -320,7 +322,7 @@ async function main() {
     const connect = await runConnectLatency(page, cfgs, { samples: P.connSamples, warmup: P.connWarmup, blocks: P.connBlocks, log });
     const burst = await runBurst(page, cfgs, { count: P.burstCount, size: P.size, chunk: P.burstChunk, rounds: P.burstRounds, log });
     await page.close();
-    const profile = PROFILE ? await profileWrite({ browser, url, cfg: cfgs.hubwire, count: P.count, size: P.size, window: 64, out: OUT, log }) : null;
+    const profile = PROFILE ? await profileWrite({ browser, url, cfg: cfgs.hubwire, count: P.count, size: P.size, window: 64, out: PROFILE_DIR, log }) : null;
     const fleet = await runFleet(browser, url, emu.info, token);
     let commit = "unknown";
     try { commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim(); } catch { /* not a checkout */ }
