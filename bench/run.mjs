@@ -14,6 +14,7 @@
 //   5. bundle size: gzip -9 / brotli 11 of what a page loads for each, hubwire by part and
 //      its .wasm by module (bench/bundle.mjs)
 //   6. devices per tab: DeviceClients connected and sending 1 msg/s, wasm memory per client
+//   7. devices per Node process: 10,000 DeviceClients in one `hubwire fleet` process (bench/fleet.mjs)
 // --profile: also records a Chromium CPU profile of hubwire's QoS 1 run at window 64
 // (bench/profile.mjs) and prints where the time goes.
 // It writes <out>/latest.json and <out>/latest.md and prints the table. The machine is
@@ -33,6 +34,7 @@ import { bundleMarkdown, bundleSizes } from "./bundle.mjs";
 import { burstFigures, burstMarkdown, runBurst } from "./burst.mjs";
 import { connectFigures, connectMarkdown, runConnectLatency } from "./connect.mjs";
 import { prepareProfileWasm, profileMarkdown, profileWrite } from "./profile.mjs";
+import { fleetFigures, fleetMarkdown, runFleetBench } from "./fleet.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(join(ROOT, "package.json"));
@@ -281,6 +283,7 @@ function markdown(r) {
   L.push(`| wasm memory growth per client | ${kib(m.perClient)} |`);
   L.push(`| JS heap growth per client (after GC) | ${kib(fl.jsHeap.perClient)} |`);
   L.push("");
+  if (r.fleetProcess) L.push(fleetMarkdown(r.fleetProcess));
   return L.join("\n");
 }
 
@@ -294,6 +297,7 @@ function figures(r) {
   for (const p of r.bundle.hubwire.parts) if (p.files.length) out.push([`bundle hubwire ${p.part} gzip`, p.gzip]);
   out.push(["bundle wasm by module", r.bundle.wasmModules ? r.bundle.wasmModules.namedTotal : null]);
   out.push(["fleet connected", r.fleet.connected], ["fleet acked/s", r.fleet.ackedPerSec], ["fleet wasm bytes/client", r.fleet.wasmMemory.perClient]);
+  out.push(...fleetFigures(r.fleetProcess));
   return out;
 }
 
@@ -315,6 +319,7 @@ async function main() {
       raw: await deviceCfg(emu.info, token, "bench-raw"),
     };
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+    const browserVersion = `Chromium ${browser.version()}`;
     const { page, about } = await openPage(browser, url);
     log(`page: ${about.userAgent}, crossOriginIsolated ${about.crossOriginIsolated}, MQTT.js loaded ${about.mqttjs}`);
     const throughput = await runThroughput(page, cfgs);
@@ -324,16 +329,20 @@ async function main() {
     await page.close();
     const profile = PROFILE ? await profileWrite({ browser, url, cfg: cfgs.hubwire, count: P.count, size: P.size, window: 64, out: PROFILE_DIR, log }) : null;
     const fleet = await runFleet(browser, url, emu.info, token);
+    await browser.close();
+    browser = null;
+    // Devices per Node process: its own emulator, so the browser runs' state does not count.
+    const fleetProcess = await runFleetBench({ emulator: EMULATOR, client: NPM_DIR || WASM_DIR, smoke: SMOKE });
     let commit = "unknown";
     try { commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim(); } catch { /* not a checkout */ }
     const result = {
       date: new Date().toISOString(), commit, smoke: SMOKE,
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "?" },
-      browser: `Chromium ${browser.version()}`, crossOriginIsolated: about.crossOriginIsolated,
+      browser: browserVersion, crossOriginIsolated: about.crossOriginIsolated,
       emulator: relative(ROOT, EMULATOR), wasmDir: relative(ROOT, WASM_DIR), params: P,
       throughput, latency, connect, burst, profile,
       bundle: bundleSizes({ root: ROOT, wasmDir: WASM_DIR, npmDir: NPM_DIR, mqttDist: MQTT_DIST, log }),
-      fleet, seconds: (Date.now() - started) / 1000,
+      fleet, fleetProcess, seconds: (Date.now() - started) / 1000,
     };
     mkdirSync(OUT, { recursive: true });
     writeFileSync(join(OUT, "latest.json"), JSON.stringify(result, null, 2) + "\n");

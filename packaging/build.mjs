@@ -75,7 +75,10 @@ async function surface(wasmDir) {
   return { values, types: [...types].sort() };
 }
 
-/** The package may only import its own files and `node:` builtins (node.js entry); the wasm only "wbg"-style glue. */
+/**
+ * The package may only import its own files and `node:` builtins (node.js entry; the
+ * `hubwire fleet` CLI under fleet/, which is Node-only), and the wasm only "wbg"-style glue.
+ */
 function checkImports(pkgDir) {
   const problems = [];
   const walk = (d) => {
@@ -88,11 +91,15 @@ function checkImports(pkgDir) {
         for (const m of src.matchAll(/(?:^|[\s;}])(?:import|export)\s*[^'"]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|^\s*import\s*["']([^"']+)["']/gm)) {
           const spec = m[1] || m[2] || m[3];
           const rel = relative(pkgDir, p);
-          if (spec.startsWith("./") || spec.startsWith("../")) continue;
+          const fleet = rel.startsWith("fleet/");
+          if (spec.startsWith("./") || (spec.startsWith("../") && !fleet)) continue;
+          if (fleet && spec === "../node.js") continue;
           if (rel === "node.js" && spec === "node:fs/promises") continue;
+          if (fleet && spec.startsWith("node:")) continue;
           problems.push(`${rel} imports ${spec}`);
         }
-        if (/\brequire\s*\(|\bBuffer\b|\bprocess\.(env|nextTick|versions)/.test(src) && !p.endsWith("node.js")) {
+        const nodeOnly = p.endsWith("node.js") || relative(pkgDir, p).startsWith("fleet/");
+        if (/\brequire\s*\(|\bBuffer\b|\bprocess\.(env|nextTick|versions)/.test(src) && !nodeOnly) {
           problems.push(`${relative(pkgDir, p)} uses a Node global (require/Buffer/process)`);
         }
       }
@@ -164,6 +171,12 @@ async function main() {
   writeFileSync(join(pkgDir, "index.d.ts"), dts);
   cpSync(join(here, "entries", "cloudflare.js"), join(pkgDir, "cloudflare.js"));
   cpSync(join(here, "entries", "cloudflare.d.ts"), join(pkgDir, "cloudflare.d.ts"));
+  // The `hubwire fleet` CLI (bin "hubwire"): plain Node ESM, no dependencies.
+  mkdirSync(join(pkgDir, "fleet"));
+  for (const f of readdirSync(join(here, "fleet")).filter((f) => f.endsWith(".js")).sort()) {
+    const src = readFileSync(join(here, "fleet", f), "utf8");
+    writeFileSync(join(pkgDir, "fleet", f), f === "version.js" ? `// The hubwire version the fleet reports.\nexport const VERSION = ${JSON.stringify(version)};\n` : src);
+  }
   cpSync(join(here, "README.package.md"), join(pkgDir, "README.md"));
   cpSync(join(repo, "LICENSE"), join(pkgDir, "LICENSE")); // the one LICENSE, also in the crate package
 

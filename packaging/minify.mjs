@@ -1,7 +1,8 @@
 // The npm package's JavaScript, minified (packaging/build.mjs calls this on the
 // assembled package directory): the wasm-bindgen glue and its inline_js snippets
 // become one module (esbuild, bundling only the package's own relative imports),
-// then every .js file is minified by terser (ES module, class names kept so that
+// then every .js file the runtimes load (not the Node-only `hubwire fleet` CLI under
+// fleet/, which stays as written) is minified by terser (ES module, class names kept so that
 // `DeviceClient.name` and stack traces still read as hubwire's). Both tools are
 // root devDependencies pinned in package-lock.json. docs/size.md has the figures.
 
@@ -35,13 +36,14 @@ export const TERSER_OPTIONS = {
 /**
  * Inlines `wasm/snippets/` into `wasm/hubwire.js` (the glue stays an ES module with the same
  * exports and the same `new URL("hubwire_bg.wasm", import.meta.url)`), removes the snippets
- * directory, then minifies every .js file under `pkgDir`. Returns `{ file: [before, after] }` bytes.
+ * directory, then minifies every .js file under `pkgDir` except fleet/. Returns `{ file: [before, after] }` bytes.
  */
 export async function minifyPackage(pkgDir) {
   const esbuild = tool("esbuild");
   const { minify } = tool("terser");
   const glue = join(pkgDir, "wasm", "hubwire.js");
-  const before = Object.fromEntries(walkJs(pkgDir).map((f) => [relative(pkgDir, f), readFileSync(f).length]));
+  const shipped = () => walkJs(pkgDir).filter((f) => !relative(pkgDir, f).startsWith("fleet/"));
+  const before = Object.fromEntries(shipped().map((f) => [relative(pkgDir, f), readFileSync(f).length]));
   if (existsSync(join(pkgDir, "wasm", "snippets"))) {
     const r = await esbuild.build({
       entryPoints: [glue],
@@ -66,7 +68,7 @@ export async function minifyPackage(pkgDir) {
     rmSync(join(pkgDir, "wasm", "snippets"), { recursive: true, force: true });
   }
   const sizes = {};
-  for (const f of walkJs(pkgDir)) {
+  for (const f of shipped()) {
     const src = readFileSync(f, "utf8");
     const out = await minify(src, TERSER_OPTIONS);
     if (!out.code) throw new Error(`terser produced nothing for ${relative(pkgDir, f)}`);

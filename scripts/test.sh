@@ -30,7 +30,7 @@ HUBWIRE_ROOT=$ROOT
 # shellcheck source=scripts/setup.sh
 source "$ROOT/scripts/setup.sh"
 
-SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test wasm_test_firefox wasm_test_webkit sdk_peer e2e runtimes bench)
+SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test wasm_test_firefox wasm_test_webkit sdk_peer e2e runtimes fleet bench)
 
 LOG_DIR=${HUBWIRE_LOG_DIR:-$ROOT/artifacts/test-logs}
 mkdir -p "$LOG_DIR"
@@ -289,6 +289,17 @@ suite_e2e() {
 suite_runtimes() {
     need_emulator || return 1
     node_tests tests/runtimes
+}
+
+# hubwire fleet (packaging/fleet, docs/fleet.md): template engine, shards, reports and its
+# WebSocket client; a 200-device fleet against the emulator with cloud operations mid-run;
+# `npx hubwire fleet` from the packed package (~1 min, plus the package build when stale).
+suite_fleet() {
+    need_emulator || return 1
+    if [ ! -f pkg/hubwire_bg.wasm ]; then
+        with_timeout 1200 "$(hubwire_node)" packaging/web.mjs || return 1
+    fi
+    node_tests tests/fleet
 }
 
 # The benchmarks with tiny counts (its own debug emulator and pkg/): checks each
