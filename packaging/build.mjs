@@ -24,9 +24,10 @@ import { buildWasm, instantiates, PKG_DIR } from "./web.mjs";
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "..");
 
-// Names the wasm-bindgen `--target web` glue exports for initialisation; the
-// package initialises itself, so these stay out of its public surface.
-const INIT_NAMES = new Set(["default", "initSync", "InitInput", "InitOutput", "SyncInitInput", "__wbg_init"]);
+// Names the wasm-bindgen `--target web` glue exports for initialisation (the
+// package initialises itself) and `Core`, the core the client object drives
+// (src/wasm/core.rs): these stay out of the package's public surface.
+const INIT_NAMES = new Set(["default", "initSync", "InitInput", "InitOutput", "SyncInitInput", "__wbg_init", "Core"]);
 
 function parseArgs(argv) {
   const args = { wasmDir: process.env.HUBWIRE_WASM_DIR || null, out: join(repo, "pkg-npm"), pack: true, minify: true };

@@ -8,8 +8,9 @@
 //   node packaging/wasm-modules.mjs [SHIPPED.wasm]    # prints the table (default pkg/hubwire_bg.wasm)
 //
 // Attribution (first rule that matches the demangled name):
-//   wasm-bindgen shims  exported `deviceclient_*` shims (the API bodies wasm-bindgen inlined into
-//                       them), `__wbg*`/`__wbindgen*`/`__externref*`, wasm_bindgen::, js_sys::
+//   wasm-bindgen shims  the exports (`core_*`, `deviceclient_*`: wasm-bindgen's shims with the
+//                       bodies LLVM inlined into them, e.g. most of hub::Client under `core_bytes`),
+//                       `__wbg*`/`__wbindgen*`/`__externref*`, wasm_bindgen::, js_sys::
 //   dlmalloc            the allocator (dlmalloc, __rdl_*, __rust_alloc*)
 //   sha2                sha2, digest, block_buffer, hmac
 //   hubwire::<module>   the first `hubwire::<module>` in the name (so std's generic code
@@ -133,13 +134,13 @@ export function parseWasm(buf) {
   return { sections, bodies, importedFunctions };
 }
 
-export const MODULE_ORDER = ["hubwire::hub", "hubwire::mqtt", "hubwire::dps", "hubwire::wasm", "hubwire (other)", "wasm-bindgen shims", "std+core+alloc", "dlmalloc", "sha2", "other"];
+export const MODULE_ORDER = ["hubwire::hub", "hubwire::mqtt", "hubwire::dps", "hubwire::wasm", "hubwire (other)", "exports + wasm-bindgen shims", "std+core+alloc", "dlmalloc", "sha2", "other"];
 
 /** The part a function (by its demangled name) belongs to; see the header. */
 export function moduleOf(fname) {
   if (!fname) return "other";
   const n = fname.replace(/\[[0-9a-f]{16}\]/g, ""); // crate disambiguators: core[c593…]::
-  if (/^(deviceclient_|__wbg|__wbindgen|__externref)|externref shim|multivalue shim|(^|[<\s])(wasm_bindgen|js_sys)::/.test(n)) return "wasm-bindgen shims";
+  if (/^(deviceclient|core)_[A-Za-z]|^(__wbg|__wbindgen|__externref)|externref shim|multivalue shim|(^|[<\s])(wasm_bindgen|js_sys)::/.test(n)) return "exports + wasm-bindgen shims";
   if (/dlmalloc|__rdl_|__rust_(alloc|dealloc|realloc)|__rg_/.test(n)) return "dlmalloc";
   if (/(^|[<\s])(sha2|digest|block_buffer|hmac)::/.test(n)) return "sha2";
   const h = n.match(/hubwire::([a-z_0-9]+)/);

@@ -5,6 +5,8 @@
 //! bundle budget cannot afford (docs/size.md). Topics, tokens and error messages
 //! are built with these helpers instead.
 
+use crate::prelude::*;
+
 /// Appends the decimal form of `n`.
 pub(crate) fn push_u64(out: &mut String, mut n: u64) {
     let mut buf = [0u8; 20];

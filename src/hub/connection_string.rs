@@ -4,6 +4,8 @@
 //! contradictory field is a typed error that names the field. Secrets are
 //! wrapped in [`Secret`] whose `Debug` never shows them.
 
+use crate::prelude::*;
+
 use core::fmt;
 
 use super::error::ConnectionStringError as E;

@@ -11,7 +11,9 @@
 //! Used by `twin` (`desired.$version`), `pnp` (component properties, acks)
 //! and `crate::dps` (registration request and response bodies).
 
-use std::borrow::Cow;
+use crate::prelude::*;
+
+use alloc::borrow::Cow;
 
 fn ws(s: &[u8], mut i: usize) -> usize {
     while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r') {
@@ -155,7 +157,7 @@ fn walk<'a>(obj: &'a str, mut f: impl FnMut(&'a str, &'a str) -> bool) -> Option
 }
 
 fn key_text(raw_key: &str) -> Option<Cow<'_, str>> {
-    if raw_key.contains('\\') {
+    if raw_key.bytes().any(|b| b == b'\\') {
         unescape(raw_key).map(Cow::Owned)
     } else {
         Some(Cow::Borrowed(raw_key))

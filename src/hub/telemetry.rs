@@ -5,10 +5,13 @@
 //! the system properties (`$.mid`, `$.cid`, ...) and then the application
 //! properties in insertion order.
 
+use crate::prelude::*;
+
 use crate::mqtt::QoS;
 
 use super::encoding::{decode_bag, push_pair, PropertyBag};
 use super::error::{Error, MalformedError};
+use crate::text::concat;
 
 /// IoT Hub's largest device-to-cloud message (topic + body), in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -164,8 +167,8 @@ impl Telemetry {
 /// `devices/{id}/messages/events/` or `devices/{id}/modules/{mid}/messages/events/`.
 pub fn topic_prefix(device_id: &str, module_id: Option<&str>) -> String {
     match module_id {
-        Some(m) => format!("devices/{device_id}/modules/{m}/messages/events/"),
-        None => format!("devices/{device_id}/messages/events/"),
+        Some(m) => concat(&["devices/", device_id, "/modules/", m, "/messages/events/"]),
+        None => concat(&["devices/", device_id, "/messages/events/"]),
     }
 }
 

@@ -1,6 +1,8 @@
 //! What a [`super::Client`] is configured with: identity, credentials, endpoint and
 //! every policy knob (timeouts, backoff, queue bounds), with their defaults.
 
+use crate::prelude::*;
+
 use super::super::connection_string::{ConnectionString, Credential, Secret, SymmetricKey};
 use super::super::error::Error;
 use super::super::ids::{validate_device_id, validate_module_id};

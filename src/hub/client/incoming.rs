@@ -1,6 +1,8 @@
 //! Subscriptions on demand, and what arrives on them: cloud-to-device messages,
 //! twin responses and desired patches, direct method calls and their answers.
 
+use crate::prelude::*;
+
 use super::super::error::Error;
 use super::super::{c2d, methods, telemetry, twin};
 use super::{C2dMessage, Client, HubEvent, Phase};
@@ -110,8 +112,7 @@ impl Client {
                 }
                 None => {
                     let filter = self.filter(*f).0;
-                    self.events
-                        .push_back(HubEvent::SubscriptionRefused { filter });
+                    self.events.push(HubEvent::SubscriptionRefused { filter });
                 }
             }
         }
@@ -131,7 +132,7 @@ impl Client {
                 let gen = self.conn_gen;
                 self.open_methods.retain(|(r, _)| *r != req.rid);
                 self.open_methods.push((req.rid.clone(), gen));
-                self.events.push_back(HubEvent::MethodCall {
+                self.events.push(HubEvent::MethodCall {
                     rid: req.rid,
                     name: req.name,
                     component,
@@ -148,7 +149,7 @@ impl Client {
             &self.config.device_id,
             self.config.module_id.as_deref(),
         ) {
-            self.events.push_back(HubEvent::C2d(Box::new(C2dMessage {
+            self.events.push(HubEvent::C2d(Box::new(C2dMessage {
                 payload: m.payload,
                 input_name: c.input_name,
                 system: c.system,

@@ -18,14 +18,14 @@
 //! | `incoming.rs` | subscriptions on demand; C2D, method calls and their answers |
 //! | `events.rs` | what the client reports |
 
+use crate::prelude::*;
+
 mod config;
 mod connect;
 mod events;
 mod incoming;
 mod queue;
 mod twin_requests;
-
-use std::collections::VecDeque;
 
 pub use config::{
     Auth, ClientConfig, DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS,
@@ -70,7 +70,7 @@ pub struct Client {
     config: ClientConfig,
     session: Session,
     phase: Phase,
-    events: VecDeque<HubEvent>,
+    events: Vec<HubEvent>,
     rng: Rng,
     next_op: u64,
     next_rid: u64,
@@ -89,7 +89,7 @@ pub struct Client {
     twin_ready: bool,
     queue: OfflineQueue,
     /// QoS 1 pkid → the telemetry op it carries, oldest first (PUBACKs come in order).
-    inflight: VecDeque<(u16, OpId)>,
+    inflight: Vec<(u16, OpId)>,
     twin_requests: TwinTable,
     last_desired_version: Option<u64>,
     /// Method calls not yet answered, with the connection generation they arrived on.
@@ -129,7 +129,7 @@ impl Client {
             session: Session::new(mc),
             config,
             phase: Phase::Idle,
-            events: VecDeque::new(),
+            events: Vec::new(),
             next_op: 1,
             token,
             renewal_requested: false,
@@ -140,7 +140,7 @@ impl Client {
             pending_subs: Vec::new(),
             twin_ready: false,
             queue: OfflineQueue::default(),
-            inflight: VecDeque::new(),
+            inflight: Vec::new(),
             twin_requests: TwinTable::default(),
             last_desired_version: None,
             open_methods: Vec::new(),
@@ -184,7 +184,13 @@ impl Client {
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<HubEvent> {
-        self.events.pop_front()
+        (!self.events.is_empty()).then(|| self.events.remove(0))
+    }
+
+    /// Every queued event at once, oldest first (what `poll_event` would return).
+    #[must_use]
+    pub fn take_events(&mut self) -> Vec<HubEvent> {
+        core::mem::take(&mut self.events)
     }
 
     /// When `handle_timeout` should next be called.
@@ -223,7 +229,7 @@ impl Client {
     }
 
     fn complete(&mut self, op: OpId, result: Result<OpResult, Error>) {
-        self.events.push_back(HubEvent::Completed { op, result });
+        self.events.push(HubEvent::Completed { op, result });
     }
 
     /// Fails every in-flight and queued message and every twin request with `reason`.
@@ -242,7 +248,7 @@ impl Client {
     }
 
     fn drain_session(&mut self, now: u64) {
-        while let Some(ev) = self.session.poll_event() {
+        for ev in self.session.take_events() {
             match ev {
                 mqtt::Event::Connected { .. } => self.on_connected(now),
                 mqtt::Event::Refused(code) => self.on_refused(now, code),

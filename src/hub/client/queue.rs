@@ -1,7 +1,9 @@
 //! The offline queue: telemetry waiting for a connection or for room in the QoS 1
 //! window, bounded by count and bytes, and the pump that drains it into the session.
 
-use std::collections::VecDeque;
+use crate::prelude::*;
+
+use alloc::collections::VecDeque;
 
 use super::super::error::Error;
 use super::super::telemetry::{self, Telemetry};
@@ -133,7 +135,7 @@ impl Client {
             }
             let Some(q) = self.queue.pop() else { break };
             match r {
-                Ok(Some(pkid)) => self.inflight.push_back((pkid, q.op)),
+                Ok(Some(pkid)) => self.inflight.push((pkid, q.op)),
                 Ok(None) => self.complete(q.op, Ok(OpResult::Sent)),
                 Err(e) => {
                     let err = match e {
@@ -149,9 +151,8 @@ impl Client {
     /// A PUBACK arrived: complete the telemetry it acknowledges and refill the window.
     pub(super) fn on_puback(&mut self, now: u64, pkid: u16) {
         if let Some(i) = self.inflight.iter().position(|(p, _)| *p == pkid) {
-            if let Some((_, op)) = self.inflight.remove(i) {
-                self.complete(op, Ok(OpResult::Sent));
-            }
+            let (_, op) = self.inflight.remove(i);
+            self.complete(op, Ok(OpResult::Sent));
         }
         self.pump(now);
     }

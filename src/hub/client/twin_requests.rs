@@ -2,6 +2,8 @@
 //! deadline, retry count (429/5xx are retried with backoff) and resend time, and
 //! the desired-properties bookkeeping (`$version` reconciliation after reconnects).
 
+use crate::prelude::*;
+
 use super::super::error::{from_status, Error};
 use super::super::{telemetry, twin};
 use super::{Client, Feature, HubEvent, OpId, OpResult, Phase};
@@ -153,8 +155,7 @@ impl Client {
                 }
                 self.last_desired_version = Some(version);
                 let json = String::from_utf8_lossy(&payload).into_owned();
-                self.events
-                    .push_back(HubEvent::DesiredPatch { version, json });
+                self.events.push(HubEvent::DesiredPatch { version, json });
             }
             twin::TwinTopic::Response {
                 status,
@@ -203,8 +204,7 @@ impl Client {
             Some(_) if reconcile => {
                 self.last_desired_version = Some(version);
                 let json = twin::desired_section(doc).unwrap_or("{}").to_owned();
-                self.events
-                    .push_back(HubEvent::DesiredPatch { version, json });
+                self.events.push(HubEvent::DesiredPatch { version, json });
             }
             _ => self.last_desired_version = Some(version),
         }
