@@ -63,7 +63,8 @@ const NUMBERS = [
 
 function field(o, path) {
   let v = o;
-  for (const k of path.split(".")) v = v == null ? undefined : v[k];
+  if (path.includes(".")) for (const k of path.split(".")) v = v == null ? undefined : v[k];
+  else v = o[path];
   return v == null ? undefined : v;
 }
 
@@ -144,11 +145,15 @@ function properties(p) {
 
 const SYSTEM = ["messageId", "correlationId", "contentType", "contentEncoding", "userId", "component"];
 
+const NONE = [];
+const JSON_SYSTEM = [0b1100, ["application/json", "utf-8"]];
+
 /** `sendEvent(body, options)` → the core's arguments. */
 function telemetry(body, o) {
   const [bytes, json] = bytesOf(body);
-  need(o == null || typeof o === "object", "options", "an object");
-  o = o || {};
+  // The common case, no options: no allocation beyond the body.
+  if (o == null) return json ? [bytes, 1, JSON_SYSTEM[0], JSON_SYSTEM[1]] : [bytes, 1, 0, NONE];
+  need(typeof o === "object", "options", "an object");
   const sys = SYSTEM.map((k) => str(o, k));
   if (json) {
     sys[2] ??= "application/json";
@@ -198,6 +203,7 @@ export function hwClient(core, factory, getToken) {
 class DeviceClientImpl {
   #core; #factory; #getToken;
   #closed = false;
+  #coalesce;
   #ws = null; #handlers = null; #gen = 0; #timer; #armed = -1; #flushPosted = false;
   #listeners = {}; #methods = new Map(); #defaultMethod = null;
   #ops = new Map(); // op id -> [resolve, reject, kind]
@@ -205,6 +211,7 @@ class DeviceClientImpl {
 
   constructor(core, factory, getToken) {
     this.#core = core;
+    this.#coalesce = core.coalesce();
     this.#factory = factory;
     this.#getToken = getToken;
     live.add(this);
@@ -220,14 +227,14 @@ class DeviceClientImpl {
     if (this.#core.state() === 2) return Promise.resolve();
     const p = new Promise((res, rej) => this.#waiters.push([res, rej]));
     this.#core.input(Date.now(), CONNECT);
-    this.#drive(true);
+    this.#drive();
     return p;
   }
 
   disconnect() {
     if (this.#closed) return Promise.reject(closedError());
     this.#core.input(Date.now(), DISCONNECT);
-    this.#drive(true);
+    this.#drive();
     return Promise.resolve();
   }
 
@@ -328,36 +335,44 @@ class DeviceClientImpl {
   }
 
   #deferredDrive() {
-    if (this.#core.coalesce()) {
-      // Posted before any Promise settles, so a QoS 0 send's reactions run after its bytes were written.
-      if (!this.#flushPosted) {
-        this.#flushPosted = true;
-        queueMicrotask(() => {
-          this.#flushPosted = false;
-          if (!this.#closed) this.#drive(true);
-        });
-      }
-      this.#drive(false);
-    } else this.#drive(true);
+    if (!this.#coalesce) return this.#drive();
+    // The whole drive (events too) waits for the flush: whatever the calls of this task
+    // queued goes out in one message, and a QoS 0 send's Promise resolves after its
+    // bytes were written.
+    if (!this.#flushPosted) {
+      this.#flushPosted = true;
+      queueMicrotask(() => {
+        this.#flushPosted = false;
+        if (!this.#closed) this.#drive();
+      });
+    }
   }
 
   /** Drains the core: events, bytes, the next deadline; repeats while something happened. */
-  #drive(transmit) {
+  #drive() {
     for (let round = 0; round < MAX_ROUNDS && !this.#closed; round++) {
       const core = this.#core;
       const actions = [];
-      let k, switching = false;
+      let k;
       while ((k = core.event())) {
-        if (k === OPEN || k === CLOSE) switching = true;
+        if (k < 0) {
+          // Telemetry acknowledged (op -k): its Promise's resolve is the whole action.
+          const op = this.#ops.get(-k);
+          if (op) {
+            this.#ops.delete(-k);
+            actions.push(op[0]);
+          }
+          continue;
+        }
         actions.push(this.#event(k));
       }
       const out = [];
-      if (transmit || switching) {
-        let b;
-        while ((b = core.transmit())) out.push(b);
-      }
+      let b;
+      while ((b = core.transmit())) out.push(b);
+      // Re-arm only for an earlier deadline: a later one (the keep-alive moves with every
+      // packet sent) waits for the armed timer, whose early call is harmless to the core.
       const at = core.nextTimeout();
-      if (at !== this.#armed) {
+      if (at < 0 ? this.#armed >= 0 : this.#armed < 0 || at < this.#armed) {
         this.#armed = at;
         clearTimeout(this.#timer);
         if (at >= 0) {
@@ -379,7 +394,7 @@ class DeviceClientImpl {
   #input(feed) {
     if (this.#closed) return;
     feed(this.#core, Date.now());
-    this.#drive(true);
+    this.#drive();
   }
 
   /** The current event, as something to do once the core is drained. */

@@ -234,10 +234,19 @@ impl Core {
     }
 
     /// Reads the next event; returns its kind (client.js names them), 0 when none.
-    pub fn event(&mut self) -> u32 {
+    /// The commonest one, telemetry acknowledged (`Completed` with `Sent`), comes
+    /// back whole as `-op`: one call per PUBACK instead of three.
+    pub fn event(&mut self) -> f64 {
         self.ev = self.c.poll_event();
-        let Some(e) = &self.ev else { return 0 };
-        match e {
+        let Some(e) = &self.ev else { return 0.0 };
+        if let HubEvent::Completed {
+            op,
+            result: Ok(OpResult::Sent),
+        } = e
+        {
+            return -(op.0 as f64);
+        }
+        f64::from(match e {
             HubEvent::OpenTransport { .. } => 1,
             HubEvent::CloseTransport => 2,
             HubEvent::NeedToken { .. } => 3,
@@ -251,7 +260,7 @@ impl Core {
             HubEvent::DesiredPatch { .. } => 11,
             HubEvent::MethodCall { .. } => 12,
             HubEvent::SubscriptionRefused { .. } => 13,
-        }
+        })
     }
 
     /// A text field of the current event: the URL, JSON, the method call's
