@@ -9,10 +9,11 @@
 //   node bench/fleet.mjs --emulator target/release/hubwire-emulator --client pkg-npm/hubwire [--smoke] [--devices N] [--seconds S] [--json out.json]
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { launchEmulator } from "../tests/support/emulator.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const log = (...a) => console.error("[bench fleet]", ...a);
@@ -31,26 +32,6 @@ function cpuOf(pid) {
   return (Number(rest[11]) + Number(rest[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
-async function startEmulator(bin) {
-  const dir = mkdtempSync(join(tmpdir(), "hubwire-bench-fleet-"));
-  const ready = join(dir, "ready.json");
-  const proc = spawn(bin, ["--port", "0", "--ready-file", ready, "--no-demo-device", "--cert-dir", dir], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  proc.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
-  for (let i = 0; i < 300; i++) {
-    if (existsSync(ready) && statSync(ready).size > 0) {
-      try {
-        return { proc, dir, info: JSON.parse(readFileSync(ready, "utf8")), stderr: () => stderr };
-      } catch {
-        // partially written
-      }
-    }
-    if (proc.exitCode !== null) throw new Error(`emulator exited: ${stderr}`);
-    await sleep(100);
-  }
-  throw new Error("emulator not ready after 30 s");
-}
-
 /**
  * Runs the fleet bench; resolves its figures (plain data for latest.json).
  * @param {{ emulator: string, client: string, smoke?: boolean, devices?: number, seconds?: number }} o
@@ -59,8 +40,8 @@ export async function runFleetBench(o) {
   const devices = o.devices ?? (o.smoke ? 50 : 10000);
   const seconds = o.seconds ?? (o.smoke ? 5 : 40);
   const loadAtStart = loadavg();
-  const emu = await startEmulator(resolve(ROOT, o.emulator));
-  const pid = emu.proc.pid;
+  const emu = await launchEmulator({ bin: resolve(ROOT, o.emulator), args: ["--no-demo-device"] });
+  const pid = emu.pid;
   const work = mkdtempSync(join(tmpdir(), "hubwire-bench-fleet-run-"));
   try {
     const rssStart = rssOf(pid);
@@ -167,8 +148,7 @@ export async function runFleetBench(o) {
     log(`${connected}/${devices} connected${result.allConnectedMs == null ? " (not all)" : ` in ${(result.allConnectedMs / 1000).toFixed(1)} s`}; ${result.ackedPerSec?.toFixed(0)} acked/s; ${result.errors} errors; fleet CPU ${(result.fleetCpuShare * 100).toFixed(0)} % of a core, ${(result.fleetRssPerDeviceBytes / 1024).toFixed(1)} KiB RSS per device; emulator ${(result.emulator.perConnectionBytes / 1024).toFixed(1)} KiB per connection, CPU ${(emuCpu * 100).toFixed(0)} %`);
     return result;
   } finally {
-    emu.proc.kill();
-    rmSync(emu.dir, { recursive: true, force: true });
+    await emu.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }

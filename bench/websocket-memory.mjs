@@ -6,11 +6,10 @@
 //   node --expose-gc bench/websocket-memory.mjs [--devices 2000] [--impl node|ws|global]
 //        [--emulator target/release/hubwire-emulator] [--wasm-dir pkg]
 
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { launchEmulator } from "../tests/support/emulator.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
@@ -20,12 +19,9 @@ const IMPL = opt("--impl", "node");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 if (typeof globalThis.gc !== "function") throw new Error("run with node --expose-gc");
 
-const dir = mkdtempSync(join(tmpdir(), "hubwire-wsmem-"));
-const ready = join(dir, "ready.json");
-const emu = spawn(resolve(ROOT, opt("--emulator", "target/release/hubwire-emulator")), ["--port", "0", "--no-demo-device", "--ready-file", ready], { stdio: "ignore" });
+const emu = await launchEmulator({ bin: resolve(ROOT, opt("--emulator", "target/release/hubwire-emulator")), args: ["--no-demo-device"] });
 try {
-  while (!existsSync(ready) || !statSync(ready).size) await sleep(50);
-  const info = JSON.parse(readFileSync(ready, "utf8"));
+  const { info } = emu;
   const wasmDir = resolve(ROOT, opt("--wasm-dir", "pkg"));
   const glue = await import(pathToFileURL(join(wasmDir, "hubwire.js")).href);
   const wasm = glue.initSync({ module: readFileSync(join(wasmDir, "hubwire_bg.wasm")) });
@@ -64,7 +60,6 @@ try {
   timers.forEach(clearTimeout);
   clients.forEach((c) => c.close());
 } finally {
-  emu.kill();
-  rmSync(dir, { recursive: true, force: true });
+  await emu.stop();
 }
 process.exit(0);

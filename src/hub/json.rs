@@ -137,14 +137,15 @@ fn walk<'a>(obj: &'a str, mut f: impl FnMut(&'a str, &'a str) -> bool) -> Option
             return None;
         }
         let kend = string_end(s, i)?;
-        let raw_key = &obj[i + 1..kend - 1];
+        // `get`, not indexing: no str-slicing panic path in the wasm (docs/size.md).
+        let raw_key = obj.get(i + 1..kend - 1)?;
         i = ws(s, kend);
         if s.get(i) != Some(&b':') {
             return None;
         }
         i = ws(s, i + 1);
         let vend = value_end(s, i)?;
-        if f(raw_key, &obj[i..vend]) {
+        if f(raw_key, obj.get(i..vend)?) {
             return Some(());
         }
         i = ws(s, vend);

@@ -15,6 +15,7 @@ pub mod error;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hmac;
 pub mod ids;
 pub(crate) mod json;
 pub mod methods;

@@ -6,9 +6,6 @@
 
 use crate::prelude::*;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use super::encoding::{decode_bag, percent_encode, percent_encode_into};
 use super::error::MalformedError;
 use crate::text::{concat, push_u64, u64_string};
@@ -34,13 +31,7 @@ pub fn string_to_sign(encoded_resource: &str, expiry_secs: u64) -> String {
 
 /// `base64(HMAC-SHA256(key, message))`.
 pub fn sign(key: &[u8], message: &str) -> String {
-    // HMAC accepts keys of any length, so new_from_slice cannot fail.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC takes any key length"),
-    };
-    mac.update(message.as_bytes());
-    super::base64::encode(&mac.finalize().into_bytes())
+    super::base64::encode(&super::hmac::hmac_sha256(key, message.as_bytes()))
 }
 
 /// Builds a device/module token for `resource` (unencoded) expiring at `expiry_secs`.

@@ -63,7 +63,8 @@ const NUMBERS = [
 
 function field(o, path) {
   let v = o;
-  for (const k of path.split(".")) v = v == null ? undefined : v[k];
+  if (path.includes(".")) for (const k of path.split(".")) v = v == null ? undefined : v[k];
+  else v = o[path];
   return v == null ? undefined : v;
 }
 
@@ -144,11 +145,15 @@ function properties(p) {
 
 const SYSTEM = ["messageId", "correlationId", "contentType", "contentEncoding", "userId", "component"];
 
+const NONE = [];
+const JSON_SYSTEM = [0b1100, ["application/json", "utf-8"]];
+
 /** `sendEvent(body, options)` → the core's arguments. */
 function telemetry(body, o) {
   const [bytes, json] = bytesOf(body);
-  need(o == null || typeof o === "object", "options", "an object");
-  o = o || {};
+  // The common case, no options: no allocation beyond the body.
+  if (o == null) return json ? [bytes, 1, JSON_SYSTEM[0], JSON_SYSTEM[1]] : [bytes, 1, 0, NONE];
+  need(typeof o === "object", "options", "an object");
   const sys = SYSTEM.map((k) => str(o, k));
   if (json) {
     sys[2] ??= "application/json";
@@ -159,10 +164,20 @@ function telemetry(body, o) {
     need(expiry instanceof Date && isFinite(expiry.getTime()), "options.expiry", "a Date or a string");
     expiry = expiry.toISOString();
   }
+  sys.push(expiry);
   const props = o.properties == null ? [] : properties(o.properties);
   const qos = field(o, "qos") ?? 1;
   need(qos === 0 || qos === 1 || qos === 2, "options.qos", "0 or 1");
-  return [bytes, qos, ...sys, expiry, props];
+  // The core's `send(now, body, qos, present, strs)`: set system properties flagged in `present`.
+  let present = 0;
+  const strs = [];
+  sys.forEach((v, i) => {
+    if (v !== undefined) {
+      present |= 1 << i;
+      strs.push(v);
+    }
+  });
+  return [bytes, qos, present, strs.concat(props)];
 }
 
 // ------------------------------------------------------------ the client
@@ -172,6 +187,9 @@ const EVENTS = ["connected", "disconnected", "reconnecting", "error", "message",
 // Core event kinds (src/wasm/core.rs `Core::event`).
 const OPEN = 1, CLOSE = 2, NEED_TOKEN = 3, CONNECTED = 4, CONNECT_FAILED = 5, DISCONNECTED = 6,
   RECONNECTING = 7, WARNING = 8, COMPLETED = 9, C2D = 10, DESIRED = 11, METHOD = 12, SUB_REFUSED = 13;
+// Core.input kinds (src/wasm/core.rs).
+const CONNECT = 0, DISCONNECT = 1, OPENED = 2, LOST = 3, TIMER = 4, ENABLE_C2D = 5, ENABLE_DESIRED = 6,
+  ENABLE_METHODS = 7;
 // Transport failure codes (hub::TransportError, src/wasm/core.rs).
 const CREATE_FAILED = 0, NO_WEBSOCKET = 1, BAD_URL = 2, NOT_A_SOCKET = 3, REFUSED = 4;
 const MAX_DELAY = 2147483647; // setTimeout's limit
@@ -185,6 +203,7 @@ export function hwClient(core, factory, getToken) {
 class DeviceClientImpl {
   #core; #factory; #getToken;
   #closed = false;
+  #coalesce;
   #ws = null; #handlers = null; #gen = 0; #timer; #armed = -1; #flushPosted = false;
   #listeners = {}; #methods = new Map(); #defaultMethod = null;
   #ops = new Map(); // op id -> [resolve, reject, kind]
@@ -192,6 +211,7 @@ class DeviceClientImpl {
 
   constructor(core, factory, getToken) {
     this.#core = core;
+    this.#coalesce = core.coalesce();
     this.#factory = factory;
     this.#getToken = getToken;
     live.add(this);
@@ -206,22 +226,22 @@ class DeviceClientImpl {
     if (this.#closed) return Promise.reject(closedError());
     if (this.#core.state() === 2) return Promise.resolve();
     const p = new Promise((res, rej) => this.#waiters.push([res, rej]));
-    this.#core.connect(Date.now());
-    this.#drive(true);
+    this.#core.input(Date.now(), CONNECT);
+    this.#drive();
     return p;
   }
 
   disconnect() {
     if (this.#closed) return Promise.reject(closedError());
-    this.#core.disconnect(Date.now());
-    this.#drive(true);
+    this.#core.input(Date.now(), DISCONNECT);
+    this.#drive();
     return Promise.resolve();
   }
 
   close() {
     if (this.#closed) return;
     const core = this.#core;
-    core.disconnect(Date.now());
+    core.input(Date.now(), DISCONNECT);
     let b;
     while ((b = core.transmit())) this.#send(b);
     this.#closed = true;
@@ -248,13 +268,13 @@ class DeviceClientImpl {
   }
 
   getTwin() {
-    return this.#op(1, () => this.#core.getTwin(Date.now()));
+    return this.#op(1, () => this.#core.twin(Date.now(), undefined));
   }
 
   updateReportedProperties(patch) {
     return this.#op(2, () => {
       need(patch !== null && typeof patch === "object" && !Array.isArray(patch), "patch", "an object");
-      return this.#core.updateReported(Date.now(), stringify(patch));
+      return this.#core.twin(Date.now(), stringify(patch));
     });
   }
 
@@ -269,7 +289,7 @@ class DeviceClientImpl {
       } else if (typeof nameOrHandler === "function" && handler === undefined) {
         this.#defaultMethod = nameOrHandler;
       } else throw bad();
-      this.#core.enable(Date.now(), 2);
+      this.#core.input(Date.now(), ENABLE_METHODS);
     });
   }
 
@@ -278,8 +298,8 @@ class DeviceClientImpl {
       if (!EVENTS.includes(event)) throw invalid(`unknown event "${event}"`);
       need(typeof cb === "function", "listener", "a function");
       (this.#listeners[event] ||= []).push(cb);
-      const feature = event === "message" ? 0 : event === "desiredPropertiesUpdate" ? 1 : -1;
-      if (feature >= 0) this.#core.enable(Date.now(), feature);
+      const feature = event === "message" ? ENABLE_C2D : event === "desiredPropertiesUpdate" ? ENABLE_DESIRED : 0;
+      if (feature) this.#core.input(Date.now(), feature);
     });
   }
 
@@ -315,42 +335,50 @@ class DeviceClientImpl {
   }
 
   #deferredDrive() {
-    if (this.#core.coalesce()) {
-      // Posted before any Promise settles, so a QoS 0 send's reactions run after its bytes were written.
-      if (!this.#flushPosted) {
-        this.#flushPosted = true;
-        queueMicrotask(() => {
-          this.#flushPosted = false;
-          if (!this.#closed) this.#drive(true);
-        });
-      }
-      this.#drive(false);
-    } else this.#drive(true);
+    if (!this.#coalesce) return this.#drive();
+    // The whole drive (events too) waits for the flush: whatever the calls of this task
+    // queued goes out in one message, and a QoS 0 send's Promise resolves after its
+    // bytes were written.
+    if (!this.#flushPosted) {
+      this.#flushPosted = true;
+      queueMicrotask(() => {
+        this.#flushPosted = false;
+        if (!this.#closed) this.#drive();
+      });
+    }
   }
 
   /** Drains the core: events, bytes, the next deadline; repeats while something happened. */
-  #drive(transmit) {
+  #drive() {
     for (let round = 0; round < MAX_ROUNDS && !this.#closed; round++) {
       const core = this.#core;
       const actions = [];
-      let k, switching = false;
+      let k;
       while ((k = core.event())) {
-        if (k === OPEN || k === CLOSE) switching = true;
+        if (k < 0) {
+          // Telemetry acknowledged (op -k): its Promise's resolve is the whole action.
+          const op = this.#ops.get(-k);
+          if (op) {
+            this.#ops.delete(-k);
+            actions.push(op[0]);
+          }
+          continue;
+        }
         actions.push(this.#event(k));
       }
       const out = [];
-      if (transmit || switching) {
-        let b;
-        while ((b = core.transmit())) out.push(b);
-      }
+      let b;
+      while ((b = core.transmit())) out.push(b);
+      // Re-arm only for an earlier deadline: a later one (the keep-alive moves with every
+      // packet sent) waits for the armed timer, whose early call is harmless to the core.
       const at = core.nextTimeout();
-      if (at !== this.#armed) {
+      if (at < 0 ? this.#armed >= 0 : this.#armed < 0 || at < this.#armed) {
         this.#armed = at;
         clearTimeout(this.#timer);
         if (at >= 0) {
           this.#timer = setTimeout(() => this.#input((c, now) => {
             this.#armed = -1;
-            c.timeout(now);
+            c.input(now, TIMER);
           }), Math.min(Math.max(at - Date.now(), 0), MAX_DELAY));
         }
       }
@@ -366,7 +394,7 @@ class DeviceClientImpl {
   #input(feed) {
     if (this.#closed) return;
     feed(this.#core, Date.now());
-    this.#drive(true);
+    this.#drive();
   }
 
   /** The current event, as something to do once the core is drained. */
@@ -381,9 +409,9 @@ class DeviceClientImpl {
       case NEED_TOKEN: {
         const expiry = c.eventNum(0), getToken = this.#getToken;
         return getToken && (() => this.#call(getToken, expiry, (ok, v) => this.#input((core, now) => {
-          if (!ok) core.tokenFailed(now, 0, messageOf(v));
-          else if (typeof v !== "string") core.tokenFailed(now, 1, undefined);
-          else core.setToken(now, v, expiry);
+          if (!ok) core.token(now, 1, messageOf(v), 0);
+          else if (typeof v !== "string") core.token(now, 2, undefined, 0);
+          else core.token(now, 0, v, expiry);
         })));
       }
       case CONNECTED: {
@@ -502,7 +530,7 @@ class DeviceClientImpl {
       this.#input((core, now) => core.transportFailed(now, code, status, e === undefined ? undefined : messageOf(e)));
     };
     const kindOf = (e) => (e && e.retryable === false ? REFUSED : CREATE_FAILED);
-    const lost = () => this.#input((core, now) => core.lost(now));
+    const lost = () => this.#input((core, now) => core.input(now, LOST));
     const attach = (ws) => {
       if (gen !== this.#gen || this.#closed) {
         try { ws.close(1000, ""); } catch (_) { /* stale */ }
@@ -511,7 +539,7 @@ class DeviceClientImpl {
       if (!ws || typeof ws.addEventListener !== "function" || typeof ws.send !== "function") return fail(NOT_A_SOCKET);
       try { ws.binaryType = "arraybuffer"; } catch (_) { /* older workerd: always ArrayBuffer */ }
       const h = {
-        open: () => this.#input((core, now) => core.opened(now)),
+        open: () => this.#input((core, now) => core.input(now, OPENED)),
         message: (e) => {
           const d = e.data;
           const b = d instanceof ArrayBuffer ? new Uint8Array(d)
@@ -534,7 +562,7 @@ class DeviceClientImpl {
         this.#closeSocket();
         return fail(NOT_A_SOCKET, e);
       }
-      if (ws.readyState === 1) this.#input((core, now) => core.opened(now));
+      if (ws.readyState === 1) this.#input((core, now) => core.input(now, OPENED));
     };
     let v;
     try {

@@ -111,20 +111,25 @@ impl Core {
         self.c.config().coalesce
     }
 
-    pub fn connect(&mut self, now: f64) {
-        let _ = self.c.connect(ms(now));
-    }
-
-    pub fn disconnect(&mut self, now: f64) {
-        self.c.disconnect(ms(now));
-    }
-
-    pub fn opened(&mut self, now: f64) {
-        self.c.transport_opened(ms(now));
-    }
-
-    pub fn lost(&mut self, now: f64) {
-        self.c.connection_lost(ms(now));
+    /// One input without arguments: 0 `connect`, 1 `disconnect`, 2 the socket
+    /// opened, 3 it was lost, 4 the timer fired, 5/6/7 enable cloud-to-device
+    /// messages / desired properties / direct methods. (One export instead of
+    /// eight: each costs glue.)
+    pub fn input(&mut self, now: f64, what: u8) {
+        let now = ms(now);
+        let c = &mut self.c;
+        match what {
+            0 => {
+                let _ = c.connect(now);
+            }
+            1 => c.disconnect(now),
+            2 => c.transport_opened(now),
+            3 => c.connection_lost(now),
+            4 => c.handle_timeout(now),
+            5 => c.enable_c2d(now),
+            6 => c.enable_twin_desired(now),
+            _ => c.enable_methods(now),
+        }
     }
 
     /// `code`: 0 CreateFailed, 1 NoWebSocket, 2 BadUrl, 3 NotASocket, 4 Refused.
@@ -150,52 +155,46 @@ impl Core {
         self.c.handle_bytes(ms(now), data);
     }
 
-    pub fn timeout(&mut self, now: f64) {
-        self.c.handle_timeout(ms(now));
+    /// What the token provider gave: `kind` 0 a token (`text`, expiring at
+    /// `expiry_secs`), 1 it failed (`text`: its message), 2 something other than a string.
+    pub fn token(&mut self, now: f64, kind: u8, text: Option<String>, expiry_secs: f64) {
+        let now = ms(now);
+        match (kind, text) {
+            (0, Some(token)) => self.c.set_token(now, token, expiry_secs as u64),
+            (1, detail) => self.c.token_failed(now, TokenError::Failed, detail),
+            _ => self.c.token_failed(now, TokenError::NotAToken, None),
+        }
     }
 
-    #[wasm_bindgen(js_name = setToken)]
-    pub fn set_token(&mut self, now: f64, token: String, expiry_secs: f64) {
-        self.c.set_token(ms(now), token, expiry_secs as u64);
-    }
-
-    /// `kind`: 0 the provider failed, 1 it returned something other than a string.
-    #[wasm_bindgen(js_name = tokenFailed)]
-    pub fn token_failed(&mut self, now: f64, kind: u8, detail: Option<String>) {
-        let kind = if kind == 0 {
-            TokenError::Failed
-        } else {
-            TokenError::NotAToken
-        };
-        self.c.token_failed(ms(now), kind, detail);
-    }
-
-    /// Sends telemetry; `props` is `[key, value, key, value, …]`. Returns the op id.
-    #[allow(clippy::too_many_arguments)]
+    /// Sends telemetry. `strs` holds the system properties whose bit is set in
+    /// `present` (bit i: messageId, correlationId, contentType, contentEncoding,
+    /// userId, component, expiry), then application properties as `key, value, …`.
+    /// Returns the op id.
     pub fn send(
         &mut self,
         now: f64,
         body: Vec<u8>,
         qos: u8,
-        message_id: Option<String>,
-        correlation_id: Option<String>,
-        content_type: Option<String>,
-        content_encoding: Option<String>,
-        user_id: Option<String>,
-        component: Option<String>,
-        expiry: Option<String>,
-        props: Vec<String>,
+        present: u8,
+        strs: Vec<String>,
     ) -> Result<f64, JsValue> {
         let mut m = hub::Telemetry::new(body);
         let s = &mut m.system;
-        s.message_id = message_id;
-        s.correlation_id = correlation_id;
-        s.content_type = content_type;
-        s.content_encoding = content_encoding;
-        s.user_id = user_id;
-        s.component = component;
-        s.expiry = expiry;
-        let mut it = props.into_iter();
+        let mut it = strs.into_iter();
+        let slots = [
+            &mut s.message_id,
+            &mut s.correlation_id,
+            &mut s.content_type,
+            &mut s.content_encoding,
+            &mut s.user_id,
+            &mut s.component,
+            &mut s.expiry,
+        ];
+        for (i, slot) in slots.into_iter().enumerate() {
+            if present & (1 << i) != 0 {
+                *slot = it.next();
+            }
+        }
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
             m.properties.push((k, v));
         }
@@ -203,14 +202,12 @@ impl Core {
         op(self.c.send_event(ms(now), m))
     }
 
-    #[wasm_bindgen(js_name = getTwin)]
-    pub fn get_twin(&mut self, now: f64) -> Result<f64, JsValue> {
-        op(self.c.get_twin(ms(now)))
-    }
-
-    #[wasm_bindgen(js_name = updateReported)]
-    pub fn update_reported(&mut self, now: f64, json: String) -> Result<f64, JsValue> {
-        op(self.c.update_reported(ms(now), json))
+    /// A twin request: the whole twin (`patch` absent) or a reported-properties patch.
+    pub fn twin(&mut self, now: f64, patch: Option<String>) -> Result<f64, JsValue> {
+        op(match patch {
+            None => self.c.get_twin(ms(now)),
+            Some(json) => self.c.update_reported(ms(now), json),
+        })
     }
 
     pub fn respond(
@@ -225,16 +222,6 @@ impl Core {
             .map_err(|e| hub_error(&e))
     }
 
-    /// 0 cloud-to-device messages, 1 desired properties, 2 direct methods.
-    pub fn enable(&mut self, now: f64, what: u8) {
-        let now = ms(now);
-        match what {
-            0 => self.c.enable_c2d(now),
-            1 => self.c.enable_twin_desired(now),
-            _ => self.c.enable_methods(now),
-        }
-    }
-
     /// Bytes for one WebSocket message, if any.
     pub fn transmit(&mut self) -> Option<Vec<u8>> {
         self.c.poll_transmit()
@@ -247,10 +234,19 @@ impl Core {
     }
 
     /// Reads the next event; returns its kind (client.js names them), 0 when none.
-    pub fn event(&mut self) -> u32 {
+    /// The commonest one, telemetry acknowledged (`Completed` with `Sent`), comes
+    /// back whole as `-op`: one call per PUBACK instead of three.
+    pub fn event(&mut self) -> f64 {
         self.ev = self.c.poll_event();
-        let Some(e) = &self.ev else { return 0 };
-        match e {
+        let Some(e) = &self.ev else { return 0.0 };
+        if let HubEvent::Completed {
+            op,
+            result: Ok(OpResult::Sent),
+        } = e
+        {
+            return -(op.0 as f64);
+        }
+        f64::from(match e {
             HubEvent::OpenTransport { .. } => 1,
             HubEvent::CloseTransport => 2,
             HubEvent::NeedToken { .. } => 3,
@@ -264,7 +260,7 @@ impl Core {
             HubEvent::DesiredPatch { .. } => 11,
             HubEvent::MethodCall { .. } => 12,
             HubEvent::SubscriptionRefused { .. } => 13,
-        }
+        })
     }
 
     /// A text field of the current event: the URL, JSON, the method call's

@@ -217,11 +217,7 @@ impl Client {
             Phase::Connected if !self.renewal_requested => self.renew_at(),
             _ => None,
         };
-        let request = self.request.as_ref().map(|r| r.deadline);
-        match (phase, request) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        super::earliest(phase, self.request.as_ref().map(|r| r.deadline))
     }
 
     pub(super) fn on_connected(&mut self, now: u64) {

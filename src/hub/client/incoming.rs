@@ -7,6 +7,7 @@ use super::super::error::Error;
 use super::super::{c2d, methods, telemetry, twin};
 use super::{C2dMessage, Client, HubEvent, Phase};
 use crate::mqtt::{self, QoS};
+use crate::text::utf8_lossy;
 
 /// A subscription the app turns on by listening.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,7 +138,7 @@ impl Client {
                     name: req.name,
                     component,
                     command,
-                    payload: String::from_utf8_lossy(&m.payload).into_owned(),
+                    payload: utf8_lossy(m.payload),
                 });
                 return;
             }

@@ -64,6 +64,14 @@ enum Phase {
     Closed,
 }
 
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// The IoT Hub device client core. See the module docs and docs/core-api.md.
 #[derive(Debug)]
 pub struct Client {
@@ -196,15 +204,14 @@ impl Client {
     /// When `handle_timeout` should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        let twin = self.twin_requests.requests().flat_map(|r| {
-            let send = if self.twin_ready { r.send_at } else { None };
-            [Some(r.deadline), send]
-        });
-        [self.session.poll_timeout(), self.connect_timeout()]
-            .into_iter()
-            .chain(twin)
-            .flatten()
-            .min()
+        let mut t = earliest(self.session.poll_timeout(), self.connect_timeout());
+        for r in self.twin_requests.requests() {
+            t = earliest(t, Some(r.deadline));
+            if self.twin_ready {
+                t = earliest(t, r.send_at);
+            }
+        }
+        t
     }
 
     // ----- internals -----

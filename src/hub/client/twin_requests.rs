@@ -8,6 +8,7 @@ use super::super::error::{from_status, Error};
 use super::super::{telemetry, twin};
 use super::{Client, Feature, HubEvent, OpId, OpResult, Phase};
 use crate::mqtt::QoS;
+use crate::text::utf8_lossy;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum TwinKind {
@@ -154,7 +155,7 @@ impl Client {
                     return; // already shown (e.g. by the reconcile GET)
                 }
                 self.last_desired_version = Some(version);
-                let json = String::from_utf8_lossy(&payload).into_owned();
+                let json = utf8_lossy(payload);
                 self.events.push(HubEvent::DesiredPatch { version, json });
             }
             twin::TwinTopic::Response {
@@ -179,7 +180,7 @@ impl Client {
                     Some(e) => Err(e),
                     None => match r.kind {
                         TwinKind::Get => {
-                            let doc = String::from_utf8_lossy(&payload).into_owned();
+                            let doc = utf8_lossy(payload);
                             self.observe_twin(&doc, r.op.is_none());
                             Ok(OpResult::Twin(doc))
                         }
