@@ -2,7 +2,9 @@
 
 mod client;
 mod connect;
+mod fuzz_replay;
 mod harness;
 mod robustness;
+mod secrets;
 mod tokens;
 mod vectors;
