@@ -73,6 +73,9 @@ pub enum Credential {
         /// Its `se` (seconds since the Unix epoch).
         expiry_secs: u64,
     },
+    /// `x509=true` (as the official SDKs accept): the transport presents an X.509 client
+    /// certificate in the TLS handshake; CONNECT carries no password.
+    X509,
 }
 
 /// A parsed device (or module) connection string.
@@ -90,7 +93,7 @@ pub struct ConnectionString {
     pub credential: Credential,
 }
 
-const KNOWN: [&str; 7] = [
+const KNOWN: [&str; 8] = [
     "HostName",
     "DeviceId",
     "ModuleId",
@@ -98,6 +101,7 @@ const KNOWN: [&str; 7] = [
     "SharedAccessKeyName",
     "SharedAccessSignature",
     "GatewayHostName",
+    "x509",
 ];
 
 fn check_host(field: &'static str, h: &str) -> Result<(), E> {
@@ -115,7 +119,7 @@ fn check_host(field: &'static str, h: &str) -> Result<(), E> {
 impl ConnectionString {
     /// Parses a connection string. Errors name the field and never quote secret values.
     pub fn parse(s: &str) -> Result<Self, E> {
-        let mut vals: [Option<&str>; 7] = [None; 7];
+        let mut vals: [Option<&str>; 8] = [None; 8];
         for (i, seg) in s.split(';').enumerate() {
             if seg.trim().is_empty() {
                 continue;
@@ -133,7 +137,7 @@ impl ConnectionString {
                 vals[idx] = Some(v);
             }
         }
-        let [host, device, module, key, key_name, sig, gateway] = vals;
+        let [host, device, module, key, key_name, sig, gateway, x509] = vals;
         let host = host.ok_or(E::Missing("HostName"))?;
         check_host("HostName", host)?;
         let device = device.ok_or(E::Missing("DeviceId"))?;
@@ -144,7 +148,19 @@ impl ConnectionString {
         if let Some(g) = gateway {
             check_host("GatewayHostName", g)?;
         }
+        let x509 = match x509 {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(_) => return Err(E::Invalid("x509", "must be true or false")),
+        };
         let credential = match (key, sig) {
+            (Some(_), _) if x509 => return Err(E::Contradictory("x509", "SharedAccessKey")),
+            (_, Some(_)) if x509 => return Err(E::Contradictory("x509", "SharedAccessSignature")),
+            _ if x509 && key_name.is_some() => {
+                return Err(E::Contradictory("x509", "SharedAccessKeyName"))
+            }
+            _ if x509 => Credential::X509,
             (Some(_), Some(_)) => {
                 return Err(E::Contradictory("SharedAccessKey", "SharedAccessSignature"))
             }

@@ -13,8 +13,13 @@ use super::error::{Error, MalformedError};
 /// IoT Hub's largest device-to-cloud message (topic + body), in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
-/// Bag key of the creation time (an application-level name the hub understands).
-pub const CREATION_TIME_KEY: &str = "iothub-creation-time-utc";
+/// Bag key of the creation time: what IoT Hub maps to the `iothub-creation-time-utc`
+/// system property (azure-sdk-for-c, the C and .NET SDKs; docs/hub.md).
+pub const CREATION_TIME_KEY: &str = "$.ctime";
+
+/// The creation time's system-property *name*, which hubwire used to send as a bag key
+/// before it sent [`CREATION_TIME_KEY`]; the emulator still reads it (docs/hub.md).
+pub const LEGACY_CREATION_TIME_KEY: &str = "iothub-creation-time-utc";
 
 /// System properties shared by telemetry and cloud-to-device messages.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -33,7 +38,7 @@ pub struct SystemProperties {
     pub content_encoding: Option<String>,
     /// `$.exp` (ISO 8601 text for telemetry; C2D carries what the hub sends)
     pub expiry: Option<String>,
-    /// `iothub-creation-time-utc` (ISO 8601)
+    /// `$.ctime`: creation time (ISO 8601), the hub's `iothub-creation-time-utc`
     pub creation_time_utc: Option<String>,
     /// `$.on`: a module's output name
     pub output_name: Option<String>,
@@ -41,12 +46,16 @@ pub struct SystemProperties {
     pub interface_id: Option<String>,
     /// `$.sub`: Plug and Play component name
     pub component: Option<String>,
+    /// `$.cdid`: the device that sent a message routed to a module input (set by the hub)
+    pub connection_device_id: Option<String>,
+    /// `$.cmid`: the module that sent a message routed to a module input (set by the hub)
+    pub connection_module_id: Option<String>,
 }
 
 /// Every system property as `(bag key on the wire, name in the service API)`, in encoding
 /// order: `("$.mid", "messageId")`, ... The service-side names are what a received
 /// message's `systemProperties` show (docs/service-api.md).
-pub const SYSTEM_PROPERTY_NAMES: [(&str, &str); 11] = [
+pub const SYSTEM_PROPERTY_NAMES: [(&str, &str); 13] = [
     ("$.mid", "messageId"),
     ("$.cid", "correlationId"),
     ("$.uid", "userId"),
@@ -58,11 +67,13 @@ pub const SYSTEM_PROPERTY_NAMES: [(&str, &str); 11] = [
     ("$.on", "outputName"),
     ("$.ifid", "interfaceId"),
     ("$.sub", "component"),
+    ("$.cdid", "connectionDeviceId"),
+    ("$.cmid", "connectionModuleId"),
 ];
 
 impl SystemProperties {
     /// The fields in [`SYSTEM_PROPERTY_NAMES`] order.
-    fn values(&self) -> [&Option<String>; 11] {
+    fn values(&self) -> [&Option<String>; 13] {
         [
             &self.message_id,
             &self.correlation_id,
@@ -75,11 +86,13 @@ impl SystemProperties {
             &self.output_name,
             &self.interface_id,
             &self.component,
+            &self.connection_device_id,
+            &self.connection_module_id,
         ]
     }
 
     /// The fields in [`SYSTEM_PROPERTY_NAMES`] order, mutable.
-    fn values_mut(&mut self) -> [&mut Option<String>; 11] {
+    fn values_mut(&mut self) -> [&mut Option<String>; 13] {
         [
             &mut self.message_id,
             &mut self.correlation_id,
@@ -92,6 +105,8 @@ impl SystemProperties {
             &mut self.output_name,
             &mut self.interface_id,
             &mut self.component,
+            &mut self.connection_device_id,
+            &mut self.connection_module_id,
         ]
     }
 
@@ -276,11 +291,12 @@ mod tests {
             *slot = Some(wire.to_string());
         }
         let named: Vec<_> = sys.iter().collect();
-        assert_eq!(named.len(), 11);
+        assert_eq!(named.len(), 13);
         assert!(named.iter().all(|((wire, _), v)| wire == v));
         assert_eq!(sys.message_id.as_deref(), Some("$.mid"));
         assert_eq!(sys.creation_time_utc.as_deref(), Some(CREATION_TIME_KEY));
         assert_eq!(sys.component.as_deref(), Some("$.sub"));
+        assert_eq!(sys.connection_module_id.as_deref(), Some("$.cmid"));
         let parsed = parse_topic(&topic("d", None, &sys, &[])).unwrap().unwrap();
         assert_eq!(parsed.system, sys);
         assert!(parsed.properties.is_empty());
@@ -302,7 +318,7 @@ mod tests {
         );
         assert_eq!(
             t,
-            "devices/d/modules/m/messages/events/iothub-creation-time-utc=2030-01-02T03%3A04%3A05.006Z&%24.on=out%201&%24.sub=thermostat1&b=2&a=1"
+            "devices/d/modules/m/messages/events/%24.ctime=2030-01-02T03%3A04%3A05.006Z&%24.on=out%201&%24.sub=thermostat1&b=2&a=1"
         );
         let parsed = parse_topic(&t).unwrap().unwrap();
         assert_eq!(parsed.module_id.as_deref(), Some("m"));

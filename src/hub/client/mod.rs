@@ -17,12 +17,14 @@
 //! | `twin_requests.rs` | twin GET/PATCH by `$rid`: deadlines, 429/5xx retries, desired `$version` |
 //! | `incoming.rs` | subscriptions on demand; C2D, method calls and their answers |
 //! | `events.rs` | what the client reports |
+//! | `token_expiry.rs` | a provider token's real expiry (`se`) and when to renew it |
 
 mod config;
 mod connect;
 mod events;
 mod incoming;
 mod queue;
+mod token_expiry;
 mod twin_requests;
 
 use std::collections::VecDeque;
@@ -30,7 +32,7 @@ use std::collections::VecDeque;
 pub use config::{
     Auth, ClientConfig, DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS,
     DEFAULT_OPERATION_TIMEOUT_MS, DEFAULT_QUEUE_MAX_BYTES, DEFAULT_QUEUE_MAX_MESSAGES,
-    DEFAULT_REQUEST_RETRIES, NO_CLIENT_CERT_QUERY,
+    DEFAULT_REQUEST_RETRIES, MAX_KEEP_ALIVE_SECS, NO_CLIENT_CERT_QUERY,
 };
 pub use events::{C2dMessage, ConnectionState, HubEvent, OpId, OpResult};
 
@@ -76,6 +78,8 @@ pub struct Client {
     next_rid: u64,
     /// Current token and its expiry (seconds).
     token: Option<(Secret, u64)>,
+    /// Provider mode: renew the current token no earlier than this (ms; 0 = no floor).
+    renew_floor_ms: u64,
     /// Provider mode: a renewal was asked for while connected.
     renewal_requested: bool,
     ever_connected: bool,
@@ -132,6 +136,7 @@ impl Client {
             events: VecDeque::new(),
             next_op: 1,
             token,
+            renew_floor_ms: 0,
             renewal_requested: false,
             ever_connected: false,
             attempt: 0,
