@@ -27,7 +27,7 @@ const EVENTS: [&str; 6] = [
 /// An Azure IoT Hub device (or module) client over MQTT/WebSocket.
 #[wasm_bindgen]
 pub struct DeviceClient {
-    shared: Rc<RefCell<Shared>>,
+    pub(super) shared: Rc<RefCell<Shared>>,
 }
 
 fn rejected(err: JsValue) -> Promise {
@@ -91,7 +91,7 @@ impl DeviceClient {
         r.unwrap_or_else(rejected)
     }
 
-    fn listen(&self, event: &str, cb: Function) -> Result<(), JsValue> {
+    pub(super) fn listen(&self, event: &str, cb: Function) -> Result<(), JsValue> {
         if !EVENTS.contains(&event) {
             return Err(convert::invalid(&crate::text::concat(&[
                 "unknown event \"",

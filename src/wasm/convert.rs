@@ -74,7 +74,7 @@ fn number(
 }
 
 /// An optional whole number within `[min, u32::MAX]` (the fraction dropped).
-fn whole(obj: &JsValue, key: &str, path: &str, min: f64) -> Result<Option<u64>, JsValue> {
+pub fn whole(obj: &JsValue, key: &str, path: &str, min: f64) -> Result<Option<u64>, JsValue> {
     Ok(number(obj, key, path, min, u32::MAX as f64)?.map(|n| n as u64))
 }
 
@@ -106,7 +106,7 @@ pub fn client_options(o: &JsValue, c: &mut hub::ClientConfig) -> Result<JsValue,
         "keepAliveSeconds",
         "options.keepAliveSeconds",
         0.0,
-        65535.0,
+        hub::MAX_KEEP_ALIVE_SECS as f64,
     )? {
         c.keep_alive_secs = v as u16;
     }
@@ -174,6 +174,7 @@ pub fn client_options(o: &JsValue, c: &mut hub::ClientConfig) -> Result<JsValue,
     if let Some(v) = boolean(o, "coalesce", "options.coalesce")? {
         c.coalesce = v;
     }
+    super::sdk_options::client_options(o, c)?;
     // Jitter and request ids are parameters of the core: the shell supplies the randomness.
     c.random_seed = (js_sys::Math::random() * u32::MAX as f64) as u64;
     c.request_id_seed = 1 + (js_sys::Math::random() * 1_000_000.0) as u64;
@@ -222,7 +223,9 @@ pub fn telemetry(body: &JsValue, o: &JsValue) -> Result<hub::Telemetry, JsValue>
         return Err(bad("options", "an object"));
     }
     let sys = &mut msg.system;
-    let fields: [(&str, &str, &mut Option<String>); 6] = [
+    let fields: [(&str, &str, &mut Option<String>); 8] = [
+        ("to", "options.to", &mut sys.to),
+        ("outputName", "options.outputName", &mut sys.output_name),
         ("messageId", "options.messageId", &mut sys.message_id),
         (
             "correlationId",
@@ -244,6 +247,7 @@ pub fn telemetry(body: &JsValue, o: &JsValue) -> Result<hub::Telemetry, JsValue>
     if let Some(e) = field(o, "expiry") {
         sys.expiry = Some(expiry(&e)?);
     }
+    sys.creation_time_utc = super::sdk_options::creation_time(o)?;
     if json {
         sys.content_type
             .get_or_insert_with(|| "application/json".into());
@@ -345,6 +349,8 @@ pub fn c2d_message(m: &hub::C2dMessage) -> JsValue {
         ("contentEncoding", &sys.content_encoding),
         ("userId", &sys.user_id),
         ("inputName", &m.input_name),
+        ("connectionDeviceId", &sys.connection_device_id),
+        ("connectionModuleId", &sys.connection_module_id),
     ] {
         if let Some(v) = opt_str(v) {
             set(&obj, k, &v);

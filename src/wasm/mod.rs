@@ -7,6 +7,8 @@
 //! | `driver.rs` | the driver loop: port reports → core inputs; core events → port calls |
 //! | `host.rs` | the JS port: socket, timer, listeners, pending Promises (inline JS) |
 //! | `convert.rs` | JS ⇄ Rust values: options, telemetry, errors, C2D, method calls |
+//! | `sdk_options.rs` | the will, the token renewal margin, a message's creation time |
+//! | `modules.rs` | `sendOutputEvent`, `onInputMessage` (module identities) |
 //! | `panic.rs` | panic hook → `error` events |
 //! | `types.rs` | the hand-written TypeScript |
 //!
@@ -16,7 +18,9 @@ mod api;
 mod convert;
 mod driver;
 mod host;
+mod modules;
 mod panic;
+mod sdk_options;
 mod types;
 
 pub use api::DeviceClient;

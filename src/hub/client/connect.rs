@@ -75,7 +75,7 @@ impl Client {
         let password = match &self.token {
             Some((t, _)) => Some(t.expose().to_owned()),
             // The certificate went in the TLS handshake: CONNECT has no password.
-            None if self.config.auth == Auth::X509 => None,
+            None if matches!(self.config.auth, Auth::X509) => None,
             None => {
                 self.end_transport(now);
                 return self.fail_attempt(now, Error::TokenRequired);

@@ -78,11 +78,19 @@ impl OfflineQueue {
 }
 
 impl Client {
-    /// Sends telemetry. QoS 1 completes on PUBACK, QoS 0 when handed to the transport.
+    /// Sends telemetry (a module's output event when `msg.system.output_name` is set).
+    /// QoS 1 completes on PUBACK, QoS 0 when handed to the transport.
     /// While disconnected (or with a full QoS 1 window) the message is queued, bounded by
     /// `queue_max_messages`/`queue_max_bytes` ([`Error::QueueFull`]).
     pub fn send_event(&mut self, now: u64, msg: Telemetry) -> Result<OpId, Error> {
         self.usable()?;
+        let output = msg.system.output_name.as_deref();
+        if output.is_some_and(|o| o.is_empty() || self.config.module_id.is_none()) {
+            // `$.on` names one of a module's outputs (IoT Edge routes); devices have none.
+            return Err(Error::InvalidArgument(
+                "an output event needs a module identity and an output name",
+            ));
+        }
         let topic = telemetry::topic(
             &self.config.device_id,
             self.config.module_id.as_deref(),

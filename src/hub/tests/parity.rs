@@ -266,3 +266,30 @@ fn module_input_cdid_cmid_are_system_properties_succeeds() {
     assert_eq!(m.properties, vec![("k".into(), Some("v".into()))]);
     assert_eq!(h.take_sent(), vec![Packet::PubAck(PubAck::new(9))]);
 }
+
+#[test]
+fn output_event_needs_module_and_name_fails() {
+    let refused =
+        Error::InvalidArgument("an output event needs a module identity and an output name");
+    let mut out = Telemetry::new("x");
+    out.system.output_name = Some("temperature".into());
+    let mut device = H::new(config());
+    assert_eq!(device.c.send_event(T0, out.clone()), Err(refused.clone()));
+    let mut cfg = ClientConfig::from_connection_string(&format!(
+        "HostName=h.net;DeviceId=dev1;ModuleId=sensor;SharedAccessKey={KEY}"
+    ))
+    .unwrap();
+    cfg.url = Some("ws://127.0.0.1:1/$iothub/websocket".into());
+    let mut module = H::new(cfg);
+    let mut unnamed = out.clone();
+    unnamed.system.output_name = Some(String::new());
+    assert_eq!(module.c.send_event(T0, unnamed), Err(refused));
+    assert_eq!(module.c.queued_messages(), 0, "nothing accepted");
+    module.connect();
+    module.c.send_event(module.now, out).unwrap();
+    let sent = module.take_sent();
+    assert_eq!(
+        publishes(&sent)[0].topic,
+        "devices/dev1/modules/sensor/messages/events/%24.on=temperature"
+    );
+}
