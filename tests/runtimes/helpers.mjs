@@ -165,7 +165,8 @@ export async function runProcess(cmd, args, opts = {}) {
   return { code, signal, timedOut, stdout: p.out.stdout, stderr: p.out.stderr };
 }
 
-function emulatorBinary() {
+/** The emulator binary (built by cargo when HUBWIRE_EMULATOR_BIN is not set). */
+export function emulatorBinary() {
   if (process.env.HUBWIRE_EMULATOR_BIN) return process.env.HUBWIRE_EMULATOR_BIN;
   const p = join(repo, "target", "debug", "hubwire-emulator");
   const r = spawnSync("cargo", ["build", "-q", "-p", "hubwire-emulator"], { cwd: repo, stdio: ["ignore", "inherit", "inherit"] });
@@ -177,10 +178,13 @@ function emulatorBinary() {
  * The emulator on loopback: its ready JSON (`httpUrl`, `wsUrl`, `hostName`,
  * `serviceConnectionString`, …) plus `stop()`. With `tls`, one that also
  * serves `wss://` (`wssUrl`, `certPath`): the shared one if it does, else our own.
+ * With `args` (extra flags, e.g. `--client-certs`), always our own.
  */
-export async function startEmulator({ tls = false } = {}) {
+export async function startEmulator({ tls = false, args = [] } = {}) {
   const shared = process.env.HUBWIRE_EMULATOR_READY_FILE;
-  if (shared && existsSync(shared)) {
+  if (args.length) {
+    // flags of its own: never a shared emulator
+  } else if (shared && existsSync(shared)) {
     const info = JSON.parse(readFileSync(shared, "utf8"));
     if (!tls || info.wssUrl) return { ...info, stop: async () => {} };
   } else if (process.env.HUBWIRE_EMULATOR_HTTP) {
@@ -189,12 +193,12 @@ export async function startEmulator({ tls = false } = {}) {
     if (!info.serviceConnectionString) throw new Error(`${http}/emulator/info has no serviceConnectionString`);
     if (!tls || info.wssUrl) return { ...info, stop: async () => {} };
   }
-  const dir = join(scratch, `emulator-${process.pid}${tls ? "-tls" : ""}`);
+  const dir = join(scratch, `emulator-${process.pid}${tls ? "-tls" : ""}${args.length ? "-args" : ""}`);
   mkdirSync(dir, { recursive: true });
   const readyFile = join(dir, "ready.json");
   rmSync(readyFile, { force: true });
   const tlsArgs = tls ? ["--tls-port", "0", "--cert-dir", join(dir, "cert")] : [];
-  const proc = startProcess(emulatorBinary(), ["--port", "0", "--bind", "127.0.0.1", "--ready-file", readyFile, ...tlsArgs]);
+  const proc = startProcess(emulatorBinary(), ["--port", "0", "--bind", "127.0.0.1", "--ready-file", readyFile, ...tlsArgs, ...args]);
   const deadline = Date.now() + 30000;
   while (!existsSync(readyFile) || !readFileSync(readyFile, "utf8").trim().endsWith("}")) {
     if (proc.child.exitCode !== null) throw new Error(`the emulator exited (${proc.child.exitCode}):\n${proc.out.stderr}`);
