@@ -9,21 +9,32 @@
 // and drives headless Chromium (playwright-core, /usr/bin/chromium) through it:
 //   1. throughput: QoS 1 msgs/s, hubwire vs MQTT.js vs a raw WebSocket ceiling
 //   2. latency: publish -> PUBACK round trip p50/p99, one message at a time
-//   3. bundle size: gzip -9 / brotli 11 of what a page loads for each
-//   4. devices per tab: DeviceClients connected and sending 1 msg/s, wasm memory per client
+//   3. connect latency: a fresh client (glue, wasm instance, SAS, CONNACK), p50/p99 (bench/connect.mjs)
+//   4. QoS 0 burst: msg/s to a trailing QoS 1's PUBACK (bench/burst.mjs)
+//   5. bundle size: gzip -9 / brotli 11 of what a page loads for each, hubwire by part and
+//      its .wasm by module (bench/bundle.mjs)
+//   6. devices per tab: DeviceClients connected and sending 1 msg/s, wasm memory per client
+//   7. devices per Node process: 10,000 DeviceClients in one `hubwire fleet` process (bench/fleet.mjs)
+// --profile: also records a Chromium CPU profile of hubwire's QoS 1 run at window 64
+// (bench/profile.mjs) and prints where the time goes.
 // It writes <out>/latest.json and <out>/latest.md and prints the table. The machine is
 // noisy: figures are compared as ratios within this one run, and nothing asserts a speed.
 // --smoke: tiny counts, results to artifacts/bench/, and exit 1 unless every
 // measurement produced a finite positive number.
 
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { readFileSync, writeFileSync, mkdirSync, mkdtempSync, existsSync, statSync, rmSync } from "node:fs";
+import { readFileSync, writeFileSync, mkdirSync, existsSync, statSync } from "node:fs";
 import { join, dirname, resolve, extname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gzipSync, brotliCompressSync, constants as zc } from "node:zlib";
-import { tmpdir, cpus } from "node:os";
+import { cpus } from "node:os";
 import { createRequire } from "node:module";
+import { launchEmulator } from "../tests/support/emulator.mjs";
+import { bundleMarkdown, bundleSizes } from "./bundle.mjs";
+import { burstFigures, burstMarkdown, runBurst } from "./burst.mjs";
+import { connectFigures, connectMarkdown, runConnectLatency } from "./connect.mjs";
+import { prepareProfileWasm, profileMarkdown, profileWrite } from "./profile.mjs";
+import { fleetFigures, fleetMarkdown, runFleetBench } from "./fleet.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(join(ROOT, "package.json"));
@@ -45,33 +56,18 @@ const CHROMIUM = process.env.HUBWIRE_CHROMIUM || "/usr/bin/chromium";
 const MQTT_DIST = join(ROOT, "node_modules/mqtt/dist");
 
 const P = SMOKE
-  ? { size: 256, count: 300, windows: [64], rounds: 1, latSamples: 50, latWarmup: 10, latBlocks: 1, fleet: 5, probe: false, fleetSeconds: 3 }
-  : { size: 256, count: 20000, windows: [64, 1000], rounds: 5, latSamples: 500, latWarmup: 100, latBlocks: 4, fleet: 255, probe: true, fleetSeconds: 15 };
+  ? { size: 256, count: 300, windows: [64], rounds: 1, latSamples: 50, latWarmup: 10, latBlocks: 1, fleet: 5, probe: false, fleetSeconds: 3,
+    connSamples: 5, connWarmup: 1, connBlocks: 1, burstCount: 300, burstChunk: 100, burstRounds: 1 }
+  : { size: 256, count: 20000, windows: [64, 1000], rounds: 5, latSamples: 500, latWarmup: 100, latBlocks: 4, fleet: 255, probe: true, fleetSeconds: 15,
+    connSamples: 25, connWarmup: 3, connBlocks: 4, burstCount: 20000, burstChunk: 1000, burstRounds: 5 };
+const PROFILE = argv.includes("--profile");
+// The names-kept .wasm and the .cpuprofile of --profile (not committed: generated).
+const PROFILE_DIR = join(ROOT, "artifacts", "bench", "profile");
 const LIBS = ["hubwire", "hubwire-batchws", "mqttjs", "raw", "raw-batched"];
 
 const log = (...a) => console.error("[bench]", ...a);
 
-// ------------------------------------------------------------ emulator
-
-async function startEmulator() {
-  const dir = mkdtempSync(join(tmpdir(), "hubwire-bench-"));
-  const ready = join(dir, "ready.json");
-  const proc = spawn(EMULATOR, ["--port", "0", "--ready-file", ready, "--cert-dir", dir], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  proc.stderr.on("data", (d) => { stderr = (stderr + d).slice(-4000); });
-  for (let i = 0; i < 300; i++) {
-    if (existsSync(ready) && statSync(ready).size > 0) {
-      try {
-        return { proc, dir, info: JSON.parse(readFileSync(ready, "utf8")) };
-      } catch { /* partially written */ }
-    }
-    if (proc.exitCode !== null) throw new Error(`emulator exited: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("emulator not ready after 30 s");
-}
+// ------------------------------------------------------------ emulator (tests/support/emulator.mjs)
 
 const sas = (cs) => execFileSync(EMULATOR, ["sas", "--connection-string", cs, "--ttl", "7200"], { encoding: "utf8" }).trim();
 
@@ -103,6 +99,7 @@ function serve() {
   const routes = [
     ["/hubwire/", WASM_DIR],
     ["/vendor/", MQTT_DIST],
+    ["/profile/", PROFILE_DIR],
     ["/", join(ROOT, "bench/web")],
   ];
   const server = createServer((req, res) => {
@@ -128,35 +125,6 @@ function serve() {
     res.end(readFileSync(file));
   });
   return new Promise((r) => server.listen(0, "127.0.0.1", () => r(server)));
-}
-
-// ------------------------------------------------------------ sizes
-
-function sizeOf(files) {
-  let raw = 0, gzip = 0, brotli = 0;
-  const each = [];
-  for (const f of files) {
-    const b = readFileSync(f);
-    const g = gzipSync(b, { level: 9 }).length;
-    const br = brotliCompressSync(b, { params: { [zc.BROTLI_PARAM_QUALITY]: 11, [zc.BROTLI_PARAM_SIZE_HINT]: b.length } }).length;
-    raw += b.length; gzip += g; brotli += br;
-    each.push({ file: relative(ROOT, f), bytes: b.length, gzip: g, brotli: br });
-  }
-  return { bytes: raw, gzip, brotli, files: each };
-}
-
-function bundleSizes() {
-  const glue = join(WASM_DIR, "hubwire.js");
-  const snippets = execFileSync("find", [join(WASM_DIR, "snippets"), "-name", "*.js"], { encoding: "utf8" })
-    .split("\n").filter(Boolean).sort();
-  const hubwireFiles = [...(NPM_DIR ? [join(NPM_DIR, "browser.js")] : []), glue, ...snippets, join(WASM_DIR, "hubwire_bg.wasm")];
-  const mqttVersion = JSON.parse(readFileSync(join(ROOT, "node_modules/mqtt/package.json"), "utf8")).version;
-  return {
-    hubwire: { what: NPM_DIR ? "npm package (packaging/build.mjs): browser.js + glue + snippet + wasm after wasm-opt -Oz" : `${relative(ROOT, WASM_DIR)}/: glue + snippet + wasm`, ...sizeOf(hubwireFiles) },
-    hubwireWasmOnly: sizeOf([join(WASM_DIR, "hubwire_bg.wasm")]),
-    mqttjsMin: { what: `mqtt@${mqttVersion} dist/mqtt.min.js`, ...sizeOf([join(MQTT_DIST, "mqtt.min.js")]) },
-    mqttjsEsm: { what: `mqtt@${mqttVersion} dist/mqtt.esm.js`, ...sizeOf([join(MQTT_DIST, "mqtt.esm.js")]) },
-  };
 }
 
 // ------------------------------------------------------------ browser runs
@@ -299,15 +267,9 @@ function markdown(r) {
   L.push(`## Latency, QoS 1 publish → PUBACK, one at a time, ${r.latency.hubwire.samples} samples each in ${r.params.latBlocks} interleaved blocks (ms)`, "");
   L.push(`| client | p50 | p90 | p99 | max | mean |`, `|---|---:|---:|---:|---:|---:|`);
   for (const [lib, v] of Object.entries(r.latency)) L.push(`| ${NAMES[lib]} | ${f3(v.p50)} | ${f3(v.p90)} | ${f3(v.p99)} | ${f3(v.max)} | ${f3(v.mean)} |`);
-  L.push("", `## Bundle size (what a page loads)`, "");
-  L.push(`| bundle | bytes | gzip -9 | brotli 11 |`, `|---|---:|---:|---:|`);
-  const b = r.bundle;
-  L.push(`| hubwire — ${b.hubwire.what} | ${f0(b.hubwire.bytes)} | ${f0(b.hubwire.gzip)} | ${f0(b.hubwire.brotli)} |`);
-  L.push(`| — of which the .wasm | ${f0(b.hubwireWasmOnly.bytes)} | ${f0(b.hubwireWasmOnly.gzip)} | ${f0(b.hubwireWasmOnly.brotli)} |`);
-  L.push(`| MQTT.js — ${b.mqttjsMin.what} | ${f0(b.mqttjsMin.bytes)} | ${f0(b.mqttjsMin.gzip)} | ${f0(b.mqttjsMin.brotli)} |`);
-  L.push(`| MQTT.js — ${b.mqttjsEsm.what} | ${f0(b.mqttjsEsm.bytes)} | ${f0(b.mqttjsEsm.gzip)} | ${f0(b.mqttjsEsm.brotli)} |`);
+  L.push("", connectMarkdown(r.connect), burstMarkdown(r.burst), bundleMarkdown(r.bundle), profileMarkdown(r.profile));
   const fl = r.fleet;
-  L.push("", `## Devices per tab`, "");
+  L.push(`## Devices per tab`, "");
   L.push(`| | |`, `|---|---|`);
   L.push(`| DeviceClients connected (3 at a time) | ${fl.connected} of ${fl.attempted} in ${f0(fl.connectMs)} ms |`);
   L.push(`| sending 1 msg/s each for ${fl.seconds} s | ${fl.sending} clients, ${f0(fl.acked)} acked (${f2(fl.ackedPerSec)}/s), ${fl.errors} errors, ${fl.stillConnected} still connected |`);
@@ -321,6 +283,7 @@ function markdown(r) {
   L.push(`| wasm memory growth per client | ${kib(m.perClient)} |`);
   L.push(`| JS heap growth per client (after GC) | ${kib(fl.jsHeap.perClient)} |`);
   L.push("");
+  if (r.fleetProcess) L.push(fleetMarkdown(r.fleetProcess));
   return L.join("\n");
 }
 
@@ -329,8 +292,12 @@ function figures(r) {
   const out = [];
   for (const t of r.throughput) for (const [lib, v] of Object.entries(t.libs)) out.push([`throughput w${t.window} ${lib}`, v.msgsPerSec]);
   for (const [lib, v] of Object.entries(r.latency)) out.push([`latency ${lib} p50`, v.p50], [`latency ${lib} p99`, v.p99]);
+  out.push(...connectFigures(r.connect), ...burstFigures(r.burst));
   for (const k of ["hubwire", "mqttjsMin", "mqttjsEsm"]) out.push([`bundle ${k} gzip`, r.bundle[k].gzip], [`bundle ${k} brotli`, r.bundle[k].brotli]);
+  for (const p of r.bundle.hubwire.parts) if (p.files.length) out.push([`bundle hubwire ${p.part} gzip`, p.gzip]);
+  out.push(["bundle wasm by module", r.bundle.wasmModules ? r.bundle.wasmModules.namedTotal : null]);
   out.push(["fleet connected", r.fleet.connected], ["fleet acked/s", r.fleet.ackedPerSec], ["fleet wasm bytes/client", r.fleet.wasmMemory.perClient]);
+  out.push(...fleetFigures(r.fleetProcess));
   return out;
 }
 
@@ -339,7 +306,8 @@ function figures(r) {
 async function main() {
   log(`${SMOKE ? "smoke" : "full"} run: emulator ${relative(ROOT, EMULATOR)}, wasm ${relative(ROOT, WASM_DIR)}`);
   const started = Date.now();
-  const emu = await startEmulator();
+  if (PROFILE) prepareProfileWasm(PROFILE_DIR);
+  const emu = await launchEmulator({ bin: EMULATOR });
   const server = await serve();
   const url = `http://127.0.0.1:${server.address().port}/`;
   let browser = null;
@@ -351,20 +319,30 @@ async function main() {
       raw: await deviceCfg(emu.info, token, "bench-raw"),
     };
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+    const browserVersion = `Chromium ${browser.version()}`;
     const { page, about } = await openPage(browser, url);
     log(`page: ${about.userAgent}, crossOriginIsolated ${about.crossOriginIsolated}, MQTT.js loaded ${about.mqttjs}`);
     const throughput = await runThroughput(page, cfgs);
     const latency = await runLatency(page, cfgs);
+    const connect = await runConnectLatency(page, cfgs, { samples: P.connSamples, warmup: P.connWarmup, blocks: P.connBlocks, log });
+    const burst = await runBurst(page, cfgs, { count: P.burstCount, size: P.size, chunk: P.burstChunk, rounds: P.burstRounds, log });
     await page.close();
+    const profile = PROFILE ? await profileWrite({ browser, url, cfg: cfgs.hubwire, count: P.count, size: P.size, window: 64, out: PROFILE_DIR, log }) : null;
     const fleet = await runFleet(browser, url, emu.info, token);
+    await browser.close();
+    browser = null;
+    // Devices per Node process: its own emulator, so the browser runs' state does not count.
+    const fleetProcess = await runFleetBench({ emulator: EMULATOR, client: NPM_DIR || WASM_DIR, smoke: SMOKE });
     let commit = "unknown";
     try { commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim(); } catch { /* not a checkout */ }
     const result = {
       date: new Date().toISOString(), commit, smoke: SMOKE,
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "?" },
-      browser: `Chromium ${browser.version()}`, crossOriginIsolated: about.crossOriginIsolated,
+      browser: browserVersion, crossOriginIsolated: about.crossOriginIsolated,
       emulator: relative(ROOT, EMULATOR), wasmDir: relative(ROOT, WASM_DIR), params: P,
-      throughput, latency, bundle: bundleSizes(), fleet, seconds: (Date.now() - started) / 1000,
+      throughput, latency, connect, burst, profile,
+      bundle: bundleSizes({ root: ROOT, wasmDir: WASM_DIR, npmDir: NPM_DIR, mqttDist: MQTT_DIST, log }),
+      fleet, fleetProcess, seconds: (Date.now() - started) / 1000,
     };
     mkdirSync(OUT, { recursive: true });
     writeFileSync(join(OUT, "latest.json"), JSON.stringify(result, null, 2) + "\n");
@@ -380,8 +358,7 @@ async function main() {
   } finally {
     if (browser) await browser.close();
     server.close();
-    emu.proc.kill();
-    rmSync(emu.dir, { recursive: true, force: true });
+    await emu.stop();
   }
 }
 

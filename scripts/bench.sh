@@ -5,6 +5,7 @@
 # (throughput, latency, bundle size, devices per tab; docs/benchmarks.md).
 #
 #   ./scripts/bench.sh            full run (~2 min after the builds): writes bench/results/latest.{json,md}
+#   ./scripts/bench.sh --profile  also a Chromium CPU profile of the QoS 1 write path (bench/profile.mjs)
 #   ./scripts/bench.sh --smoke    tiny counts, debug emulator + pkg/ (no release build); writes
 #                                 artifacts/bench/; fails only if a measurement produced no number
 #   HUBWIRE_SKIP_SETUP=1 ./scripts/bench.sh   skip the install checks
@@ -17,10 +18,12 @@ HUBWIRE_ROOT=$ROOT
 source "$ROOT/scripts/setup.sh"
 
 SMOKE=""
+EXTRA=()
 for a in "$@"; do
     case "$a" in
     --smoke) SMOKE=1 ;;
-    *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
+    --profile) EXTRA+=(--profile) ;;
+    *) echo "usage: $0 [--smoke] [--profile]" >&2; exit 2 ;;
     esac
 done
 
@@ -40,18 +43,21 @@ if [ -n "$SMOKE" ]; then
     log "cargo build -p hubwire-emulator"
     cargo build -p hubwire-emulator
     if [ ! -f pkg/hubwire_bg.wasm ]; then
-        log "wasm-pack build --target web --release"
-        wasm-pack build --target web --release
+        log "node packaging/web.mjs (wasm-pack build --target web --release into pkg/)"
+        "$NODE" packaging/web.mjs
     fi
-    exec "$NODE" bench/run.mjs --smoke --emulator "$TARGET_DIR/debug/hubwire-emulator" --wasm-dir pkg
+    # The npm package from that pkg/ (no cargo: seconds), so the smoke measures what ships.
+    "$NODE" packaging/build.mjs --wasm-dir pkg --out artifacts/bench/npm --no-pack
+    exec "$NODE" bench/run.mjs --smoke --emulator "$TARGET_DIR/debug/hubwire-emulator" \
+        --wasm-dir artifacts/bench/npm/hubwire/wasm --npm-dir artifacts/bench/npm/hubwire "${EXTRA[@]+"${EXTRA[@]}"}"
 fi
 
 log "cargo build --release -p hubwire-emulator"
 cargo build --release -p hubwire-emulator
-# The npm package as it ships (wasm-pack --release, then wasm-opt -Oz), built into a
-# directory of our own so a bench never rewrites pkg-npm/ under another suite.
+# The npm package as it ships (packaging/web.mjs builds pkg/, then minified JS), built into
+# a directory of our own so a bench never rewrites pkg-npm/ under another suite.
 NPM_OUT=artifacts/bench/npm
-log "node packaging/build.mjs --out $NPM_OUT --no-pack (wasm-pack --release, wasm-opt -Oz)"
+log "node packaging/build.mjs --out $NPM_OUT --no-pack (pkg/ by packaging/web.mjs, then the package)"
 "$NODE" packaging/build.mjs --out "$NPM_OUT" --no-pack
 exec "$NODE" bench/run.mjs --emulator "$TARGET_DIR/release/hubwire-emulator" \
-    --wasm-dir "$NPM_OUT/hubwire/wasm" --npm-dir "$NPM_OUT/hubwire"
+    --wasm-dir "$NPM_OUT/hubwire/wasm" --npm-dir "$NPM_OUT/hubwire" "${EXTRA[@]+"${EXTRA[@]}"}"

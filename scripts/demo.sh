@@ -29,13 +29,8 @@ log() { printf '[demo] %s\n' "$*" >&2; }
 
 [ -n "${HUBWIRE_SKIP_SETUP:-}" ] || ensure_build_tools
 
-log "wasm-pack build --target web --release"
-wasm-pack build --target web --release
-
-if ! grep -rqs HUBWIRE_EMULATOR_READY emulator/src; then
-    log "pkg/ is built ($(ls pkg)), but the emulator (emulator/) is not implemented yet: nothing to serve."
-    exit 0
-fi
+log "node packaging/web.mjs (wasm-pack build --target web --release into pkg/)"
+node packaging/web.mjs
 
 log "cargo build -p hubwire-emulator"
 cargo build -p hubwire-emulator

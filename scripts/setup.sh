@@ -7,8 +7,9 @@
 #
 # Everything comes from the package registries this project may reach:
 # rustup's target, crates.io (wasm-pack, wasm-bindgen-cli, geckodriver), Debian (chromium,
-# chromium-driver, firefox-esr, webkit2gtk-driver, xvfb, mosquitto, binaryen) and npm (`npm ci` from committed
-# lockfiles). Nothing downloads a prebuilt binary from anywhere else.
+# chromium-driver, firefox-esr, webkit2gtk-driver, xvfb, mosquitto) and npm (`npm ci` from committed
+# lockfiles: among them binaryen's wasm-opt, esbuild, terser). Nothing downloads a prebuilt
+# binary from anywhere else.
 
 HUBWIRE_ROOT=${HUBWIRE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 export HUBWIRE_ROOT
@@ -16,12 +17,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 # Debian packages the tests use: browsers + drivers for wasm-pack test (Chromium,
 # Firefox ESR whose driver comes from crates.io, WebKitGTK's WebKitWebDriver with
-# MiniBrowser under Xvfb) and Playwright, a real MQTT broker for the peer tests,
-# wasm-opt for release builds.
-HUBWIRE_APT_PACKAGES=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth mosquitto binaryen)
+# MiniBrowser under Xvfb) and Playwright, a real MQTT broker for the peer tests.
+# (No Debian binaryen: its wasm-opt 108 breaks wasm-bindgen output; wasm-opt is the npm one.)
+HUBWIRE_APT_PACKAGES=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth mosquitto)
 # Directories whose committed package-lock.json is installed with `npm ci`.
 # The root holds shared dev tools; add a directory here when a suite brings its own.
-HUBWIRE_NPM_DIRS=(. tests/sdk-peer tests/runtimes tests/e2e www bench)
+HUBWIRE_NPM_DIRS=(. tests/sdk-peer)
 
 setup_log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -122,7 +123,7 @@ ensure_apt_packages() {
 ensure_npm_dir() {
     local dir="$HUBWIRE_ROOT/$1" stamp sum
     [ -f "$dir/package.json" ] || return 0
-    # A package.json without dependencies (e.g. www/'s, which only sets "type") needs no install.
+    # A package.json without dependencies (e.g. one that only sets "type") needs no install.
     node -e 'const p = require(process.argv[1]);
         process.exit(Object.keys({ ...p.dependencies, ...p.devDependencies, ...p.optionalDependencies }).length ? 0 : 1)' \
         "$dir/package.json" || return 0
@@ -152,11 +153,11 @@ ensure_npm() {
     done
 }
 
-# What `wasm-pack build --release` needs (the demo needs only this): its wasm-opt is
-# the root node_modules' binaryen (see hubwire_wasm_opt_on_path), hence the root npm ci.
+# What the build (packaging/web.mjs, packaging/build.mjs) needs; the demo needs only this.
+# wasm-pack's wasm-opt is the root node_modules' binaryen (see hubwire_wasm_opt_on_path) and
+# the package's JS is minified by its esbuild and terser, hence the root npm ci.
 ensure_build_tools() {
-    ensure_wasm_target && ensure_wasm_pack && ensure_wasm_bindgen_cli && ensure_apt_packages binaryen &&
-        ensure_npm_dir .
+    ensure_wasm_target && ensure_wasm_pack && ensure_wasm_bindgen_cli && ensure_npm_dir .
 }
 
 # Everything scripts/test.sh needs.

@@ -9,8 +9,9 @@
 #   HUBWIRE_REQUIRE_PEERS=0 ...          let peer tests skip when a peer is missing (default 1: they fail)
 #
 # ADDING A SUITE: write a function `suite_<name>` below that runs your tests
-# and returns their exit status — or calls `skip "why"` and returns 0 when its
-# files are not there yet — then add <name> to SUITES in the order it should run.
+# and returns their exit status (or calls `skip "why"` and returns 0 when a tool it
+# needs is missing and HUBWIRE_REQUIRE_PEERS=0), then add <name> to SUITES in the
+# order it should run.
 # Helpers: `need_emulator` (starts the emulator once, exports HUBWIRE_EMULATOR_*),
 # `with_timeout SECS cmd...`, `node_tests DIR` (runs DIR's *.test.{mjs,js,cjs}
 # with `node --test`). Output goes to the terminal and to artifacts/test-logs/<name>.log.
@@ -29,7 +30,7 @@ HUBWIRE_ROOT=$ROOT
 # shellcheck source=scripts/setup.sh
 source "$ROOT/scripts/setup.sh"
 
-SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test wasm_test_firefox wasm_test_webkit sdk_peer e2e runtimes bench)
+SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test wasm_test_firefox wasm_test_webkit sdk_peer e2e runtimes fleet bench)
 
 LOG_DIR=${HUBWIRE_LOG_DIR:-$ROOT/artifacts/test-logs}
 mkdir -p "$LOG_DIR"
@@ -76,9 +77,6 @@ node_tests() {
 }
 
 EMULATOR_PID=""
-emulator_exists() {
-    [ -d emulator/src ] && grep -rqs HUBWIRE_EMULATOR_READY emulator/src
-}
 
 # Starts target/debug/hubwire-emulator once and exports HUBWIRE_EMULATOR_URL (http),
 # HUBWIRE_EMULATOR_WS_URL, HUBWIRE_EMULATOR_HOST_NAME, HUBWIRE_DEVICE_CONNECTION_STRING
@@ -86,10 +84,6 @@ emulator_exists() {
 need_emulator() {
     if [ -n "$EMULATOR_PID" ] && kill -0 "$EMULATOR_PID" 2>/dev/null; then
         return 0
-    fi
-    if ! emulator_exists; then
-        echo "emulator: not implemented yet (emulator/src never prints HUBWIRE_EMULATOR_READY)"
-        return 2
     fi
     with_timeout 1200 cargo build -p hubwire-emulator || return 1
     local ready="$RUN_DIR/emulator-ready.json" args i
@@ -115,12 +109,6 @@ need_emulator() {
     echo "emulator not ready after 30 s"
     stop_emulator
     return 1
-}
-
-# Like need_emulator, but succeeds (without HUBWIRE_EMULATOR_*) while the emulator is not implemented.
-optional_emulator() {
-    emulator_exists || return 0
-    need_emulator
 }
 
 read_ready_file() {
@@ -186,10 +174,6 @@ suite_cargo_test() {
 # fuzz/ (not a workspace member): the targets compile, then each runs briefly under
 # libFuzzer with the stable-toolchain instrumentation of fuzz/README.md.
 suite_fuzz() {
-    if [ ! -f fuzz/Cargo.toml ]; then
-        skip "fuzz/ does not exist yet"
-        return 0
-    fi
     local secs=${HUBWIRE_FUZZ_SECS:-20} t bins rc=0 fuzz_target=${CARGO_TARGET_DIR:-$ROOT/fuzz/target}
     (cd fuzz && RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
         -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -215,70 +199,28 @@ suite_fuzz() {
     return $rc
 }
 
+# The one build path (packaging/web.mjs): pkg/ (web target, wasm-opt with Cargo.toml's flags;
+# it must instantiate in Node and a second wasm-opt must gain < 3 %), the npm package from it
+# (packaging/build.mjs: minified JS, pkg-npm/), the size budget of what a page loads from the
+# package (packaging/sizes.mjs, packaging/size-budget.json), and the bundler target.
 suite_wasm_build() {
-    with_timeout 1200 wasm-pack build --target web --release || return 1
-    bundle_size || return 1
-    pkg_loads || return 1
+    local node
+    node=$(hubwire_node)
+    with_timeout 1200 "$node" packaging/web.mjs || return 1
+    with_timeout 300 "$node" packaging/build.mjs --wasm-dir pkg || return 1
+    "$node" packaging/sizes.mjs pkg-npm/hubwire || return 1
     # The bundler flavour (what webpack/Rollup users of wasm-pack output import) must build
     # too; the npm package itself is assembled from the web target (docs/runtimes.md).
-    with_timeout 1200 wasm-pack build --target bundler --release --out-dir target/hubwire-bundler || return 1
+    with_timeout 1200 "$node" packaging/web.mjs --target bundler --out-dir target/hubwire-bundler || return 1
     local b=target/hubwire-bundler
     echo "bundler target: $b/hubwire_bg.wasm $(wc -c <$b/hubwire_bg.wasm) B (gzip $(gzip -9 -c $b/hubwire_bg.wasm | wc -c) B) + $b/hubwire_bg.js $(wc -c <$b/hubwire_bg.js) B (gzip $(gzip -9 -c $b/hubwire_bg.js | wc -c) B)"
 }
 
-# The optimised pkg/ must instantiate and make a client (Debian's binaryen 108 broke that).
-pkg_loads() {
-    "$(hubwire_node)" --input-type=module -e '
-const { pathToFileURL } = await import("node:url");
-const { readFileSync } = await import("node:fs");
-const dir = process.argv[1];
-const m = await import(pathToFileURL(dir + "/hubwire.js").href);
-m.initSync({ module: readFileSync(dir + "/hubwire_bg.wasm") });
-const c = m.DeviceClient.fromConnectionString("HostName=h.example;DeviceId=d;SharedAccessKey=a2V5");
-if (c.state !== "disconnected") throw new Error("state " + c.state);
-c.close();
-console.log("pkg/ loads: initSync + DeviceClient.fromConnectionString ok");' "$ROOT/pkg"
-}
-
-# Prints (and writes to artifacts/bundle-size.json) the raw and gzip -9 sizes of pkg/.
-bundle_size() {
-    local wasm js wasm_raw wasm_gz js_raw js_gz
-    wasm=$(ls pkg/*_bg.wasm | head -1)
-    js=${wasm%_bg.wasm}.js
-    wasm_raw=$(wc -c <"$wasm"); wasm_gz=$(gzip -9 -c "$wasm" | wc -c)
-    js_raw=$(wc -c <"$js"); js_gz=$(gzip -9 -c "$js" | wc -c)
-    echo "bundle: $wasm $wasm_raw B (gzip $wasm_gz B) + $js $js_raw B (gzip $js_gz B) = gzip $((wasm_gz + js_gz)) B"
-    # wasm-pack has run the npm binaryen's wasm-opt -Oz (Cargo.toml, scripts/setup.sh), so a
-    # second -Oz (what packaging/build.mjs does for the npm package) must gain next to nothing.
-    local opt_raw=null opt_gz=null
-    if [ -x "$HUBWIRE_NODE_BIN/wasm-opt" ] && "$HUBWIRE_NODE_BIN/wasm-opt" -Oz --enable-bulk-memory \
-        --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
-        --enable-reference-types --enable-multivalue "$wasm" -o "$RUN_DIR/opt.wasm"; then
-        opt_raw=$(wc -c <"$RUN_DIR/opt.wasm"); opt_gz=$(gzip -9 -c "$RUN_DIR/opt.wasm" | wc -c)
-        echo "bundle after $("$HUBWIRE_NODE_BIN/wasm-opt" --version) -Oz: wasm $opt_raw B (gzip $opt_gz B) + js = gzip $((opt_gz + js_gz)) B"
-    fi
-    mkdir -p artifacts
-    printf '{"wasm":{"bytes":%d,"gzip":%d},"js":{"bytes":%d,"gzip":%d},"gzipTotal":%d,"wasmOptOz":{"bytes":%s,"gzip":%s}}\n' \
-        "$wasm_raw" "$wasm_gz" "$js_raw" "$js_gz" $((wasm_gz + js_gz)) "$opt_raw" "$opt_gz" >artifacts/bundle-size.json
-    if [ "$opt_raw" != null ] && [ $((opt_raw * 100)) -lt $((wasm_raw * 97)) ]; then
-        echo "pkg/ is not optimised: wasm-opt -Oz shrinks it from $wasm_raw to $opt_raw B (is $(command -v wasm-opt) the npm binaryen?)"
-        return 1
-    fi
-}
-
 suite_emulator() {
-    if ! emulator_exists; then
-        skip "emulator not implemented yet (emulator/src never prints HUBWIRE_EMULATOR_READY)"
-        return 0
-    fi
     need_emulator
 }
 
 suite_demo() {
-    if ! emulator_exists; then
-        skip "emulator not implemented yet: ./scripts/demo.sh only builds pkg/"
-        return 0
-    fi
     HUBWIRE_SKIP_SETUP=1 with_timeout 900 ./scripts/demo.sh --smoke 5>&-
 }
 
@@ -288,7 +230,7 @@ WASM_TEST_PREFIX=()
 # hide the others (wasm-pack hands extra args to `cargo build` too: no --no-fail-fast).
 wasm_test_targets() {
     # Tests read HUBWIRE_EMULATOR_* at build time (option_env!), so start it first.
-    optional_emulator || return 1
+    need_emulator || return 1
     local targets=(--lib) f rc=0
     # wasm-bindgen-test's default is 20 s per target; the end-to-end targets run many
     # real reconnects against the emulator and need more on a loaded 2-core machine.
@@ -335,42 +277,34 @@ suite_wasm_test_webkit() {
 }
 
 suite_sdk_peer() {
-    if [ ! -d tests/sdk-peer ]; then
-        skip "tests/sdk-peer does not exist yet"
-        return 0
-    fi
-    optional_emulator || return 1
+    need_emulator || return 1
     node_tests tests/sdk-peer
 }
 
 suite_e2e() {
-    local dirs=() d rc=0
-    for d in www/tests tests/e2e; do [ -d "$d" ] && dirs+=("$d"); done
-    if [ ${#dirs[@]} -eq 0 ]; then
-        skip "neither www/tests nor tests/e2e exists yet"
-        return 0
-    fi
-    optional_emulator || return 1
-    for d in "${dirs[@]}"; do node_tests "$d" || rc=1; done
-    return $rc
+    need_emulator || return 1
+    node_tests tests/e2e
 }
 
 suite_runtimes() {
-    if [ ! -d tests/runtimes ]; then
-        skip "tests/runtimes does not exist yet"
-        return 0
-    fi
-    optional_emulator || return 1
+    need_emulator || return 1
     node_tests tests/runtimes
+}
+
+# hubwire fleet (packaging/fleet, docs/fleet.md): template engine, shards, reports and its
+# WebSocket client; a 200-device fleet against the emulator with cloud operations mid-run;
+# `npx hubwire fleet` from the packed package (~1 min, plus the package build when stale).
+suite_fleet() {
+    need_emulator || return 1
+    if [ ! -f pkg/hubwire_bg.wasm ]; then
+        with_timeout 1200 "$(hubwire_node)" packaging/web.mjs || return 1
+    fi
+    node_tests tests/fleet
 }
 
 # The benchmarks with tiny counts (its own debug emulator and pkg/): checks each
 # measurement still produces a number, never a speed. Full run: ./scripts/bench.sh.
 suite_bench() {
-    if [ ! -f scripts/bench.sh ] || [ ! -f bench/run.mjs ]; then
-        skip "scripts/bench.sh or bench/run.mjs does not exist yet"
-        return 0
-    fi
     HUBWIRE_SKIP_SETUP=1 with_timeout 900 ./scripts/bench.sh --smoke 5>&-
 }
 

@@ -5,6 +5,8 @@
 //! bundle budget cannot afford (docs/size.md). Topics, tokens and error messages
 //! are built with these helpers instead.
 
+use crate::prelude::*;
+
 /// Appends the decimal form of `n`.
 pub(crate) fn push_u64(out: &mut String, mut n: u64) {
     let mut buf = [0u8; 20];
@@ -29,6 +31,17 @@ pub(crate) fn u64_string(n: u64) -> String {
     s
 }
 
+/// `bytes` as text; invalid UTF-8 (never seen from the hub) turns every non-ASCII
+/// byte into U+FFFD. Smaller in the wasm than `String::from_utf8_lossy`.
+pub(crate) fn utf8_lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| {
+        e.into_bytes()
+            .into_iter()
+            .map(|b| if b.is_ascii() { b as char } else { '\u{FFFD}' })
+            .collect()
+    })
+}
+
 /// The concatenation of `parts`.
 pub(crate) fn concat(parts: &[&str]) -> String {
     let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
@@ -48,5 +61,7 @@ mod tests {
             assert_eq!(u64_string(n), n.to_string());
         }
         assert_eq!(concat(&["a", "", "bc"]), "abc");
+        assert_eq!(utf8_lossy("zürich".into()), "zürich");
+        assert_eq!(utf8_lossy(vec![b'a', 0xff, b'b']), "a\u{FFFD}b");
     }
 }

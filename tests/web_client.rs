@@ -11,7 +11,6 @@
 mod web_common;
 
 use hubwire::hub::sas;
-use hubwire::wasm::DeviceClient;
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -213,8 +212,7 @@ async fn connect_with_token_provider_succeeds() {
         ("deviceId", id.as_str().into()),
         ("getToken", get_token.as_ref().clone()),
     ]);
-    let c = DeviceClient::from_token_provider(provider.unchecked_into(), Some(options(&[])))
-        .expect("client");
+    let c = client_from_provider(provider.unchecked_into(), Some(options(&[]))).expect("client");
     ok(c.connect()).await;
     assert_eq!(c.state(), "connected");
     let asked = asked.borrow().clone();
@@ -241,8 +239,7 @@ async fn token_provider_rejection_fails() {
         ("deviceId", id.as_str().into()),
         ("getToken", get_token.as_ref().clone()),
     ]);
-    let c = DeviceClient::from_token_provider(provider.unchecked_into(), Some(options(&[])))
-        .expect("client");
+    let c = client_from_provider(provider.unchecked_into(), Some(options(&[]))).expect("client");
     let errors = Recorder::new();
     c.on("error", errors.f()).expect("on");
     assert_eq!(err_code(c.connect()).await, "UNAUTHORIZED");
@@ -406,8 +403,7 @@ async fn methods_success_throw_and_unknown_succeeds() {
 async fn connect_wrong_key_fails() {
     let (id, _) = new_device("wrongkey").await;
     let cs = connection_string(&id, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
-    let c =
-        DeviceClient::from_connection_string(&cs, Some(options(&[fast_retry()]))).expect("client");
+    let c = client_from_cs(&cs, Some(options(&[fast_retry()]))).expect("client");
     let reconnecting = Recorder::new();
     let disconnected = Recorder::new();
     c.on("reconnecting", reconnecting.f()).expect("on");
@@ -453,7 +449,7 @@ async fn send_event_qos2_and_oversized_fails() {
     ok(c.send_event("still fine".into(), None)).await;
     assert_eq!(telemetry_of(&id).await.len(), 1);
     let insecure = obj(&[("url", "ws://example.com/$iothub/websocket".into())]);
-    let e = DeviceClient::from_connection_string(
+    let e = client_from_cs(
         &connection_string(&id, "AAAA"),
         Some(insecure.unchecked_into()),
     )
@@ -749,7 +745,7 @@ async fn token_provider_renewal_reconnects_succeeds() {
         ("deviceId", id.as_str().into()),
         ("getToken", get_token.as_ref().clone()),
     ]);
-    let c = DeviceClient::from_token_provider(
+    let c = client_from_provider(
         provider.unchecked_into(),
         Some(options(&[("tokenTtlSeconds", 4.into()), fast_retry()])),
     )
@@ -789,7 +785,7 @@ async fn module_identity_telemetry_and_method_succeeds() {
         "HostName={};DeviceId={id};ModuleId=m1;SharedAccessKey={key}",
         host()
     );
-    let c = DeviceClient::from_connection_string(&cs, Some(options(&[]))).expect("client");
+    let c = client_from_cs(&cs, Some(options(&[]))).expect("client");
     ok(c.connect()).await;
     let h = Function::new_with_args(
         "req",
@@ -919,11 +915,8 @@ async fn connect_unusable_url_fails() {
         ("url", "ws://127.0.0.1:99999/$iothub/websocket".into()),
         fast_retry(),
     ]);
-    let c = DeviceClient::from_connection_string(
-        &connection_string(&id, &key),
-        Some(o.unchecked_into()),
-    )
-    .expect("client");
+    let c =
+        client_from_cs(&connection_string(&id, &key), Some(o.unchecked_into())).expect("client");
     let reconnecting = Recorder::new();
     c.on("reconnecting", reconnecting.f()).expect("on");
     assert_eq!(err_code(c.connect()).await, "TRANSPORT");
@@ -944,7 +937,7 @@ async fn free_releases_socket_listeners_succeeds() {
     );
     ok(c.connect()).await;
     assert_eq!(get(&stats, "live").as_f64(), Some(4.0));
-    drop(c); // what JS `free()` / `[Symbol.dispose]()` / the FinalizationRegistry do
+    c.free(); // JS `free()` (and `[Symbol.dispose]()`) close the client
     assert_eq!(
         get(&stats, "live").as_f64(),
         Some(0.0),
@@ -1037,11 +1030,8 @@ async fn connect_unreachable_host_times_out_fails() {
         ("connectTimeoutMs", 800.into()),
         fast_retry(),
     ]);
-    let c = DeviceClient::from_connection_string(
-        &connection_string(&id, &key),
-        Some(o.unchecked_into()),
-    )
-    .expect("client");
+    let c =
+        client_from_cs(&connection_string(&id, &key), Some(o.unchecked_into())).expect("client");
     let reconnecting = Recorder::new();
     let disconnected = Recorder::new();
     c.on("reconnecting", reconnecting.f()).expect("on");

@@ -10,7 +10,6 @@
 
 mod web_common;
 
-use hubwire::wasm::DeviceClient;
 use js_sys::{Function, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -22,7 +21,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 const SECRET: &str = "c2VjcmV0LWtleS12YWx1ZS0xMjM0NTY3ODkw";
 
 fn cs_error(cs: &str) -> JsValue {
-    match DeviceClient::from_connection_string(cs, None) {
+    match client_from_cs(cs, None) {
         Ok(_) => panic!("{cs:?} was accepted"),
         Err(e) => e,
     }

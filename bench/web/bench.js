@@ -14,6 +14,7 @@ let wasm = null;
 
 // Counts WebSocket messages sent by any client in this page (one counter, read before and after a run).
 let wsSends = 0;
+export const wsSendCount = () => wsSends;
 const send = WebSocket.prototype.send;
 WebSocket.prototype.send = function (data) {
   wsSends++;
@@ -22,7 +23,9 @@ WebSocket.prototype.send = function (data) {
 
 /** Loads the wasm once; returns what the page knows about itself. */
 export async function init_() {
-  wasm = await initWasm({ module_or_path: new URL("/hubwire/hubwire_bg.wasm", import.meta.url) });
+  // ?wasm=PATH: another build of the same .wasm (bench/profile.mjs loads the names-kept twin).
+  const path = new URLSearchParams(location.search).get("wasm") || "/hubwire/hubwire_bg.wasm";
+  wasm = await initWasm({ module_or_path: new URL(path, import.meta.url) });
   return {
     userAgent: navigator.userAgent,
     crossOriginIsolated: self.crossOriginIsolated,
@@ -36,7 +39,7 @@ export { init_ as init };
 
 const enc = new TextEncoder();
 
-function varint(n) {
+export function varint(n) {
   const out = [];
   do {
     let b = n % 128;
@@ -47,22 +50,26 @@ function varint(n) {
   return out;
 }
 
-function str(s) {
+export function str(s) {
   const b = enc.encode(s);
   return [b.length >> 8, b.length & 0xff, ...b];
 }
 
-function connectFrame({ deviceId: clientId, username, password, keepAlive = 60 }) {
+export function connectFrame({ deviceId: clientId, username, password, keepAlive = 60 }) {
   const body = [0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x80 | 0x40 | 0x02, keepAlive >> 8, keepAlive & 0xff,
     ...str(clientId), ...str(username), ...str(password)];
   return new Uint8Array([0x10, ...varint(body.length), ...body]);
 }
 
-/** count PUBLISH QoS 1 frames back to back in one buffer; offsets[i] is where frame i starts. */
-function publishFrames(topic, payload, count) {
+/**
+ * count PUBLISH frames (QoS 1, or QoS 0 without packet ids) back to back in one buffer;
+ * offsets[i] is where frame i starts.
+ */
+export function publishFrames(topic, payload, count, qos = 1) {
   const t = str(topic);
-  const rem = t.length + 2 + payload.length;
-  const head = [0x32, ...varint(rem)];
+  const pidLen = qos ? 2 : 0;
+  const rem = t.length + pidLen + payload.length;
+  const head = [qos ? 0x32 : 0x30, ...varint(rem)];
   const frameLen = head.length + rem;
   const buf = new Uint8Array(frameLen * count);
   const offsets = new Array(count + 1);
@@ -72,9 +79,11 @@ function publishFrames(topic, payload, count) {
     const pid = (i % 65535) + 1;
     buf.set(head, o);
     buf.set(t, o + head.length);
-    buf[o + head.length + t.length] = pid >> 8;
-    buf[o + head.length + t.length + 1] = pid & 0xff;
-    buf.set(payload, o + head.length + t.length + 2);
+    if (qos) {
+      buf[o + head.length + t.length] = pid >> 8;
+      buf[o + head.length + t.length + 1] = pid & 0xff;
+    }
+    buf.set(payload, o + head.length + t.length + pidLen);
   }
   offsets[count] = frameLen * count;
   return { buf, offsets };
@@ -110,7 +119,7 @@ function packetReader(onPacket) {
 }
 
 /** A raw MQTT-over-WebSocket connection: resolves once CONNACK 0 arrives. */
-function rawConnect(cfg, onPuback) {
+export function rawConnect(cfg, onPuback) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(cfg.wsUrl, ["mqtt"]);
     ws.binaryType = "arraybuffer";
@@ -132,7 +141,7 @@ function rawConnect(cfg, onPuback) {
 //
 // open(cfg) -> { send(): Promise<void> (settles on PUBACK), close() }
 
-const topicOf = (cfg) => `devices/${cfg.deviceId}/messages/events/`;
+export const topicOf = (cfg) => `devices/${cfg.deviceId}/messages/events/`;
 
 /**
  * A WebSocketLike for hubwire's `webSocketFactory` that sends everything written
@@ -186,7 +195,8 @@ async function openHubwire(cfg, payload, batchWs = false) {
   };
 }
 
-async function openMqttjs(cfg, payload) {
+/** An MQTT.js client connected to the emulator as `cfg`'s device (resolves on its "connect"). */
+export async function connectMqttjs(cfg) {
   const c = mqtt.connect(cfg.wsUrl, {
     clientId: cfg.deviceId, username: cfg.username, password: cfg.password,
     protocolVersion: 4, clean: true, keepalive: 60, reconnectPeriod: 0, connectTimeout: 10000,
@@ -195,9 +205,15 @@ async function openMqttjs(cfg, payload) {
     c.once("connect", resolve);
     c.once("error", reject);
   });
+  return c;
+}
+
+export async function openMqttjs(cfg, payload) {
+  const c = await connectMqttjs(cfg);
   const topic = topicOf(cfg);
   const body = mqtt.Buffer ? mqtt.Buffer.from(payload) : payload;
   return {
+    client: c,
     send: () => new Promise((resolve, reject) =>
       c.publish(topic, body, { qos: 1 }, (err) => (err ? reject(err) : resolve()))),
     close: () => new Promise((resolve) => c.end(false, {}, resolve)),

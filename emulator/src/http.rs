@@ -169,6 +169,12 @@ async fn route(ctx: &Arc<Ctx>, remote: SocketAddr, req: Request<Incoming>) -> Re
     let m = &method;
     match segs.as_slice() {
         ["devices"] if m == Method::GET => ok(sh.with(|h, _| h.list_json(None))),
+        ["devices"] if m == Method::POST => match crate::core::parse_json(&body).and_then(|v| {
+            sh.with(|h, now| crate::bulk::run(h, now, &v, &mut crate::keys::generate))
+        }) {
+            Ok((status, v)) => json_response(status, &v),
+            Err(e) => service_error(e),
+        },
         ["devices", d] => identity_route(sh, m, IdentityId::device(d), &body),
         ["devices", d, "modules"] if m == Method::GET => ok(sh.with(|h, _| h.list_json(Some(d)))),
         ["devices", d, "modules", mid] => identity_route(sh, m, IdentityId::module(d, mid), &body),

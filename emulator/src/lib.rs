@@ -5,8 +5,10 @@
 //! modules are the thin tokio/hyper layer around it.
 #![forbid(unsafe_code)]
 
+pub mod bulk;
 pub mod codec;
 pub mod core;
+pub mod fdlimit;
 pub mod http;
 pub mod http_dps;
 pub mod keys;

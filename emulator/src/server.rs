@@ -142,6 +142,8 @@ fn load_state(path: &std::path::Path) -> Result<Option<State>, String> {
 
 /// Starts everything and serves until the process ends.
 pub async fn run(o: Options) -> Result<(), String> {
+    let fds = crate::fdlimit::raise();
+    eprintln!("hubwire-emulator: {}", fds.describe());
     let state = match &o.state_file {
         Some(p) => load_state(p)?,
         None => None,
@@ -223,6 +225,7 @@ pub async fn run(o: Options) -> Result<(), String> {
         "hostName": o.host_name,
         "serviceConnectionString": format!("HostName={};SharedAccessKeyName=iothubowner;SharedAccessKey={service_key}", o.host_name),
         "demoDevice": demo,
+        "fdLimit": fds.to_json(),
         "dps": { "idScope": o.id_scope, "provisioningHost": o.host_name },
     });
     if let Ok(mut i) = shared.info.lock() {
@@ -294,10 +297,26 @@ async fn wait_for_shutdown() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Waits after a failed `accept` so that running out of file descriptors
+/// (EMFILE) does not spin; says so once per burst.
+async fn accept_failed(e: std::io::Error, quiet_until: &mut std::time::Instant) {
+    let now = std::time::Instant::now();
+    if now >= *quiet_until {
+        eprintln!("hubwire-emulator: accept failed: {e} (too many connections for the file-descriptor limit?)");
+        *quiet_until = now + std::time::Duration::from_secs(10);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+}
+
 async fn accept_plain(listener: TcpListener, ctx: Arc<Ctx>) {
+    let mut quiet_until = std::time::Instant::now();
     loop {
-        let Ok((stream, remote)) = listener.accept().await else {
-            continue;
+        let (stream, remote) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                accept_failed(e, &mut quiet_until).await;
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
@@ -312,9 +331,14 @@ async fn accept_plain(listener: TcpListener, ctx: Arc<Ctx>) {
 }
 
 async fn accept_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, ctx: Arc<Ctx>) {
+    let mut quiet_until = std::time::Instant::now();
     loop {
-        let Ok((stream, remote)) = listener.accept().await else {
-            continue;
+        let (stream, remote) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                accept_failed(e, &mut quiet_until).await;
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();

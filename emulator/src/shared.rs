@@ -83,6 +83,16 @@ impl Shared {
         r
     }
 
+    /// [`Shared::with`] for the timer task itself: it does not wake the timer,
+    /// which would otherwise rescan every connection every few milliseconds forever.
+    fn with_quiet<R>(&self, f: impl FnOnce(&mut Hub, u64) -> R) -> R {
+        let now = now_ms();
+        let mut g = self.lock();
+        let r = f(&mut g.hub, now);
+        self.dispatch(&mut g);
+        r
+    }
+
     /// Registers a new device transport.
     pub fn open_conn(&self) -> (ConnId, mpsc::UnboundedReceiver<ConnCmd>) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -132,6 +142,11 @@ impl Shared {
     }
 
     fn drain(&self, g: &mut Inner) {
+        self.dispatch(g);
+        self.timer.notify_one();
+    }
+
+    fn dispatch(&self, g: &mut Inner) {
         while let Some(o) = g.hub.poll_output() {
             match o {
                 Output::Transmit { conn, bytes } => {
@@ -157,7 +172,6 @@ impl Shared {
         if g.hub.take_dirty() {
             self.persist.notify_one();
         }
-        self.timer.notify_one();
     }
 
     /// Drives [`Hub::handle_timeout`] forever.
@@ -169,12 +183,13 @@ impl Shared {
                 None => Duration::from_secs(3600),
             };
             tokio::select! {
-                _ = tokio::time::sleep(sleep) => self.with(|h, now| h.handle_timeout(now)),
+                _ = tokio::time::sleep(sleep) => self.with_quiet(|h, now| h.handle_timeout(now)),
                 _ = self.timer.notified() => {
-                    // Every input notifies; recomputing the next deadline scans all
-                    // connections, so coalesce bursts (a deadline is at most this late).
+                    // Every input notifies (it may have set an earlier deadline);
+                    // recomputing the next deadline scans all connections, so coalesce
+                    // bursts (a deadline is at most this late), then look again: the
+                    // scan runs `handle_timeout` only when something is due.
                     tokio::time::sleep(TIMER_COALESCE).await;
-                    self.with(|h, now| h.handle_timeout(now));
                 }
             }
         }

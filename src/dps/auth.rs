@@ -8,6 +8,8 @@
 //! - a device in an enrollment group signs with its *derived* key
 //!   `base64(HMAC-SHA256(base64decode(groupKey), registrationId))`.
 
+use crate::prelude::*;
+
 use crate::hub::connection_string::SymmetricKey;
 use crate::hub::encoding::percent_encode_into;
 use crate::hub::sas;

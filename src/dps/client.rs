@@ -7,7 +7,9 @@
 //! Every `now` is milliseconds since the Unix epoch. A registration ends with
 //! exactly one [`DpsEvent::Assigned`] or [`DpsEvent::Failed`]. Rules: docs/dps.md.
 
-use std::collections::VecDeque;
+use crate::prelude::*;
+
+use alloc::collections::VecDeque;
 
 use crate::hub::client::{Auth as HubAuth, ClientConfig};
 use crate::hub::connection_string::Secret;

@@ -1,5 +1,7 @@
 //! What a registration needs: ID scope, registration id, credentials and the knobs.
 
+use crate::prelude::*;
+
 use crate::hub::connection_string::SymmetricKey;
 use crate::hub::retry::Backoff;
 use crate::hub::sas;

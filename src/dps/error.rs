@@ -3,6 +3,8 @@
 //! Each variant says whose fault it is and carries what DPS said (its numeric
 //! `errorCode`, e.g. 401002, and `message`), never a key or token.
 
+use crate::prelude::*;
+
 use core::fmt;
 
 use crate::hub::error::MalformedError;
@@ -218,7 +220,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 impl From<MalformedError> for Error {
     fn from(e: MalformedError) -> Self {

@@ -1,5 +1,7 @@
 //! What the provisioning client reports: [`DpsEvent`], [`Assignment`], [`State`].
 
+use crate::prelude::*;
+
 use crate::hub::client::ClientConfig;
 
 use super::error::Error;

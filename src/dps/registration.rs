@@ -12,6 +12,8 @@
 //! 4xx       {"errorCode":401002,"trackingId":"…","message":"…","timestampUtc":"…"}
 //! ```
 
+use crate::prelude::*;
+
 use crate::hub::error::MalformedError;
 use crate::hub::json;
 

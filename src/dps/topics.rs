@@ -7,6 +7,8 @@
 //! `hub`, a topic that is not DPS's gives `Ok(None)`, one that is but is
 //! broken gives `Err`.
 
+use crate::prelude::*;
+
 use crate::hub::encoding::{decode_bag, percent_encode, PropertyBag};
 use crate::hub::error::MalformedError;
 

@@ -5,6 +5,8 @@
 //! engine is: the length is a multiple of 4, padding only at the end, and the
 //! unused bits of the last symbol are zero. Tests compare both on random input.
 
+use crate::prelude::*;
+
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// `bytes` as base64 text.

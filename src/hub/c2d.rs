@@ -3,15 +3,18 @@
 //! Devices receive on `devices/{id}/messages/devicebound/{bag}`; modules on
 //! `devices/{id}/modules/{mid}/inputs/{input}/{bag}`.
 
+use crate::prelude::*;
+
 use super::encoding::{decode_bag, push_pair, PropertyBag};
 use super::error::MalformedError;
 use super::telemetry::SystemProperties;
+use crate::text::concat;
 
 /// The SUBSCRIBE filter for C2D (devices) or module inputs (modules).
 pub fn subscribe_filter(device_id: &str, module_id: Option<&str>) -> String {
     match module_id {
-        Some(m) => format!("devices/{device_id}/modules/{m}/inputs/#"),
-        None => format!("devices/{device_id}/messages/devicebound/#"),
+        Some(m) => concat(&["devices/", device_id, "/modules/", m, "/inputs/#"]),
+        None => concat(&["devices/", device_id, "/messages/devicebound/#"]),
     }
 }
 
@@ -78,7 +81,7 @@ pub fn topic(
     system: &SystemProperties,
     properties: &[(String, Option<String>)],
 ) -> String {
-    let mut out = format!("devices/{device_id}/messages/devicebound/");
+    let mut out = concat(&["devices/", device_id, "/messages/devicebound/"]);
     let start = out.len();
     system.encode_into(&mut out, start);
     for (k, v) in properties {

@@ -4,6 +4,8 @@
 //! contradictory field is a typed error that names the field. Secrets are
 //! wrapped in [`Secret`] whose `Debug` never shows them.
 
+use crate::prelude::*;
+
 use core::fmt;
 
 use super::error::ConnectionStringError as E;
@@ -73,7 +75,7 @@ pub enum Credential {
         /// Its `se` (seconds since the Unix epoch).
         expiry_secs: u64,
     },
-    /// `x509=true` (as the official SDKs accept): the transport presents an X.509 client
+    /// `x509=true` (as the official SDKs write it): the transport presents an X.509 client
     /// certificate in the TLS handshake; CONNECT carries no password.
     X509,
 }
@@ -149,18 +151,18 @@ impl ConnectionString {
             check_host("GatewayHostName", g)?;
         }
         let x509 = match x509 {
-            None => false,
-            Some(v) if v.eq_ignore_ascii_case("true") => true,
-            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            None | Some("false") => false,
+            Some("true") => true,
             Some(_) => return Err(E::Invalid("x509", "must be true or false")),
         };
         let credential = match (key, sig) {
-            (Some(_), _) if x509 => return Err(E::Contradictory("x509", "SharedAccessKey")),
-            (_, Some(_)) if x509 => return Err(E::Contradictory("x509", "SharedAccessSignature")),
-            _ if x509 && key_name.is_some() => {
-                return Err(E::Contradictory("x509", "SharedAccessKeyName"))
+            (None, None) if x509 && key_name.is_none() => Credential::X509,
+            _ if x509 => {
+                return Err(E::Contradictory(
+                    "x509",
+                    "SharedAccessKey or SharedAccessSignature",
+                ))
             }
-            _ if x509 => Credential::X509,
             (Some(_), Some(_)) => {
                 return Err(E::Contradictory("SharedAccessKey", "SharedAccessSignature"))
             }

@@ -5,6 +5,8 @@
 //! a space is `%20`, never `+`. Decoding accepts `%xx` in either case (Node
 //! sends `%2a`) and leaves `+` alone: IoT Hub puts a literal `+` in C2D bags.
 
+use crate::prelude::*;
+
 use super::error::MalformedError;
 
 /// Whether `b` is an RFC 3986 unreserved byte (never encoded).
@@ -45,7 +47,7 @@ fn hex_val(b: u8) -> Option<u8> {
 
 /// Decodes `%XX` escapes (either case); every other byte, `+` included, is kept.
 pub fn percent_decode(s: &str) -> Result<String, MalformedError> {
-    if !s.contains('%') {
+    if !s.bytes().any(|b| b == b'%') {
         return Ok(s.to_owned());
     }
     let bytes = s.as_bytes();

@@ -4,6 +4,8 @@
 //! each variant says whose fault it is. No variant ever carries a secret:
 //! connection-string errors name the *field*, never its value.
 
+use crate::prelude::*;
+
 use core::fmt;
 
 use crate::text::push_u64;
@@ -521,7 +523,7 @@ macro_rules! display_via_describe {
 }
 display_via_describe!(Error, IdError, ConnectionStringError, MalformedError);
 
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 impl From<ConnectionStringError> for Error {
     fn from(e: ConnectionStringError) -> Self {

@@ -11,7 +11,7 @@ pub const MAX_ID_LEN: usize = 128;
 
 /// Whether `c` may appear in a device or module id.
 pub fn is_id_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-.%_*?!(),:=@$'".contains(c)
+    c.is_ascii_alphanumeric() || (c.is_ascii() && b"-.%_*?!(),:=@$'".contains(&(c as u8)))
 }
 
 fn validate(kind: IdKind, id: &str) -> Result<(), IdError> {

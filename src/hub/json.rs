@@ -11,7 +11,9 @@
 //! Used by `twin` (`desired.$version`), `pnp` (component properties, acks)
 //! and `crate::dps` (registration request and response bodies).
 
-use std::borrow::Cow;
+use crate::prelude::*;
+
+use alloc::borrow::Cow;
 
 fn ws(s: &[u8], mut i: usize) -> usize {
     while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r') {
@@ -135,14 +137,15 @@ fn walk<'a>(obj: &'a str, mut f: impl FnMut(&'a str, &'a str) -> bool) -> Option
             return None;
         }
         let kend = string_end(s, i)?;
-        let raw_key = &obj[i + 1..kend - 1];
+        // `get`, not indexing: no str-slicing panic path in the wasm (docs/size.md).
+        let raw_key = obj.get(i + 1..kend - 1)?;
         i = ws(s, kend);
         if s.get(i) != Some(&b':') {
             return None;
         }
         i = ws(s, i + 1);
         let vend = value_end(s, i)?;
-        if f(raw_key, &obj[i..vend]) {
+        if f(raw_key, obj.get(i..vend)?) {
             return Some(());
         }
         i = ws(s, vend);
@@ -155,7 +158,7 @@ fn walk<'a>(obj: &'a str, mut f: impl FnMut(&'a str, &'a str) -> bool) -> Option
 }
 
 fn key_text(raw_key: &str) -> Option<Cow<'_, str>> {
-    if raw_key.contains('\\') {
+    if raw_key.bytes().any(|b| b == b'\\') {
         unescape(raw_key).map(Cow::Owned)
     } else {
         Some(Cow::Borrowed(raw_key))

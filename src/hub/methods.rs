@@ -4,8 +4,11 @@
 //! answers on `$iothub/methods/res/{status}/?$rid={rid}`. Plug and Play
 //! commands are named `{component}*{command}`.
 
+use crate::prelude::*;
+
 use super::encoding::{decode_bag, percent_decode, percent_encode};
 use super::error::MalformedError;
+use crate::text::{concat, u64_string};
 
 /// SUBSCRIBE filter for method requests.
 pub const SUBSCRIBE_FILTER: &str = "$iothub/methods/POST/#";
@@ -63,16 +66,22 @@ pub fn parse_request_topic(topic: &str) -> Result<Option<MethodRequest>, Malform
 
 /// `$iothub/methods/res/{status}/?$rid={rid}`
 pub fn response_topic(status: u16, rid: &str) -> String {
-    format!("{RES_PREFIX}{status}/?$rid={}", percent_encode(rid))
+    concat(&[
+        RES_PREFIX,
+        &u64_string(status.into()),
+        "/?$rid=",
+        &percent_encode(rid),
+    ])
 }
 
 /// `$iothub/methods/POST/{name}/?$rid={rid}` (what the hub sends; for the emulator).
 pub fn request_topic(name: &str, rid: &str) -> String {
-    format!(
-        "{POST_PREFIX}{}/?$rid={}",
-        percent_encode(name),
-        percent_encode(rid)
-    )
+    concat(&[
+        POST_PREFIX,
+        &percent_encode(name),
+        "/?$rid=",
+        &percent_encode(rid),
+    ])
 }
 
 /// Parses a device's method response topic into `(status, rid)` (for the emulator). `Ok(None)`: not one.

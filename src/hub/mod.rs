@@ -12,6 +12,7 @@ pub mod client;
 pub mod connection_string;
 pub mod encoding;
 pub mod error;
+pub mod hmac;
 pub mod ids;
 pub(crate) mod json;
 pub mod methods;

@@ -15,6 +15,8 @@
 //! `serde_json` natively) does the rest. Every input is checked structurally
 //! and a bad one is `Error::InvalidArgument` naming the argument.
 
+use crate::prelude::*;
+
 use super::error::Error;
 use super::json;
 

@@ -4,11 +4,11 @@
 //! percent-encoded resource `{host}/devices/{id}[/modules/{mid}]` and `se` the
 //! expiry in seconds since the Unix epoch (passed in: the core reads no clock).
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::prelude::*;
 
 use super::encoding::{decode_bag, percent_encode, percent_encode_into};
 use super::error::MalformedError;
+use crate::text::{concat, push_u64, u64_string};
 
 /// Default token lifetime in seconds.
 pub const DEFAULT_TTL_SECS: u64 = 3600;
@@ -19,25 +19,19 @@ pub const SCHEME: &str = "SharedAccessSignature";
 /// The unencoded resource URI: `{host}/devices/{device}[/modules/{module}]`.
 pub fn resource(host: &str, device_id: &str, module_id: Option<&str>) -> String {
     match module_id {
-        Some(m) => format!("{host}/devices/{device_id}/modules/{m}"),
-        None => format!("{host}/devices/{device_id}"),
+        Some(m) => concat(&[host, "/devices/", device_id, "/modules/", m]),
+        None => concat(&[host, "/devices/", device_id]),
     }
 }
 
 /// The text that is signed: `{percent-encoded resource}\n{expiry}`.
 pub fn string_to_sign(encoded_resource: &str, expiry_secs: u64) -> String {
-    format!("{encoded_resource}\n{expiry_secs}")
+    concat(&[encoded_resource, "\n", &u64_string(expiry_secs)])
 }
 
 /// `base64(HMAC-SHA256(key, message))`.
 pub fn sign(key: &[u8], message: &str) -> String {
-    // HMAC accepts keys of any length, so new_from_slice cannot fail.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC takes any key length"),
-    };
-    mac.update(message.as_bytes());
-    super::base64::encode(&mac.finalize().into_bytes())
+    super::base64::encode(&super::hmac::hmac_sha256(key, message.as_bytes()))
 }
 
 /// Builds a device/module token for `resource` (unencoded) expiring at `expiry_secs`.
@@ -57,7 +51,7 @@ pub fn token(key: &[u8], resource: &str, expiry_secs: u64, key_name: Option<&str
         percent_encode_into(&mut out, n);
     }
     out.push_str("&se=");
-    out.push_str(&expiry_secs.to_string());
+    push_u64(&mut out, expiry_secs);
     out
 }
 

@@ -5,10 +5,13 @@
 //! the system properties (`$.mid`, `$.cid`, ...) and then the application
 //! properties in insertion order.
 
+use crate::prelude::*;
+
 use crate::mqtt::QoS;
 
 use super::encoding::{decode_bag, push_pair, PropertyBag};
 use super::error::{Error, MalformedError};
+use crate::text::concat;
 
 /// IoT Hub's largest device-to-cloud message (topic + body), in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -71,6 +74,18 @@ pub const SYSTEM_PROPERTY_NAMES: [(&str, &str); 13] = [
     ("$.cmid", "connectionModuleId"),
 ];
 
+/// The wire keys alone, in [`SYSTEM_PROPERTY_NAMES`] order: what encoding and decoding
+/// use, so that the service names (used only by the emulator) stay out of the wasm.
+const SYSTEM_PROPERTY_KEYS: [&str; 13] = {
+    let mut keys = [""; 13];
+    let mut i = 0;
+    while i < 13 {
+        keys[i] = SYSTEM_PROPERTY_NAMES[i].0;
+        i += 1;
+    }
+    keys
+};
+
 impl SystemProperties {
     /// The fields in [`SYSTEM_PROPERTY_NAMES`] order.
     fn values(&self) -> [&Option<String>; 13] {
@@ -119,14 +134,16 @@ impl SystemProperties {
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
-        let i = SYSTEM_PROPERTY_NAMES.iter().position(|(k, _)| *k == key)?;
+        let i = SYSTEM_PROPERTY_KEYS.iter().position(|k| *k == key)?;
         self.values_mut().into_iter().nth(i)
     }
 
     /// Appends the set system properties to a bag being built in `out`.
     pub fn encode_into(&self, out: &mut String, bag_start: usize) {
-        for ((k, _), v) in self.iter() {
-            push_pair(out, bag_start, k, Some(v));
+        for (k, v) in SYSTEM_PROPERTY_KEYS.into_iter().zip(self.values()) {
+            if let Some(v) = v {
+                push_pair(out, bag_start, k, Some(v));
+            }
         }
     }
 
@@ -179,8 +196,8 @@ impl Telemetry {
 /// `devices/{id}/messages/events/` or `devices/{id}/modules/{mid}/messages/events/`.
 pub fn topic_prefix(device_id: &str, module_id: Option<&str>) -> String {
     match module_id {
-        Some(m) => format!("devices/{device_id}/modules/{m}/messages/events/"),
-        None => format!("devices/{device_id}/messages/events/"),
+        Some(m) => concat(&["devices/", device_id, "/modules/", m, "/messages/events/"]),
+        None => concat(&["devices/", device_id, "/messages/events/"]),
     }
 }
 

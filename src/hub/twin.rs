@@ -5,9 +5,12 @@
 //! [`desired_version`] uses the small, allocation-light scanner in
 //! `super::json` rather than a JSON library in the wasm bundle.
 
+use crate::prelude::*;
+
 use super::encoding::{decode_bag, percent_encode};
 use super::error::MalformedError;
 use super::json;
+use crate::text::{concat, push_u64, u64_string};
 
 /// SUBSCRIBE filter for twin responses.
 pub const RESPONSE_SUBSCRIBE_FILTER: &str = "$iothub/twin/res/#";
@@ -21,26 +24,32 @@ const REPORTED_PREFIX: &str = "$iothub/twin/PATCH/properties/reported/";
 
 /// `$iothub/twin/GET/?$rid={rid}`
 pub fn get_topic(rid: &str) -> String {
-    format!("{GET_PREFIX}?$rid={}", percent_encode(rid))
+    concat(&[GET_PREFIX, "?$rid=", &percent_encode(rid)])
 }
 
 /// `$iothub/twin/PATCH/properties/reported/?$rid={rid}`
 pub fn patch_topic(rid: &str) -> String {
-    format!("{REPORTED_PREFIX}?$rid={}", percent_encode(rid))
+    concat(&[REPORTED_PREFIX, "?$rid=", &percent_encode(rid)])
 }
 
 /// `$iothub/twin/res/{status}/?$rid={rid}[&$version={v}]` (what the hub sends; for the emulator).
 pub fn response_topic(status: u16, rid: &str, version: Option<u64>) -> String {
-    let mut t = format!("{RES_PREFIX}{status}/?$rid={}", percent_encode(rid));
+    let mut t = concat(&[
+        RES_PREFIX,
+        &u64_string(status.into()),
+        "/?$rid=",
+        &percent_encode(rid),
+    ]);
     if let Some(v) = version {
-        t.push_str(&format!("&$version={v}"));
+        t.push_str("&$version=");
+        push_u64(&mut t, v);
     }
     t
 }
 
 /// `$iothub/twin/PATCH/properties/desired/?$version={v}` (for the emulator).
 pub fn desired_topic(version: u64) -> String {
-    format!("{DESIRED_PREFIX}?$version={version}")
+    concat(&[DESIRED_PREFIX, "?$version=", &u64_string(version)])
 }
 
 /// A twin topic received by the device.

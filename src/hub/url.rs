@@ -23,7 +23,9 @@ pub fn check(url: &str, allow_insecure: bool) -> Result<(), Error> {
 /// The host part of `authority/path...` (no userinfo, no port, no brackets).
 fn host_of(rest: &str) -> &str {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit('@').next().unwrap_or("");
+    let authority = authority
+        .rfind('@')
+        .map_or(authority, |i| authority.get(i + 1..).unwrap_or(""));
     if let Some(v6) = authority.strip_prefix('[') {
         return v6.split(']').next().unwrap_or("");
     }

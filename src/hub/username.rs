@@ -1,5 +1,7 @@
 //! The MQTT username: `{host}/{device}[/{module}]/?api-version={v}[&model-id=..][&DeviceClientType=..]`.
 
+use crate::prelude::*;
+
 use super::encoding::percent_encode_into;
 
 /// The api-version the client announces unless configured otherwise.

@@ -9,6 +9,8 @@
 //! written, UTF-8 topics, packet id 0. The server side (the emulator) has its
 //! own codec.
 
+use crate::prelude::*;
+
 use super::config::QoS;
 use super::error::{Error, Malformed};
 

@@ -1,5 +1,7 @@
 //! Session configuration, the will message and QoS.
 
+use crate::prelude::*;
+
 /// MQTT quality of service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum QoS {

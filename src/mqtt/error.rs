@@ -223,5 +223,5 @@ impl fmt::Display for PublishError {
     }
 }
 
-impl std::error::Error for Error {}
-impl std::error::Error for PublishError {}
+impl core::error::Error for Error {}
+impl core::error::Error for PublishError {}

@@ -1,5 +1,7 @@
 //! What the session reports to its driver.
 
+use crate::prelude::*;
+
 use super::config::QoS;
 use super::error::{ConnectReturn, LostReason};
 

@@ -5,6 +5,8 @@
 //! limit *before* reserving any buffer for the body, and then copies exactly
 //! that many bytes. It never allocates more than the limit for one packet.
 
+use crate::prelude::*;
+
 use super::error::Error;
 
 /// Incremental packet framer with a size limit.

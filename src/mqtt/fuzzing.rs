@@ -4,7 +4,9 @@
 //! `mqttbytes`, an MQTT codec nobody here wrote (compiled only for tests and
 //! `--cfg fuzzing`).
 
-use std::collections::BTreeSet;
+use crate::prelude::*;
+
+use alloc::collections::BTreeSet;
 
 use super::codec;
 use super::{Config, Event, Framer, QoS, Session, State};

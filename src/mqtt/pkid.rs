@@ -1,5 +1,7 @@
 //! Packet identifiers: 1..=65535, wrapping, never reusing one in flight.
 
+use crate::prelude::*;
+
 /// Allocator of MQTT packet identifiers (MQTT 3.1.1 §2.3.1).
 #[derive(Debug, Clone)]
 pub struct PacketIds {

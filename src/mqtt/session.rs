@@ -1,6 +1,6 @@
 //! The sans-IO MQTT 3.1.1 client session.
 
-use std::collections::VecDeque;
+use crate::prelude::*;
 
 use super::codec::{self, ConnectFields, ServerPacket};
 use super::config::{Config, QoS};
@@ -20,12 +20,12 @@ pub struct Session {
     config: Config,
     state: State,
     framer: Framer,
-    outgoing: VecDeque<Vec<u8>>,
-    events: VecDeque<Event>,
+    outgoing: Outgoing,
+    events: Vec<Event>,
     timers: TimerTable,
     ids: PacketIds,
     /// QoS 1 publishes awaiting PUBACK (id, encoded packet), in the order they were first sent.
-    inflight: VecDeque<(u16, Vec<u8>)>,
+    inflight: Vec<(u16, Vec<u8>)>,
     pending_subs: Vec<u16>,
     pending_unsubs: Vec<u16>,
     ping_outstanding: bool,
@@ -40,11 +40,11 @@ impl Session {
             framer: Framer::new(config.max_incoming_packet),
             config,
             state: State::Idle,
-            outgoing: VecDeque::new(),
-            events: VecDeque::new(),
+            outgoing: Outgoing::default(),
+            events: Vec::new(),
             timers: TimerTable::default(),
             ids: PacketIds::new(),
-            inflight: VecDeque::new(),
+            inflight: Vec::new(),
             pending_subs: Vec::new(),
             pending_unsubs: Vec::new(),
             ping_outstanding: false,
@@ -62,6 +62,11 @@ impl Session {
     /// The configuration the session was built with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Sets the will the next CONNECT carries.
+    pub fn set_will(&mut self, will: Option<super::Will>) {
+        self.config.will = will;
     }
 
     /// Room left in the QoS 1 window.
@@ -114,7 +119,7 @@ impl Session {
         self.teardown();
         self.outgoing.clear();
         self.state = State::Connecting;
-        self.outgoing.push_back(bytes);
+        self.outgoing.push(&bytes);
         self.last_sent = now;
         self.timers.set(
             Timer::Connack,
@@ -140,7 +145,7 @@ impl Session {
         if self.state != State::Connected {
             return Err(PublishError::NotConnected);
         }
-        if topic.is_empty() || topic.contains(['+', '#', '\0']) {
+        if topic.is_empty() || topic.bytes().any(|b| matches!(b, b'+' | b'#' | 0)) {
             return Err(PublishError::InvalidTopic);
         }
         if qos == QoS::AtMostOnce {
@@ -158,7 +163,7 @@ impl Session {
             .ok_or(PublishError::Encode(Error::PacketIdsExhausted))?;
         match codec::publish_parts(topic, payload, qos, retain, pkid) {
             Ok(bytes) => {
-                self.inflight.push_back((pkid, bytes.clone()));
+                self.inflight.push((pkid, bytes.clone()));
                 self.queue(now, bytes);
                 Ok(Some(pkid))
             }
@@ -301,21 +306,19 @@ impl Session {
     /// `coalesce` is on, else one packet.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        if !self.config.coalesce || self.outgoing.len() <= 1 {
-            return self.outgoing.pop_front();
-        }
-        let total = self.outgoing.iter().map(Vec::len).sum();
-        let mut buf = Vec::with_capacity(total);
-        for p in self.outgoing.drain(..) {
-            buf.extend_from_slice(&p);
-        }
-        Some(buf)
+        self.outgoing.take(self.config.coalesce)
     }
 
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        (!self.events.is_empty()).then(|| self.events.remove(0))
+    }
+
+    /// Every queued event at once, oldest first (what `poll_event` would return).
+    #[must_use]
+    pub fn take_events(&mut self) -> Vec<Event> {
+        core::mem::take(&mut self.events)
     }
 
     /// When `handle_timeout` should next be called (the earliest timer).
@@ -327,7 +330,7 @@ impl Session {
     // ----- internals -----
 
     fn queue(&mut self, now: u64, bytes: Vec<u8>) {
-        self.outgoing.push_back(bytes);
+        self.outgoing.push(&bytes);
         self.last_sent = now;
         if self.state == State::Connected && !self.ping_outstanding {
             if let Some(ka) = self.keep_alive_ms() {
@@ -353,7 +356,7 @@ impl Session {
         self.teardown();
         self.outgoing.clear();
         self.state = State::Idle;
-        self.events.push_back(Event::ConnectionLost(reason));
+        self.events.push(Event::ConnectionLost(reason));
     }
 
     fn fail(&mut self, e: Error) -> Error {
@@ -382,7 +385,7 @@ impl Session {
                 if let Some(i) = self.inflight.iter().position(|(id, _)| *id == pkid) {
                     self.inflight.remove(i);
                     self.ids.release(pkid);
-                    self.events.push_back(Event::PubAck(pkid));
+                    self.events.push(Event::PubAck(pkid));
                 }
                 Ok(())
             }
@@ -390,14 +393,14 @@ impl Session {
                 if take(&mut self.pending_subs, pkid) {
                     self.ids.release(pkid);
                     let granted = codes.into_iter().map(QoS::from_u8).collect();
-                    self.events.push_back(Event::SubAck { pkid, granted });
+                    self.events.push(Event::SubAck { pkid, granted });
                 }
                 Ok(())
             }
             ServerPacket::UnsubAck(pkid) if connected => {
                 if take(&mut self.pending_unsubs, pkid) {
                     self.ids.release(pkid);
-                    self.events.push_back(Event::UnsubAck(pkid));
+                    self.events.push(Event::UnsubAck(pkid));
                 }
                 Ok(())
             }
@@ -412,11 +415,11 @@ impl Session {
             self.teardown();
             self.outgoing.clear();
             self.state = State::Idle;
-            self.events.push_back(Event::Refused(refused));
+            self.events.push(Event::Refused(refused));
             return Ok(());
         }
         self.state = State::Connected;
-        self.events.push_back(Event::Connected { session_present });
+        self.events.push(Event::Connected { session_present });
         if let Some(ka) = self.keep_alive_ms() {
             // Keep-alive counts from the last packet sent: the CONNECT.
             self.timers
@@ -439,7 +442,7 @@ impl Session {
             QoS::AtLeastOnce => self.queue(now, codec::puback(p.pkid)),
             QoS::AtMostOnce => {}
         }
-        self.events.push_back(Event::Message(Incoming {
+        self.events.push(Event::Message(Incoming {
             topic: p.topic,
             payload: p.payload,
             qos: p.qos,
@@ -448,6 +451,40 @@ impl Session {
             pkid: p.pkid,
         }));
         Ok(())
+    }
+}
+
+/// Packets waiting for `poll_transmit`, back to back, with where each ends.
+#[derive(Debug, Default)]
+struct Outgoing {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Outgoing {
+    fn push(&mut self, packet: &[u8]) {
+        self.buf.extend_from_slice(packet);
+        self.ends.push(self.buf.len());
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
+
+    /// Everything queued (`all`), or the oldest packet.
+    fn take(&mut self, all: bool) -> Option<Vec<u8>> {
+        let first = *self.ends.first()?;
+        if all || self.ends.len() == 1 {
+            self.ends.clear();
+            return Some(core::mem::take(&mut self.buf));
+        }
+        self.ends.remove(0);
+        for e in &mut self.ends {
+            *e -= first;
+        }
+        let rest = self.buf.split_off(first);
+        Some(core::mem::replace(&mut self.buf, rest))
     }
 }
 

@@ -3,28 +3,26 @@
 //!
 //! | file | role |
 //! |---|---|
-//! | `api.rs` | `DeviceClient`, the exported class: arguments in, Promises out |
-//! | `driver.rs` | the driver loop: port reports → core inputs; core events → port calls |
-//! | `host.rs` | the JS port: socket, timer, listeners, pending Promises (inline JS) |
-//! | `convert.rs` | JS ⇄ Rust values: options, telemetry, errors, C2D, method calls |
-//! | `sdk_options.rs` | the will, the token renewal margin, a message's creation time |
-//! | `modules.rs` | `sendOutputEvent`, `onInputMessage` (module identities) |
-//! | `panic.rs` | panic hook → `error` events |
+//! | `client.js` | the client object apps hold: socket, timer, listeners, Promises, value conversion, the drive loop |
+//! | `api.rs` | `DeviceClient`, the exported name: its constructors build the core and return the client.js object |
+//! | `core.rs` | `Core`: `hub::Client` exported to client.js with plain arguments |
+//! | `host.rs` | imports from client.js and the host |
+//! | `panic.rs` | panics → `error` events |
+//! | `runtime.rs` | allocator and panic handler of the release (no-`std`) build |
 //! | `types.rs` | the hand-written TypeScript |
 //!
 //! Only compiled for `wasm32`; `crate::hub` does everything IoT Hub and MQTT.
 
 mod api;
-mod convert;
-mod driver;
+mod core;
 mod host;
-mod modules;
 mod panic;
-mod sdk_options;
+#[cfg(not(feature = "std"))]
+mod runtime;
 mod types;
 
 pub use api::DeviceClient;
-pub use types::{ClientOptionsArg, MessageOptionsArg, MethodHandlerArg, TokenProviderArg};
+pub use types::{ClientOptionsArg, TokenProviderArg};
 
 #[cfg(test)]
 mod tests;

@@ -1,10 +1,9 @@
 //! Shell unit tests in headless Chromium (`wasm-pack test --headless --chrome`):
-//! the port against a fake socket, options and errors. The end-to-end behaviour
-//! against the emulator is in tests/web_*.rs.
+//! the client object against a fake socket, options and errors. The end-to-end
+//! behaviour against the emulator is in tests/web_*.rs.
 
 use super::api::DeviceClient;
-use super::convert;
-use super::host;
+use super::core::hub_error;
 use crate::hub;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::cell::RefCell;
@@ -46,6 +45,21 @@ export function emit(t, type, data) {
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 "#)]
 extern "C" {
+    type Client;
+    #[wasm_bindgen(method)]
+    fn connect(this: &Client) -> Promise;
+    #[wasm_bindgen(method)]
+    fn close(this: &Client);
+    #[wasm_bindgen(method, getter)]
+    fn state(this: &Client) -> String;
+    #[wasm_bindgen(method, js_name = sendEvent)]
+    fn send_event(this: &Client, body: JsValue) -> Promise;
+    #[wasm_bindgen(method, js_name = getTwin)]
+    fn get_twin(this: &Client) -> Promise;
+    #[wasm_bindgen(method, catch)]
+    fn on(this: &Client, event: &str, cb: Function) -> Result<(), JsValue>;
+    #[wasm_bindgen(method)]
+    fn off(this: &Client, event: &str, cb: Function);
     #[wasm_bindgen(js_name = fakeWs)]
     fn fake_ws(ready_state: u16) -> JsValue;
     #[wasm_bindgen(js_name = fakeFactory)]
@@ -72,14 +86,14 @@ fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
 
 const CS: &str = "HostName=h.example;DeviceId=d;SharedAccessKey=a2V5";
 
-fn client_with(ws: &JsValue) -> (DeviceClient, Function) {
+fn client_with(ws: &JsValue) -> (Client, Function) {
     let factory = fake_factory(ws);
     let opts = obj(&[
         ("url", "ws://127.0.0.1:1/$iothub/websocket".into()),
         ("webSocketFactory", factory.clone().into()),
     ]);
     let c = DeviceClient::from_connection_string(CS, Some(opts.unchecked_into())).expect("client");
-    (c, factory)
+    (c.unchecked_into(), factory)
 }
 
 #[wasm_bindgen_test]
@@ -151,7 +165,7 @@ async fn port_close_rejects_pending_with_closed_succeeds() {
     let ws = fake_ws(0);
     let (c, _) = client_with(&ws);
     let connect = c.connect();
-    let send = c.send_event(JsValue::from_str("x"), None);
+    let send = c.send_event(JsValue::from_str("x"));
     c.close();
     for p in [connect, send] {
         let err = JsFuture::from(p).await.expect_err("rejected");
@@ -164,15 +178,19 @@ async fn port_close_rejects_pending_with_closed_succeeds() {
 
 #[wasm_bindgen_test]
 fn error_object_has_code_and_retryable_succeeds() {
-    let e = convert::hub_error(&hub::Error::InsecureUrl);
+    let e = hub_error(&hub::Error::InsecureUrl);
     assert!(e.is_instance_of::<js_sys::Error>());
     assert_eq!(get(&e, "name").as_string().as_deref(), Some("HubwireError"));
     assert_eq!(get(&e, "code").as_string().as_deref(), Some("INSECURE_URL"));
     assert_eq!(get(&e, "retryable").as_bool(), Some(false));
     assert!(get(&e, "status").is_undefined());
-    let e = convert::hub_error(&hub::Error::Throttled { status: 429 });
+    let e = hub_error(&hub::Error::Throttled { status: 429 });
     assert_eq!(get(&e, "status").as_f64(), Some(429.0));
     assert_eq!(get(&e, "retryable").as_bool(), Some(true));
+}
+
+fn construct(options: JsValue) -> Result<JsValue, JsValue> {
+    DeviceClient::from_connection_string(CS, Some(options.unchecked_into()))
 }
 
 #[wasm_bindgen_test]
@@ -190,61 +208,61 @@ fn options_read_succeeds() {
         ),
         ("modelId", JsValue::UNDEFINED),
     ]);
-    let mut c = hub::ClientConfig::from_connection_string(CS).expect("cs");
-    let factory = convert::client_options(&o, &mut c).expect("valid options");
-    assert_eq!(c.url.as_deref(), Some("ws://127.0.0.1:1/x"));
-    assert_eq!(c.keep_alive_secs, 30);
-    assert!(c.clean_session);
-    assert_eq!(c.retry.min_ms, 5);
-    assert_eq!(c.retry.jitter, 0.25);
-    assert_eq!(c.connect_timeout_ms, 1234);
-    assert!(factory.is_function());
-    assert!(c.model_id.is_none() && c.coalesce);
-    assert!(convert::client_options(&JsValue::UNDEFINED, &mut c)
-        .expect("no options")
-        .is_undefined());
+    let c: Client = construct(o).expect("valid options").unchecked_into();
+    assert_eq!(c.state(), "disconnected");
+    c.close();
+    assert!(DeviceClient::from_connection_string(CS, None).is_ok());
 }
 
 #[wasm_bindgen_test]
 fn options_wrong_type_fails() {
-    for bad in [
-        obj(&[("keepAliveSeconds", "60".into())]),
-        obj(&[("keepAliveSeconds", 70000.into())]),
-        obj(&[("retry", obj(&[("jitter", 2.into())]))]),
-        obj(&[("webSocketFactory", 1.into())]),
-        JsValue::from_str("options"),
+    for (bad, field) in [
+        (
+            obj(&[("keepAliveSeconds", "60".into())]),
+            "options.keepAliveSeconds",
+        ),
+        (
+            obj(&[("keepAliveSeconds", 70000.into())]),
+            "options.keepAliveSeconds",
+        ),
+        (
+            obj(&[("retry", obj(&[("jitter", 2.into())]))]),
+            "options.retry.jitter",
+        ),
+        (
+            obj(&[("webSocketFactory", 1.into())]),
+            "options.webSocketFactory",
+        ),
+        (obj(&[("url", 1.into())]), "options.url"),
+        (JsValue::from_str("options"), "options"),
+        // A policy the core checks: ws:// to a host that is not loopback.
+        (obj(&[("url", "ws://example.com/".into())]), "ws://"),
     ] {
-        let mut c = hub::ClientConfig::from_connection_string(CS).expect("cs");
-        let err = convert::client_options(&bad, &mut c).expect_err("refused");
+        let err = construct(bad).expect_err("refused");
+        let code = get(&err, "code").as_string().unwrap_or_default();
+        assert!(
+            code == "INVALID_ARGUMENT" || code == "INSECURE_URL",
+            "{code}"
+        );
+        let msg = get(&err, "message").as_string().unwrap_or_default();
+        assert!(msg.contains(field), "{msg:?} names {field}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn send_event_bad_arguments_fail() {
+    let ws = fake_ws(0);
+    let (c, _) = client_with(&ws);
+    for bad in [JsValue::UNDEFINED, JsValue::from(js_sys::Symbol::for_("x"))] {
+        let err = JsFuture::from(c.send_event(bad))
+            .await
+            .expect_err("refused");
         assert_eq!(
             get(&err, "code").as_string().as_deref(),
             Some("INVALID_ARGUMENT")
         );
     }
-}
-
-#[wasm_bindgen_test]
-fn options_properties_in_order_succeeds() {
-    let rec = obj(&[("b", "2".into()), ("a", "1".into())]);
-    assert_eq!(
-        convert::properties(&rec).expect("record"),
-        vec![("b".to_string(), "2".to_string()), ("a".into(), "1".into())]
-    );
-    let arr: JsValue = Array::of2(
-        &Array::of2(&"k".into(), &"v".into()),
-        &Array::of2(&"k".into(), &"w".into()),
-    )
-    .into();
-    assert_eq!(
-        convert::properties(&arr).expect("pairs"),
-        vec![("k".to_string(), "v".to_string()), ("k".into(), "w".into())]
-    );
-    assert!(convert::properties(&obj(&[("n", 1.into())])).is_err());
-    let d = js_sys::Date::new(&JsValue::from_f64(0.0));
-    assert_eq!(
-        convert::expiry(&d.into()).expect("date"),
-        "1970-01-01T00:00:00.000Z"
-    );
+    c.close();
 }
 
 #[wasm_bindgen_test]
@@ -268,20 +286,4 @@ fn panic_report_reaches_error_listeners_succeeds() {
         Some("INTERNAL")
     );
     assert_eq!(get(&got[0], "message").as_string().as_deref(), Some("boom"));
-}
-
-#[wasm_bindgen_test]
-fn host_failure_codes_match_the_port_succeeds() {
-    use crate::hub::TransportError as T;
-    let got: Vec<T> = (0..5).map(host::failure).collect();
-    assert_eq!(
-        got,
-        [
-            T::CreateFailed,
-            T::NoWebSocket,
-            T::BadUrl,
-            T::NotASocket,
-            T::Refused
-        ]
-    );
 }

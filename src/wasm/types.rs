@@ -1,10 +1,10 @@
 //! Hand-written TypeScript for docs/js-api.md, emitted into the `.d.ts`.
 //!
-//! The `DeviceClient` class itself is generated from `client.rs`; the
-//! `interface DeviceClient` below merges typed overloads of `on`/`off`/`onMethod`
-//! into it (TypeScript class/interface declaration merging). `on` and `off` are
-//! `skip_typescript` in `client.rs`, so no catch-all `(event: string, cb: Function)`
-//! signature exists and an unknown event name does not compile.
+//! The `DeviceClient` class generated from `api.rs` carries only the static
+//! constructors; what they return is the client object of client.js, whose
+//! instance methods are declared by the `interface DeviceClient` below
+//! (TypeScript class/interface declaration merging). `on`/`off` have typed
+//! overloads only, so an unknown event name does not compile.
 
 use wasm_bindgen::prelude::*;
 
@@ -86,6 +86,31 @@ export type ErrorCode = "INVALID_CONNECTION_STRING" | "INVALID_ARGUMENT" | "UNAU
 export interface HubwireError extends Error { code: ErrorCode; status?: number; retryable: boolean; }
 
 export interface DeviceClient {
+  /** "disconnected" | "connecting" | "connected" | "reconnecting" | "closed". */
+  readonly state: ConnectionState;
+  /** Connects, retrying with backoff for up to `connectTimeoutMs` (default 60 s); resolves on the first
+   * CONNACK. Rejects when the hub refuses for good (e.g. `UNAUTHORIZED`), or at the deadline with the last
+   * failure's code (`TRANSPORT` when the socket never opened) and stops. After a success, reconnecting is unbounded. */
+  connect(): Promise<void>;
+  /** Sends MQTT DISCONNECT and closes the socket; the client can `connect()` again. A pending `connect()` rejects with `CLOSED`. */
+  disconnect(): Promise<void>;
+  /** Releases the socket, the timer and every listener; pending Promises reject with `CLOSED`. Unusable afterwards. */
+  close(): void;
+  /** Sends telemetry. QoS 1 (default) resolves on PUBACK, QoS 0 once written. While reconnecting the message is queued (bounded: `QUEUE_FULL`). */
+  sendEvent(body: string | Uint8Array | JsonValue, options?: MessageOptions): Promise<void>;
+  /** A module's output event (`$.on`), which IoT Edge routes deliver to module inputs: `sendEvent` with `outputName`. Modules only. */
+  sendOutputEvent(outputName: string, body: string | Uint8Array | JsonValue, options?: MessageOptions): Promise<void>;
+  /** Calls `cb` with the messages routed to this module's input `inputName` (they reach `message` listeners too). Modules only. */
+  onInputMessage(inputName: string, cb: (m: C2dMessage) => void): void;
+  /** Fetches the whole twin. */
+  getTwin(): Promise<Twin>;
+  /** Patches reported properties (`null` deletes); resolves to the new reported `$version`. */
+  updateReportedProperties(patch: Record<string, JsonValue>): Promise<number>;
+  /** Calls `cb` with every cloud-to-device message. */
+  onMessage(cb: (m: C2dMessage) => void): void;
+  /** Calls `cb` with every desired-properties patch (it carries `$version`). */
+  onDesiredPropertiesUpdate(cb: (patch: TwinProperties) => void): void;
+  /** A direct-method handler for `name`, or the default handler. Unknown methods answer 501. */
   onMethod(name: string, handler: MethodHandler): void;
   onMethod(handler: MethodHandler): void;
   on(event: "connected", cb: () => void): void;
@@ -101,16 +126,10 @@ export type DeviceClientEvent = "connected" | "disconnected" | "reconnecting" | 
 
 #[wasm_bindgen]
 extern "C" {
-    /// `ClientOptions` (read with `Reflect`; typed for TypeScript only).
+    /// `ClientOptions` (read by client.js; typed for TypeScript only).
     #[wasm_bindgen(typescript_type = "ClientOptions")]
     pub type ClientOptionsArg;
-    /// `MessageOptions`.
-    #[wasm_bindgen(typescript_type = "MessageOptions")]
-    pub type MessageOptionsArg;
     /// `TokenProvider`.
     #[wasm_bindgen(typescript_type = "TokenProvider")]
     pub type TokenProviderArg;
-    /// `MethodHandler`.
-    #[wasm_bindgen(typescript_type = "MethodHandler")]
-    pub type MethodHandlerArg;
 }

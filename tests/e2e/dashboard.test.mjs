@@ -5,7 +5,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { startEmulator, launchBrowser, openDashboard, connectDemo, eventually, num, serviceFor, telemetryCursor } from "./harness.mjs";
+import path from "node:path";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { startEmulator, launchBrowser, openDashboard, connectDemo, eventually, num, serviceFor, telemetryCursor, ROOT } from "./harness.mjs";
 import { sasToken, parseConnectionString } from "../../www/js/sas.js";
 
 let emu;
@@ -270,8 +274,13 @@ test("dashboard_connection_drop_shows_reconnecting_then_connected_succeeds", asy
       body: JSON.stringify({ kind: "drop" }),
     });
     assert.equal(drop.status, 204);
-    await page.waitForSelector("body[data-conn=reconnecting]", { timeout: 10000 });
-    assert.match(await page.textContent("#conn-state-text"), /Reconnecting|Connection lost/);
+    // State and text read in one step: with full-jitter backoff the reconnect can finish
+    // within milliseconds, before a second round trip to the page.
+    await page.waitForFunction(
+      () => document.body.dataset.conn === "reconnecting" && /Reconnecting|Connection lost/.test(document.getElementById("conn-state-text").textContent),
+      null,
+      { timeout: 10000 },
+    );
     await page.waitForSelector("body[data-conn=connected]", { timeout: 30000 });
     const events = await page.textContent("#event-log");
     assert.match(events, /disconnected/);
@@ -359,6 +368,61 @@ test("dashboard_fleet_of_50_devices_connects_and_sends_succeeds", async () => {
     await eventually(async () => /Stopped 50 devices/.test(await page.textContent("#fleet-status")), "the fleet to stop");
     assert.equal(await num(page, "#fleet-connected"), 0);
     await eventually(async () => !(await service.connectionInfo("e2e-fleet-050")).connected, "the emulator to see the device leave");
+  });
+});
+
+/** Splits a POSIX shell command line (plain words and '…' quoting, as fleetCommand writes it). */
+function shellWords(line) {
+  const out = [];
+  let word = null;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      word = (word ?? "") + line.slice(i + 1, end);
+      i = end;
+    } else if (c === "\\") {
+      word = (word ?? "") + line[++i];
+    } else if (c === " ") {
+      if (word !== null) out.push(word);
+      word = null;
+    } else {
+      word = (word ?? "") + c;
+    }
+  }
+  if (word !== null) out.push(word);
+  return out;
+}
+
+test("dashboard_fleet_panel_states_browser_cap_and_runs_hubwire_fleet_command_succeeds", async () => {
+  await withDashboard("fleet-cli", async (page) => {
+    assert.match(await page.textContent("#fleet-cap-text"), /255 WebSockets per browser[\s\S]*at most 250 devices[\s\S]*hubwire fleet/);
+    await page.fill("#fleet-size", "5000");
+    await page.fill("#fleet-prefix", "e2e-big-");
+    await page.fill("#fleet-interval", "2");
+    await page.fill("#fleet-spread", "10");
+    const big = await page.textContent("#fleet-cli");
+    assert.equal(big, `npx hubwire fleet --count 5000 --prefix e2e-big- --pad 4 --interval 2 --interval-spread 10% --url '${emu.info.wsUrl}' --ramp-per-sec 500 --report fleet-report.json`);
+    await page.click("#fleet-start");
+    await eventually(async () => /more than a tab can hold[\s\S]*hubwire fleet command/.test(await page.textContent("#fleet-status")), "the cap message");
+    assert.equal(await page.locator("#fleet-grid li").count(), 0, "nothing started in the tab");
+    // The command runs as shown (with a count small enough for a test): same device names as the tab's fleet.
+    await page.fill("#fleet-size", "4");
+    const words = shellWords(await page.textContent("#fleet-cli"));
+    assert.deepEqual(words.slice(0, 3), ["npx", "hubwire", "fleet"]);
+    const dir = mkdtempSync(path.join(tmpdir(), "hubwire-e2e-fleet-"));
+    const r = spawnSync(process.execPath, [path.join(ROOT, "packaging", "fleet", "cli.js"), ...words.slice(2), "--messages", "1", "--progress", "off"], {
+      cwd: dir,
+      encoding: "utf8",
+      timeout: 60000,
+      env: { ...process.env, IOTHUB_CONNECTION_STRING: emu.info.serviceConnectionString },
+    });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const report = JSON.parse(readFileSync(path.join(dir, "fleet-report.json"), "utf8"));
+    assert.deepEqual([report.devices.first, report.devices.last], ["e2e-big-001", "e2e-big-004"], "the names the tab's fleet gives");
+    assert.equal(report.totals.acked, 4);
+    await page.click("#fleet-cli-copy");
+    await eventually(async () => /Copied|Selected/.test(await page.textContent("#fleet-cli-copied")), "the copy button to answer");
   });
 });
 

@@ -2,12 +2,11 @@
 // or taken from the environment), headless Debian Chromium through playwright-core, a
 // console-error trap, screenshots under artifacts/, and a service API client for checks.
 
-import { spawn } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ServiceClient } from "../../www/js/service.js";
+import { launchEmulator, sharedEmulator } from "../support/emulator.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const ARTIFACTS = path.join(ROOT, "artifacts", "e2e");
@@ -15,80 +14,25 @@ export const ARTIFACTS = path.join(ROOT, "artifacts", "e2e");
 /** Launch headless Chromium (HUBWIRE_CHROMIUM or /usr/bin/chromium). */
 export { launchChromium as launchBrowser } from "../support/chromium.mjs";
 
-async function servesDashboard(httpUrl) {
-  try {
-    const [page, info] = await Promise.all([fetch(`${httpUrl}/`), fetch(`${httpUrl}/emulator/info`)]);
-    const html = await page.text();
-    return page.ok && info.ok && html.includes("hubwire") && (await fetch(`${httpUrl}/pkg/hubwire.js`)).ok;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * The emulator under test. HUBWIRE_EMULATOR_HTTP (or scripts/test.sh's HUBWIRE_EMULATOR_URL)
- * is used when it serves the dashboard and pkg/; otherwise the binary
- * (HUBWIRE_EMULATOR_BIN or target/debug/hubwire-emulator) is started on a free port,
- * serving www/ and pkg/ (or HUBWIRE_PKG_DIR).
+ * The emulator under test: the one scripts/test.sh runs when it serves the dashboard and pkg/,
+ * else our own (tests/support/emulator.mjs; HUBWIRE_EMULATOR_BIN or target/debug/hubwire-emulator)
+ * serving www/ and pkg/ (or HUBWIRE_PKG_DIR), its log in artifacts/e2e/emulator.log.
  */
 export async function startEmulator() {
-  const given = process.env.HUBWIRE_EMULATOR_HTTP || process.env.HUBWIRE_EMULATOR_URL;
-  if (given && (await servesDashboard(given.replace(/\/$/, "")))) {
-    const httpUrl = given.replace(/\/$/, "");
-    const info = await (await fetch(`${httpUrl}/emulator/info`)).json();
-    return { httpUrl, info, stop: async () => {} };
-  }
+  const shared = await sharedEmulator({ serves: ["/", "/pkg/hubwire.js"] });
+  if (shared) return { httpUrl: shared.httpUrl, info: shared, stop: async () => {} };
   const pkgDir = process.env.HUBWIRE_PKG_DIR ? path.resolve(process.env.HUBWIRE_PKG_DIR) : path.join(ROOT, "pkg");
   if (!fs.existsSync(path.join(pkgDir, "hubwire.js"))) {
-    throw new Error("pkg/hubwire.js is missing: run `wasm-pack build --target web --release` first");
+    throw new Error("pkg/hubwire.js is missing: run `node packaging/web.mjs` (or scripts/test.sh wasm_build) first");
   }
-  const targetDir = process.env.CARGO_TARGET_DIR || path.join(ROOT, "target");
-  const bin = process.env.HUBWIRE_EMULATOR_BIN || path.join(targetDir, "debug", "hubwire-emulator");
-  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run \`cargo build -p hubwire-emulator\` first`);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hubwire-e2e-"));
-  const readyFile = path.join(dir, "ready.json");
-  const logPath = path.join(ARTIFACTS, "emulator.log");
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const log = fs.openSync(logPath, "w");
-  const child = spawn(
-    bin,
-    ["--port", "0", "--static", path.join(ROOT, "www"), "--pkg", pkgDir, "--ready-file", readyFile, "--state-file", path.join(dir, "state.json")],
-    { cwd: ROOT, stdio: ["ignore", log, log] },
-  );
-  let exited = null;
-  child.on("exit", (code, signal) => (exited = { code, signal }));
-  const deadline = Date.now() + 30000;
-  let info = null;
-  while (Date.now() < deadline) {
-    if (exited) throw new Error(`emulator exited (${JSON.stringify(exited)}) before it was ready; see ${logPath}`);
-    try {
-      const parsed = JSON.parse(fs.readFileSync(readyFile, "utf8"));
-      if (parsed.httpUrl) {
-        info = parsed;
-        break;
-      }
-    } catch {
-      // Not written (completely) yet.
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  if (!info) {
-    child.kill("SIGKILL");
-    throw new Error(`emulator not ready after 30 s; see ${logPath}`);
-  }
-  return {
-    httpUrl: info.httpUrl,
-    info,
-    stop: async () => {
-      if (exited) return;
-      const gone = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await gone;
-      clearTimeout(t);
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const emu = await launchEmulator({
+    staticDir: path.join(ROOT, "www"),
+    pkgDir,
+    stateFile: true,
+    logFile: path.join(ARTIFACTS, "emulator.log"),
+  });
+  return { httpUrl: emu.httpUrl, info: emu.info, stop: emu.stop };
 }
 
 /** A service API client for assertions, signing with the emulator's service connection string. */

@@ -3,12 +3,12 @@
 //
 // Environment:
 //   HUBWIRE_NPM_TARBALL     use this tarball instead of building one
-//   HUBWIRE_EMULATOR_BIN    the emulator binary (default target/debug/hubwire-emulator, built if absent)
-//   HUBWIRE_EMULATOR_READY_FILE  use a running emulator: its --ready-file (scripts/test.sh exports it)
-//   HUBWIRE_EMULATOR_HTTP   use a running emulator: its /emulator/info is read
+//   HUBWIRE_EMULATOR_BIN, HUBWIRE_EMULATOR_READY_FILE, HUBWIRE_EMULATOR_URL/_HTTP:
+//                           which emulator (tests/support/emulator.mjs)
 
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { launchEmulator, sharedEmulator } from "../support/emulator.mjs";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
@@ -165,57 +165,18 @@ export async function runProcess(cmd, args, opts = {}) {
   return { code, signal, timedOut, stdout: p.out.stdout, stderr: p.out.stderr };
 }
 
-/** The emulator binary (built by cargo when HUBWIRE_EMULATOR_BIN is not set). */
-export function emulatorBinary() {
-  if (process.env.HUBWIRE_EMULATOR_BIN) return process.env.HUBWIRE_EMULATOR_BIN;
-  const p = join(repo, "target", "debug", "hubwire-emulator");
-  const r = spawnSync("cargo", ["build", "-q", "-p", "hubwire-emulator"], { cwd: repo, stdio: ["ignore", "inherit", "inherit"] });
-  if (r.status !== 0 || !existsSync(p)) throw new Error("cargo build -p hubwire-emulator failed");
-  return p;
-}
-
 /**
  * The emulator on loopback: its ready JSON (`httpUrl`, `wsUrl`, `hostName`,
  * `serviceConnectionString`, …) plus `stop()`. With `tls`, one that also
- * serves `wss://` (`wssUrl`, `certPath`): the shared one if it does, else our own.
- * With `args` (extra flags, e.g. `--client-certs`), always our own.
+ * serves `wss://` (`wssUrl`, `certPath`): the shared one if it does, else our own
+ * (tests/support/emulator.mjs, the debug emulator built if HUBWIRE_EMULATOR_BIN is unset).
+ * With `args` (flags of its own, e.g. `--client-certs`), always our own.
  */
 export async function startEmulator({ tls = false, args = [] } = {}) {
-  const shared = process.env.HUBWIRE_EMULATOR_READY_FILE;
-  if (args.length) {
-    // flags of its own: never a shared emulator
-  } else if (shared && existsSync(shared)) {
-    const info = JSON.parse(readFileSync(shared, "utf8"));
-    if (!tls || info.wssUrl) return { ...info, stop: async () => {} };
-  } else if (process.env.HUBWIRE_EMULATOR_HTTP) {
-    const http = process.env.HUBWIRE_EMULATOR_HTTP.replace(/\/$/, "");
-    const info = await (await fetch(`${http}/emulator/info`)).json();
-    if (!info.serviceConnectionString) throw new Error(`${http}/emulator/info has no serviceConnectionString`);
-    if (!tls || info.wssUrl) return { ...info, stop: async () => {} };
-  }
-  const dir = join(scratch, `emulator-${process.pid}${tls ? "-tls" : ""}${args.length ? "-args" : ""}`);
-  mkdirSync(dir, { recursive: true });
-  const readyFile = join(dir, "ready.json");
-  rmSync(readyFile, { force: true });
-  const tlsArgs = tls ? ["--tls-port", "0", "--cert-dir", join(dir, "cert")] : [];
-  const proc = startProcess(emulatorBinary(), ["--port", "0", "--bind", "127.0.0.1", "--ready-file", readyFile, ...tlsArgs, ...args]);
-  const deadline = Date.now() + 30000;
-  while (!existsSync(readyFile) || !readFileSync(readyFile, "utf8").trim().endsWith("}")) {
-    if (proc.child.exitCode !== null) throw new Error(`the emulator exited (${proc.child.exitCode}):\n${proc.out.stderr}`);
-    if (Date.now() > deadline) {
-      await proc.stop();
-      throw new Error(`the emulator wrote no ready file in 30 s:\n${proc.out.stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const info = JSON.parse(readFileSync(readyFile, "utf8"));
-  return {
-    ...info,
-    async stop() {
-      await proc.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const shared = args.length ? null : await sharedEmulator({ tls });
+  if (shared) return { ...shared, stop: async () => {} };
+  const emu = await launchEmulator({ tls, build: true, args });
+  return { ...emu.info, stop: emu.stop };
 }
 
 /**

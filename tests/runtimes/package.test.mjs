@@ -22,6 +22,7 @@ test("package_manifest_esm_exports_succeeds", () => {
   assert.equal(pkg.type, "module");
   assert.equal(pkg.main, undefined, "ESM only: no CommonJS main");
   assert.equal(pkg.dependencies, undefined, "no runtime dependencies");
+  assert.deepEqual(pkg.bin, { hubwire: "./fleet/cli.js" }, "npx hubwire fleet");
   const dot = pkg.exports["."];
   assert.deepEqual(Object.keys(dot), ["types", "workerd", "browser", "deno", "bun", "node", "default"]);
   for (const target of [...Object.values(dot), pkg.exports["./cloudflare"].types, pkg.exports["./cloudflare"].default, pkg.exports["./hubwire_bg.wasm"]]) {
@@ -36,7 +37,8 @@ test("package_tarball_contents_and_size_succeeds", () => {
   for (const f of ["package.json", "README.md", "LICENSE", "index.d.ts", "browser.js", "node.js", "workerd.js", "cloudflare.js", "cloudflare.d.ts", "wasm/hubwire.js", "wasm/hubwire.d.ts", "wasm/hubwire_bg.wasm"]) {
     assert.ok(files.includes(f), `${f} missing from the tarball: ${files}`);
   }
-  for (const f of files) assert.match(f, /^(package\.json|README\.md|LICENSE|[a-z]+\.(js|d\.ts)|wasm\/.+)$/, `unexpected file ${f} in the tarball`);
+  for (const f of files) assert.match(f, /^(package\.json|README\.md|LICENSE|[a-z]+\.(js|d\.ts)|wasm\/.+|fleet\/[a-z-]+\.js)$/, `unexpected file ${f} in the tarball`);
+  assert.ok(files.includes("fleet/cli.js"), "the hubwire fleet CLI is in the tarball");
   const tgz = statSync(app.tarball).size;
   console.log(`hubwire tarball ${tgz} B; wasm ${sizes.wasm} B (gzip ${sizes.wasmGzip} B, brotli ${sizes.wasmBrotli} B); glue ${sizes.glueJs} B`);
   assert.ok(tgz < 1024 * 1024, `tarball is ${tgz} B`);

@@ -14,7 +14,8 @@ import { pathToFileURL } from "node:url";
 import { after, before, test } from "node:test";
 import WebSocket from "ws";
 import { ServiceClient } from "../../examples/shared/service.mjs";
-import { bin, emulatorBinary, emulatorJson, installPackage, lastJson, repo, runProcess, startEmulator } from "./helpers.mjs";
+import { emulatorBin } from "../support/emulator.mjs";
+import { bin, emulatorJson, installPackage, lastJson, repo, runProcess, startEmulator } from "./helpers.mjs";
 
 let emu;
 let service;
@@ -41,7 +42,7 @@ const rand = () => Math.random().toString(36).slice(2, 8);
 /** A certificate from `hubwire-emulator cert` (optionally registered on a new selfSigned device). */
 async function x509Device(register = true) {
   const deviceId = `x509-${rand()}`;
-  const r = spawnSync(emulatorBinary(), ["cert", "--subject", deviceId, "--out-dir", certDir], { encoding: "utf8" });
+  const r = spawnSync(emulatorBin(), ["cert", "--subject", deviceId, "--out-dir", certDir], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   const made = JSON.parse(r.stdout);
   if (register) {

@@ -8,79 +8,27 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { createHmac, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import https from 'node:https';
-import tls from 'node:tls';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import common from 'azure-iot-common';
 
+import { api as emuApi, emulatorAgent as agentFor, startEmulator, waitFor } from './emulator.mjs';
+
 const { Client, ModuleClient, Message } = device;
 const { MqttWs } = deviceMqtt;
 const { NoRetry } = common;
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const bin = process.env.HUBWIRE_EMULATOR_BIN || path.resolve(here, '../../target/debug/hubwire-emulator');
-
-let emu; // child process
+let emu; // startEmulator(): { ready, stop, bin, dir }
 let ready; // READY JSON
-let tmp;
+let bin; // the emulator binary (its `cert` subcommand)
+let tmp; // the emulator's run directory (certificates made here)
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what, fn, timeoutMs = 10000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-function parseCs(cs) {
-  return Object.fromEntries(cs.split(';').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
-}
-
-// Service SAS, as the service SDKs mint it: sr = host, skn = iothubowner.
-function serviceToken() {
-  const cs = parseCs(ready.serviceConnectionString);
-  const sr = encodeURIComponent(cs.HostName);
-  const se = Math.floor(Date.now() / 1000) + 3600;
-  const sig = createHmac('sha256', Buffer.from(cs.SharedAccessKey, 'base64')).update(`${sr}\n${se}`).digest('base64');
-  return `SharedAccessSignature sr=${sr}&sig=${encodeURIComponent(sig)}&se=${se}&skn=${cs.SharedAccessKeyName}`;
-}
-
-async function api(method, p, body, headers = {}) {
-  const res = await fetch(ready.httpUrl + p, {
-    method,
-    headers: { authorization: serviceToken(), ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
-
-// The SDK dials wss://{GatewayHostName}:443; this agent sends every
-// connection to the emulator's TLS port instead, trusting its certificate
-// (and presenting the client certificate an X.509 client passes down).
-function emulatorAgent() {
-  const ca = readFileSync(ready.certPath);
-  const agent = new https.Agent({ ca });
-  agent.createConnection = (options, cb) => {
-    const { cert, key } = options;
-    const socket = tls.connect({ host: '127.0.0.1', port: ready.tlsPort, servername: 'localhost', ca, cert, key });
-    if (cb) socket.once('secureConnect', () => cb(null, socket));
-    return socket;
-  };
-  return agent;
-}
+const api = (method, p, body, headers) => emuApi(ready, method, p, body, headers);
+const emulatorAgent = () => agentFor(ready);
 
 async function openClient(connectionString, Kind = Client) {
   const client = Kind.fromConnectionString(`${connectionString};GatewayHostName=localhost`, MqttWs);
@@ -97,30 +45,12 @@ async function createDevice(id) {
 }
 
 before(async () => {
-  assert.ok(existsSync(bin), `emulator binary not found at ${bin}; run cargo build -p hubwire-emulator`);
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'hubwire-sdk-peer-'));
-  const readyFile = path.join(tmp, 'ready.json');
   // --client-certs: the TLS listener asks for (optional) client certificates, for the X.509 test.
-  emu = spawn(bin, ['--port', '0', '--tls-port', '0', '--client-certs', '--ready-file', readyFile, '--cert-dir', tmp], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  emu.stdout.on('data', (d) => (log += d));
-  emu.stderr.on('data', (d) => (log += d));
-  const exited = new Promise((r) => emu.once('exit', (code) => r(code)));
-  ready = await Promise.race([
-    waitFor('the READY file', () => existsSync(readyFile) && JSON.parse(readFileSync(readyFile, 'utf8')), 30000),
-    exited.then((code) => {
-      throw new Error(`emulator exited (${code}) before READY:\n${log}`);
-    }),
-  ]);
-  assert.ok(ready.tlsPort > 0 && ready.certPath, 'TLS listener expected');
+  emu = await startEmulator(['--client-certs']);
+  ({ ready, bin, dir: tmp } = emu);
 });
 
-after(() => {
-  emu?.kill('SIGTERM');
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+after(() => emu?.stop());
 
 test('sdk connects with a registry connection string and its telemetry is recorded decoded', async () => {
   const cs = await createDevice('sdk-telemetry');

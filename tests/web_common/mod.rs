@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use hubwire::hub::sas;
-use hubwire::wasm::{ClientOptionsArg, DeviceClient};
+use hubwire::wasm::{ClientOptionsArg, DeviceClient, TokenProviderArg};
 use js_sys::{Array, Function, Object, Promise, Reflect, JSON};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -66,6 +66,56 @@ extern "C" {
     /// `{factory, ctl}`: see the inline JS.
     #[wasm_bindgen(js_name = switchFactory)]
     pub fn switch_factory() -> JsValue;
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The client object `DeviceClient.from*` returns (src/wasm/client.js), bound
+    /// with the method names the tests used when it was a Rust class.
+    pub type Client;
+    #[wasm_bindgen(method)]
+    pub fn connect(this: &Client) -> Promise;
+    #[wasm_bindgen(method)]
+    pub fn disconnect(this: &Client) -> Promise;
+    #[wasm_bindgen(method)]
+    pub fn close(this: &Client);
+    #[wasm_bindgen(method)]
+    pub fn free(this: &Client);
+    #[wasm_bindgen(method, getter)]
+    pub fn state(this: &Client) -> String;
+    #[wasm_bindgen(method, js_name = sendEvent)]
+    pub fn send_event(this: &Client, body: JsValue, options: Option<JsValue>) -> Promise;
+    #[wasm_bindgen(method, js_name = getTwin)]
+    pub fn get_twin(this: &Client) -> Promise;
+    #[wasm_bindgen(method, js_name = updateReportedProperties)]
+    pub fn update_reported_properties(this: &Client, patch: JsValue) -> Promise;
+    #[wasm_bindgen(method, catch, js_name = onMessage)]
+    pub fn on_message(this: &Client, cb: Function) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = onDesiredPropertiesUpdate)]
+    pub fn on_desired_properties_update(this: &Client, cb: Function) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = onMethod)]
+    pub fn on_method(
+        this: &Client,
+        name_or_handler: JsValue,
+        handler: Option<JsValue>,
+    ) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    pub fn on(this: &Client, event: &str, cb: Function) -> Result<(), JsValue>;
+    #[wasm_bindgen(method)]
+    pub fn off(this: &Client, event: &str, cb: Function);
+}
+
+/// `DeviceClient.fromConnectionString(cs, options)`.
+pub fn client_from_cs(cs: &str, options: Option<ClientOptionsArg>) -> Result<Client, JsValue> {
+    DeviceClient::from_connection_string(cs, options).map(JsCast::unchecked_into)
+}
+
+/// `DeviceClient.fromTokenProvider(provider, options)`.
+pub fn client_from_provider(
+    provider: TokenProviderArg,
+    options: Option<ClientOptionsArg>,
+) -> Result<Client, JsValue> {
+    DeviceClient::from_token_provider(provider, options).map(JsCast::unchecked_into)
 }
 
 pub fn env(v: Option<&'static str>, name: &str) -> &'static str {
@@ -236,16 +286,12 @@ pub fn fast_retry() -> (&'static str, JsValue) {
 }
 
 /// A client for this device, with [`options`] plus `extra`.
-pub fn device_client(id: &str, key: &str, extra: &[(&str, JsValue)]) -> DeviceClient {
-    DeviceClient::from_connection_string(&connection_string(id, key), Some(options(extra)))
-        .expect("client")
+pub fn device_client(id: &str, key: &str, extra: &[(&str, JsValue)]) -> Client {
+    client_from_cs(&connection_string(id, key), Some(options(extra))).expect("client")
 }
 
 /// A new device and a connected client for it: (client, id, key).
-pub async fn connected_client(
-    name: &str,
-    extra: &[(&str, JsValue)],
-) -> (DeviceClient, String, String) {
+pub async fn connected_client(name: &str, extra: &[(&str, JsValue)]) -> (Client, String, String) {
     let (id, key) = new_device(name).await;
     let c = device_client(&id, &key, extra);
     ok(c.connect()).await;

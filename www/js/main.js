@@ -9,6 +9,7 @@ import { ServiceClient } from "./service.js";
 import { SENSOR_KINDS, Sensor } from "./sensors.js";
 import { TelemetryChart, RateChart } from "./chart.js";
 import { Fleet, MAX_FLEET } from "./fleet.js";
+import { fleetCommand } from "./fleet-cli.js";
 
 const PKG_URL = new URL("../../pkg/hubwire.js", import.meta.url).href;
 
@@ -851,9 +852,10 @@ function setupFleet() {
     const prefix = $("fleet-prefix").value.trim();
     const spread = Number($("fleet-spread").value) / 100;
     const status = $("fleet-status");
-    if (!(n >= 1 && n <= MAX_FLEET)) {
-      return setResult(status, false, `Devices: 1 to ${MAX_FLEET} (a browser tab gets at most 255 WebSockets in Chromium).`);
+    if (n > MAX_FLEET) {
+      return setResult(status, false, `${n} devices is more than a tab can hold (at most ${MAX_FLEET}: Chromium allows 255 WebSockets per browser). Run the hubwire fleet command below instead.`);
     }
+    if (!(n >= 1)) return setResult(status, false, `Devices: 1 to ${MAX_FLEET} in this tab.`);
     if (!(interval >= 0.05)) return setResult(status, false, "Interval: at least 0.05 s.");
     if (!(spread >= 0 && spread <= 0.9)) return setResult(status, false, "Spread: 0 to 90 %.");
     if (!/^[A-Za-z0-9\-.+%_#*?!(),:=@$']+$/.test(prefix)) return setResult(status, false, "Id prefix: letters, digits and - . _ only.");
@@ -881,6 +883,30 @@ function setupFleet() {
       }
     } catch (e) {
       setResult(status, false, errorText(e));
+    }
+  });
+
+  const showCommand = () => {
+    const n = Math.floor(Number($("fleet-size").value));
+    $("fleet-cli").textContent = fleetCommand({
+      count: n >= 1 ? n : 1000,
+      prefix: $("fleet-prefix").value.trim() || "sim-",
+      intervalSec: Number($("fleet-interval").value),
+      spread: Number($("fleet-spread").value) / 100,
+      wsUrl: $("url-input").value.trim() || (app.info && app.info.wsUrl),
+    });
+  };
+  for (const id of ["fleet-size", "fleet-prefix", "fleet-interval", "fleet-spread", "url-input"]) $(id).addEventListener("input", showCommand);
+  $("fleet-max").textContent = String(MAX_FLEET);
+  showCommand();
+  $("fleet-cli-copy").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText($("fleet-cli").textContent);
+      $("fleet-cli-copied").textContent = "Copied.";
+    } catch {
+      // No clipboard permission (plain http on another host): select the text instead.
+      getSelection().selectAllChildren($("fleet-cli"));
+      $("fleet-cli-copied").textContent = "Selected: copy with Ctrl-C.";
     }
   });
 

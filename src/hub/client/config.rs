@@ -1,6 +1,8 @@
 //! What a [`super::Client`] is configured with: identity, credentials, endpoint and
 //! every policy knob (timeouts, backoff, queue bounds), with their defaults.
 
+use crate::prelude::*;
+
 use super::super::connection_string::{ConnectionString, Credential, Secret, SymmetricKey};
 use super::super::error::Error;
 use super::super::ids::{validate_device_id, validate_module_id};
@@ -292,7 +294,7 @@ impl ClientConfig {
         }
         if self.keep_alive_secs > MAX_KEEP_ALIVE_SECS {
             return Err(Error::InvalidArgument(
-                "keep_alive_secs must be at most 1177 (IoT Hub's maximum)",
+                "keep_alive_secs must be at most 1177",
             ));
         }
         if let Some(w) = &self.will {

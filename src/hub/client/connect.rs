@@ -10,6 +10,8 @@
 //! client stops with [`Error::ConnectTimeout`] (carrying the last attempt's failure);
 //! while reconnecting after a success only the request fails and retrying goes on.
 
+use crate::prelude::*;
+
 use super::super::connection_string::Secret;
 use super::super::error::{Error, TokenError, TransportError};
 use super::super::sas;
@@ -115,7 +117,7 @@ impl Client {
         }
         if kind == TransportError::CreateFailed {
             // The app's own factory failed: worth an `error` even though we retry.
-            self.events.push_back(HubEvent::Warning(err.clone()));
+            self.events.push(HubEvent::Warning(err.clone()));
         }
         self.fail_attempt(now, err);
     }
@@ -159,7 +161,7 @@ impl Client {
         let err = Error::Token { kind, detail };
         match self.phase {
             Phase::WaitingToken => self.stop(now, err),
-            _ => self.events.push_back(HubEvent::Warning(err)),
+            _ => self.events.push(HubEvent::Warning(err)),
         }
     }
 
@@ -187,7 +189,7 @@ impl Client {
                 return self.stop(now, reason);
             }
             self.request = None;
-            self.events.push_back(HubEvent::ConnectFailed { reason });
+            self.events.push(HubEvent::ConnectFailed { reason });
         }
         match self.phase {
             Phase::Backoff { until } if now >= until => self.begin_attempt(now),
@@ -201,7 +203,7 @@ impl Client {
                         if self.config.auth == Auth::Provider {
                             self.renewal_requested = true;
                             let expiry_secs = now / 1000 + self.config.token_ttl_secs;
-                            self.events.push_back(HubEvent::NeedToken { expiry_secs });
+                            self.events.push(HubEvent::NeedToken { expiry_secs });
                         } else {
                             self.renew(now);
                         }
@@ -220,11 +222,7 @@ impl Client {
             Phase::Connected if !self.renewal_requested => self.renew_at(),
             _ => None,
         };
-        let request = self.request.as_ref().map(|r| r.deadline);
-        match (phase, request) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        super::earliest(phase, self.request.as_ref().map(|r| r.deadline))
     }
 
     pub(super) fn on_connected(&mut self, now: u64) {
@@ -233,7 +231,7 @@ impl Client {
         self.attempt = 0;
         self.ever_connected = true;
         self.request = None;
-        self.events.push_back(HubEvent::Connected);
+        self.events.push(HubEvent::Connected);
         let features = self.enabled.clone();
         self.subscribe(now, &features);
         self.reconcile_desired(now);
@@ -282,7 +280,7 @@ impl Client {
             Phase::Opening { .. } | Phase::Connecting { .. } | Phase::Connected
         ) {
             self.session.disconnect(now);
-            self.events.push_back(HubEvent::CloseTransport);
+            self.events.push(HubEvent::CloseTransport);
         }
         self.after_transport_end();
         self.phase = Phase::Idle;
@@ -307,12 +305,12 @@ impl Client {
     /// The client stopped (phase already set): fail the request and every operation.
     fn finish(&mut self, reason: Error) {
         if self.request.take().is_some() {
-            self.events.push_back(HubEvent::ConnectFailed {
+            self.events.push(HubEvent::ConnectFailed {
                 reason: reason.clone(),
             });
         }
         self.fail_pending(&reason);
-        self.events.push_back(HubEvent::Disconnected {
+        self.events.push(HubEvent::Disconnected {
             reason,
             will_retry: false,
         });
@@ -332,11 +330,11 @@ impl Client {
         self.phase = Phase::Backoff {
             until: now.saturating_add(delay_ms),
         };
-        self.events.push_back(HubEvent::Disconnected {
+        self.events.push(HubEvent::Disconnected {
             reason,
             will_retry: true,
         });
-        self.events.push_back(HubEvent::Reconnecting {
+        self.events.push(HubEvent::Reconnecting {
             attempt: self.attempt,
             delay_ms,
         });
@@ -380,7 +378,7 @@ impl Client {
                 Auth::Provider => {
                     self.phase = Phase::WaitingToken;
                     let expiry_secs = now / 1000 + self.config.token_ttl_secs;
-                    self.events.push_back(HubEvent::NeedToken { expiry_secs });
+                    self.events.push(HubEvent::NeedToken { expiry_secs });
                     return;
                 }
             }
@@ -392,7 +390,7 @@ impl Client {
         self.phase = Phase::Opening {
             deadline: now.saturating_add(self.config.attempt_timeout_ms),
         };
-        self.events.push_back(HubEvent::OpenTransport {
+        self.events.push(HubEvent::OpenTransport {
             url: self.config.websocket_url(),
         });
     }

@@ -1,6 +1,8 @@
 //! What the client reports: operation ids and results, received messages,
 //! the events the shell must act on, and the connection state.
 
+use crate::prelude::*;
+
 use super::super::error::Error;
 use super::super::telemetry::SystemProperties;
 

@@ -1,10 +1,13 @@
 //! Subscriptions on demand, and what arrives on them: cloud-to-device messages,
 //! twin responses and desired patches, direct method calls and their answers.
 
+use crate::prelude::*;
+
 use super::super::error::Error;
 use super::super::{c2d, methods, telemetry, twin};
 use super::{C2dMessage, Client, HubEvent, Phase};
 use crate::mqtt::{self, QoS};
+use crate::text::utf8_lossy;
 
 /// A subscription the app turns on by listening.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,8 +113,7 @@ impl Client {
                 }
                 None => {
                     let filter = self.filter(*f).0;
-                    self.events
-                        .push_back(HubEvent::SubscriptionRefused { filter });
+                    self.events.push(HubEvent::SubscriptionRefused { filter });
                 }
             }
         }
@@ -131,12 +133,12 @@ impl Client {
                 let gen = self.conn_gen;
                 self.open_methods.retain(|(r, _)| *r != req.rid);
                 self.open_methods.push((req.rid.clone(), gen));
-                self.events.push_back(HubEvent::MethodCall {
+                self.events.push(HubEvent::MethodCall {
                     rid: req.rid,
                     name: req.name,
                     component,
                     command,
-                    payload: String::from_utf8_lossy(&m.payload).into_owned(),
+                    payload: utf8_lossy(m.payload),
                 });
                 return;
             }
@@ -148,7 +150,7 @@ impl Client {
             &self.config.device_id,
             self.config.module_id.as_deref(),
         ) {
-            self.events.push_back(HubEvent::C2d(Box::new(C2dMessage {
+            self.events.push(HubEvent::C2d(Box::new(C2dMessage {
                 payload: m.payload,
                 input_name: c.input_name,
                 system: c.system,

@@ -18,6 +18,9 @@
 //! | `incoming.rs` | subscriptions on demand; C2D, method calls and their answers |
 //! | `events.rs` | what the client reports |
 //! | `token_expiry.rs` | a provider token's real expiry (`se`) and when to renew it |
+//! | `will.rs` | the last will in CONNECT |
+
+use crate::prelude::*;
 
 mod config;
 mod connect;
@@ -26,8 +29,7 @@ mod incoming;
 mod queue;
 mod token_expiry;
 mod twin_requests;
-
-use std::collections::VecDeque;
+mod will;
 
 pub use config::{
     Auth, ClientConfig, DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS,
@@ -39,7 +41,6 @@ pub use events::{C2dMessage, ConnectionState, HubEvent, OpId, OpResult};
 use super::connection_string::Secret;
 use super::error::Error;
 use super::retry::Rng;
-use super::telemetry;
 use crate::mqtt::{self, Session};
 use crate::text::u64_string;
 use connect::ConnectRequest;
@@ -66,13 +67,21 @@ enum Phase {
     Closed,
 }
 
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// The IoT Hub device client core. See the module docs and docs/core-api.md.
 #[derive(Debug)]
 pub struct Client {
     config: ClientConfig,
     session: Session,
     phase: Phase,
-    events: VecDeque<HubEvent>,
+    events: Vec<HubEvent>,
     rng: Rng,
     next_op: u64,
     next_rid: u64,
@@ -93,7 +102,7 @@ pub struct Client {
     twin_ready: bool,
     queue: OfflineQueue,
     /// QoS 1 pkid → the telemetry op it carries, oldest first (PUBACKs come in order).
-    inflight: VecDeque<(u16, OpId)>,
+    inflight: Vec<(u16, OpId)>,
     twin_requests: TwinTable,
     last_desired_version: Option<u64>,
     /// Method calls not yet answered, with the connection generation they arrived on.
@@ -109,19 +118,7 @@ impl Client {
         config.validate()?;
         let mut mc = config.session_config();
         if let Some(w) = &config.will {
-            let topic = telemetry::topic(
-                &config.device_id,
-                config.module_id.as_deref(),
-                &w.system,
-                &w.properties,
-            );
-            telemetry::check(topic.len(), w.payload.len(), w.qos)?;
-            mc.will = Some(mqtt::Will {
-                topic,
-                payload: w.payload.clone(),
-                qos: w.qos,
-                retain: false,
-            });
+            mc.will = Some(will::mqtt_will(&config, w)?);
         }
         let token = match &config.auth {
             Auth::Token { token, expiry_secs } => Some((token.clone(), *expiry_secs)),
@@ -133,7 +130,7 @@ impl Client {
             session: Session::new(mc),
             config,
             phase: Phase::Idle,
-            events: VecDeque::new(),
+            events: Vec::new(),
             next_op: 1,
             token,
             renew_floor_ms: 0,
@@ -145,7 +142,7 @@ impl Client {
             pending_subs: Vec::new(),
             twin_ready: false,
             queue: OfflineQueue::default(),
-            inflight: VecDeque::new(),
+            inflight: Vec::new(),
             twin_requests: TwinTable::default(),
             last_desired_version: None,
             open_methods: Vec::new(),
@@ -189,21 +186,26 @@ impl Client {
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<HubEvent> {
-        self.events.pop_front()
+        (!self.events.is_empty()).then(|| self.events.remove(0))
+    }
+
+    /// Every queued event at once, oldest first (what `poll_event` would return).
+    #[must_use]
+    pub fn take_events(&mut self) -> Vec<HubEvent> {
+        core::mem::take(&mut self.events)
     }
 
     /// When `handle_timeout` should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        let twin = self.twin_requests.requests().flat_map(|r| {
-            let send = if self.twin_ready { r.send_at } else { None };
-            [Some(r.deadline), send]
-        });
-        [self.session.poll_timeout(), self.connect_timeout()]
-            .into_iter()
-            .chain(twin)
-            .flatten()
-            .min()
+        let mut t = earliest(self.session.poll_timeout(), self.connect_timeout());
+        for r in self.twin_requests.requests() {
+            t = earliest(t, Some(r.deadline));
+            if self.twin_ready {
+                t = earliest(t, r.send_at);
+            }
+        }
+        t
     }
 
     // ----- internals -----
@@ -228,7 +230,7 @@ impl Client {
     }
 
     fn complete(&mut self, op: OpId, result: Result<OpResult, Error>) {
-        self.events.push_back(HubEvent::Completed { op, result });
+        self.events.push(HubEvent::Completed { op, result });
     }
 
     /// Fails every in-flight and queued message and every twin request with `reason`.
@@ -247,7 +249,7 @@ impl Client {
     }
 
     fn drain_session(&mut self, now: u64) {
-        while let Some(ev) = self.session.poll_event() {
+        for ev in self.session.take_events() {
             match ev {
                 mqtt::Event::Connected { .. } => self.on_connected(now),
                 mqtt::Event::Refused(code) => self.on_refused(now, code),

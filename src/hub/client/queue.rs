@@ -1,7 +1,9 @@
 //! The offline queue: telemetry waiting for a connection or for room in the QoS 1
 //! window, bounded by count and bytes, and the pump that drains it into the session.
 
-use std::collections::VecDeque;
+use crate::prelude::*;
+
+use alloc::collections::VecDeque;
 
 use super::super::error::Error;
 use super::super::telemetry::{self, Telemetry};
@@ -84,13 +86,6 @@ impl Client {
     /// `queue_max_messages`/`queue_max_bytes` ([`Error::QueueFull`]).
     pub fn send_event(&mut self, now: u64, msg: Telemetry) -> Result<OpId, Error> {
         self.usable()?;
-        let output = msg.system.output_name.as_deref();
-        if output.is_some_and(|o| o.is_empty() || self.config.module_id.is_none()) {
-            // `$.on` names one of a module's outputs (IoT Edge routes); devices have none.
-            return Err(Error::InvalidArgument(
-                "an output event needs a module identity and an output name",
-            ));
-        }
         let topic = telemetry::topic(
             &self.config.device_id,
             self.config.module_id.as_deref(),
@@ -141,7 +136,7 @@ impl Client {
             }
             let Some(q) = self.queue.pop() else { break };
             match r {
-                Ok(Some(pkid)) => self.inflight.push_back((pkid, q.op)),
+                Ok(Some(pkid)) => self.inflight.push((pkid, q.op)),
                 Ok(None) => self.complete(q.op, Ok(OpResult::Sent)),
                 Err(e) => {
                     let err = match e {
@@ -157,9 +152,8 @@ impl Client {
     /// A PUBACK arrived: complete the telemetry it acknowledges and refill the window.
     pub(super) fn on_puback(&mut self, now: u64, pkid: u16) {
         if let Some(i) = self.inflight.iter().position(|(p, _)| *p == pkid) {
-            if let Some((_, op)) = self.inflight.remove(i) {
-                self.complete(op, Ok(OpResult::Sent));
-            }
+            let (_, op) = self.inflight.remove(i);
+            self.complete(op, Ok(OpResult::Sent));
         }
         self.pump(now);
     }

@@ -2,10 +2,13 @@
 //! deadline, retry count (429/5xx are retried with backoff) and resend time, and
 //! the desired-properties bookkeeping (`$version` reconciliation after reconnects).
 
+use crate::prelude::*;
+
 use super::super::error::{from_status, Error};
 use super::super::{telemetry, twin};
 use super::{Client, Feature, HubEvent, OpId, OpResult, Phase};
 use crate::mqtt::QoS;
+use crate::text::utf8_lossy;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum TwinKind {
@@ -152,9 +155,8 @@ impl Client {
                     return; // already shown (e.g. by the reconcile GET)
                 }
                 self.last_desired_version = Some(version);
-                let json = String::from_utf8_lossy(&payload).into_owned();
-                self.events
-                    .push_back(HubEvent::DesiredPatch { version, json });
+                let json = utf8_lossy(payload);
+                self.events.push(HubEvent::DesiredPatch { version, json });
             }
             twin::TwinTopic::Response {
                 status,
@@ -178,7 +180,7 @@ impl Client {
                     Some(e) => Err(e),
                     None => match r.kind {
                         TwinKind::Get => {
-                            let doc = String::from_utf8_lossy(&payload).into_owned();
+                            let doc = utf8_lossy(payload);
                             self.observe_twin(&doc, r.op.is_none());
                             Ok(OpResult::Twin(doc))
                         }
@@ -203,8 +205,7 @@ impl Client {
             Some(_) if reconcile => {
                 self.last_desired_version = Some(version);
                 let json = twin::desired_section(doc).unwrap_or("{}").to_owned();
-                self.events
-                    .push_back(HubEvent::DesiredPatch { version, json });
+                self.events.push(HubEvent::DesiredPatch { version, json });
             }
             _ => self.last_desired_version = Some(version),
         }
