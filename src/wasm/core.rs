@@ -98,7 +98,7 @@ impl Core {
 /// properties whose bit is set in `present` (bit i: messageId, correlationId,
 /// contentType, contentEncoding, userId, component, expiry, to, creationTime,
 /// outputName), then application properties as `key, value, …`.
-pub fn telemetry(body: Vec<u8>, qos: u8, present: u16, strs: Vec<String>) -> hub::Telemetry {
+fn telemetry(body: Vec<u8>, qos: u8, present: u16, strs: Vec<String>) -> hub::Telemetry {
     let mut m = hub::Telemetry::new(body);
     let s = &mut m.system;
     let mut it = strs.into_iter();
