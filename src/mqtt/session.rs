@@ -66,6 +66,11 @@ impl Session {
         &self.config
     }
 
+    /// Sets the will the next CONNECT carries.
+    pub fn set_will(&mut self, will: Option<super::Will>) {
+        self.config.will = will;
+    }
+
     /// Room left in the QoS 1 window.
     pub fn inflight_free(&self) -> u16 {
         let used = u16::try_from(self.inflight.len()).unwrap_or(u16::MAX);

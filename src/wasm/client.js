@@ -47,7 +47,7 @@ export class C2dMessage {
 
 // [path, type, min, max]: numbers are whole (the fraction dropped) unless max is 1.
 const NUMBERS = [
-  ["keepAliveSeconds", 0, 65535],
+  ["keepAliveSeconds", 0, 1177], // IoT Hub's maximum (docs/hub.md)
   ["cleanSession", "b"],
   ["tokenTtlSeconds", 1, 4294967295],
   ["retry.minDelayMs", 0, 4294967295],
@@ -59,6 +59,7 @@ const NUMBERS = [
   ["coalesce", "b"],
   ["connectTimeoutMs", 1, 4294967295],
   ["allowInsecure", "b"],
+  ["tokenRenewalMarginSeconds", 0, 4294967295],
   ["ackTimeoutMs", 0, 4294967295],
 ];
 
@@ -101,8 +102,15 @@ function readOptions(o) {
       nums[i] = max === 1 ? v : Math.trunc(v);
     }
   });
+  // The will is a message (`body` and `sendEvent`'s options), in Core.send's arguments.
+  let will = field(o, "will");
+  if (will !== undefined) {
+    need(typeof will === "object" && will.body !== undefined, "options.will", "an object with a body");
+    try { will = telemetry(will.body, will); } catch (e) { throw invalid("options.will: " + e.message); }
+  }
   return {
     nums,
+    will,
     url: str(o, "url"),
     modelId: str(o, "modelId"),
     productInfo: str(o, "productInfo"),
@@ -146,6 +154,14 @@ function properties(p) {
 
 const SYSTEM = ["messageId", "correlationId", "contentType", "contentEncoding", "userId", "component"];
 
+/** A `Date` (as ISO 8601) or a string option. */
+function time(o, key) {
+  const v = field(o, key);
+  if (v === undefined || typeof v === "string") return v;
+  need(v instanceof Date && isFinite(v.getTime()), "options." + key, "a Date or a string");
+  return v.toISOString();
+}
+
 const NONE = [];
 const JSON_SYSTEM = [0b1100, ["application/json", "utf-8"]];
 
@@ -160,12 +176,7 @@ function telemetry(body, o) {
     sys[2] ??= "application/json";
     sys[3] ??= "utf-8";
   }
-  let expiry = field(o, "expiry");
-  if (expiry !== undefined && typeof expiry !== "string") {
-    need(expiry instanceof Date && isFinite(expiry.getTime()), "options.expiry", "a Date or a string");
-    expiry = expiry.toISOString();
-  }
-  sys.push(expiry);
+  sys.push(time(o, "expiry"), str(o, "to"), time(o, "creationTime"), str(o, "outputName"));
   const props = o.properties == null ? [] : properties(o.properties);
   const qos = field(o, "qos") ?? 1;
   need(qos === 0 || qos === 1 || qos === 2, "options.qos", "0 or 1");
@@ -197,22 +208,28 @@ const MAX_DELAY = 2147483647; // setTimeout's limit
 const MAX_ROUNDS = 256; // safety valve per wake-up
 
 /** Makes the object `DeviceClient.fromConnectionString/fromTokenProvider` return. */
-export function hwClient(core, factory, getToken) {
-  return new DeviceClientImpl(core, factory, getToken);
+export function hwClient(core, factory, getToken, flags, will) {
+  if (will) {
+    // Core.send with bit 15 of `present`: the last will (src/wasm/core.rs).
+    try { core.send(0, will[0], will[1], will[2] | 0x8000, will[3]); } catch (e) { core.free(); throw e; }
+  }
+  return new DeviceClientImpl(core, factory, getToken, flags);
 }
 
 class DeviceClientImpl {
-  #core; #factory; #getToken;
+  #core; #factory; #getToken; #module; // a module identity: outputs and inputs
   #closed = false;
-  #coalesce;
+  #coalesce; // API calls share one WebSocket message per task
   #ws = null; #handlers = null; #gen = 0; #timer; #armed = -1; #flushPosted = false;
   #listeners = {}; #methods = new Map(); #defaultMethod = null;
   #ops = new Map(); // op id -> [resolve, reject, kind]
   #waiters = []; // connect() [resolve, reject]
 
-  constructor(core, factory, getToken) {
+  constructor(core, factory, getToken, flags) {
     this.#core = core;
-    this.#coalesce = core.coalesce();
+    // Core::flags (src/wasm/core.rs): bit 0 coalesce, bit 1 a module identity.
+    this.#coalesce = flags & 1;
+    this.#module = flags & 2;
     this.#factory = factory;
     this.#getToken = getToken;
     live.add(this);
@@ -266,6 +283,26 @@ class DeviceClientImpl {
 
   sendEvent(body, options) {
     return this.#op(0, () => this.#core.send(Date.now(), ...telemetry(body, options)));
+  }
+
+  /** A module's output event: `sendEvent` with `outputName` (`$.on`). */
+  sendOutputEvent(outputName, body, options) {
+    return this.#op(0, () => {
+      this.#moduleName(outputName);
+      need(options == null || typeof options === "object", "options", "an object");
+      return this.#core.send(Date.now(), ...telemetry(body, { ...options, outputName }));
+    });
+  }
+
+  /** `cb` gets the messages routed to this module's input `inputName` (they reach `message` too). */
+  onInputMessage(inputName, cb) {
+    this.#moduleName(inputName);
+    this.on("message", (m) => m.inputName === inputName && cb(m));
+  }
+
+  /** Outputs and inputs are a module's (IoT Edge routes): a non-empty name on a module identity. */
+  #moduleName(name) {
+    need(this.#module && name && typeof name === "string", "an output or input name", "a non-empty string, on a module identity (ModuleId)");
   }
 
   getTwin() {
@@ -456,7 +493,8 @@ class DeviceClientImpl {
       }
       case C2D: {
         const m = new C2dMessage(c.eventBytes());
-        ["messageId", "correlationId", "to", "expiry", "contentType", "contentEncoding", "userId", "inputName"]
+        ["messageId", "correlationId", "to", "expiry", "contentType", "contentEncoding", "userId", "inputName",
+          "connectionDeviceId", "connectionModuleId"]
           .forEach((name, i) => {
             const v = c.eventText(i);
             if (v !== undefined) m[name] = v;
@@ -597,10 +635,10 @@ function methodResult(ok, v) {
   }
 }
 
-/** `ClientOptions` read for `DeviceClient.from*`: [numbers, url, modelId, productInfo, factory]. */
+/** `ClientOptions` read for `DeviceClient.from*`: [numbers, url, modelId, productInfo, factory, will]. */
 export function hwReadOptions(o) {
   const r = readOptions(o);
-  return [r.nums, r.url, r.modelId, r.productInfo, r.factory];
+  return [r.nums, r.url, r.modelId, r.productInfo, r.factory, r.will];
 }
 
 /** `provider` of `DeviceClient.fromTokenProvider`: [hostName, deviceId, moduleId, gatewayHostName, getToken]. */

@@ -36,6 +36,10 @@ pub const STABLE_CONNECTION_MS: u64 = 10_000;
 /// endpoint then does not ask for a client certificate (a browser would show a
 /// certificate picker to a user who has some installed). The Java device SDK sends it.
 pub const NO_CLIENT_CERT_QUERY: &str = "?iothub-no-client-cert=true";
+/// IoT Hub's largest useful MQTT keep-alive: the hub waits 1.5 × keep-alive for a packet,
+/// at most 1767 s (the Azure load balancer's idle timeout), so 1767 / 1.5 = 1177 s
+/// ("Default keep-alive timeout" in <https://learn.microsoft.com/azure/iot/iot-mqtt-connect-to-iot-hub>).
+pub const MAX_KEEP_ALIVE_SECS: u16 = 1177;
 
 /// How the client obtains its SAS password.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +61,10 @@ pub enum Auth {
     /// The shell supplies tokens: the client emits [`super::HubEvent::NeedToken`] and
     /// waits for [`super::Client::set_token`] (or [`super::Client::token_failed`]).
     Provider,
+    /// An X.509 client certificate, presented by the transport (the shell's socket) in
+    /// the TLS handshake: CONNECT carries no password, no token is made or renewed, and
+    /// the default URL has no `iothub-no-client-cert` query.
+    X509,
 }
 
 /// Everything the client needs; build with [`ClientConfig::from_connection_string`] or
@@ -209,12 +217,12 @@ impl ClientConfig {
             Some(u) => u.clone(),
             None => {
                 let host = self.gateway_host_name.as_deref().unwrap_or(&self.host_name);
-                concat(&[
-                    "wss://",
-                    host,
-                    ":443/$iothub/websocket",
-                    NO_CLIENT_CERT_QUERY,
-                ])
+                // An X.509 device needs the hub to ask for its certificate.
+                let query = match self.auth {
+                    Auth::X509 => "",
+                    _ => NO_CLIENT_CERT_QUERY,
+                };
+                concat(&["wss://", host, ":443/$iothub/websocket", query])
             }
         }
     }
@@ -296,6 +304,11 @@ impl ClientConfig {
                 "token renew margin must be shorter than the token ttl",
             ));
         }
+        if self.keep_alive_secs > MAX_KEEP_ALIVE_SECS {
+            return Err(Error::InvalidArgument(
+                "keep_alive_secs must be at most 1177",
+            ));
+        }
         if let Some(w) = &self.will {
             if w.qos == QoS::ExactlyOnce {
                 return Err(Error::QosNotSupported);
@@ -312,6 +325,7 @@ impl From<ConnectionString> for ClientConfig {
             Credential::SharedAccessSignature { token, expiry_secs } => {
                 Auth::Token { token, expiry_secs }
             }
+            Credential::X509 => Auth::X509,
         };
         Self::with(
             cs.host_name,

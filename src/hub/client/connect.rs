@@ -75,13 +75,15 @@ impl Client {
             return;
         };
         let password = match &self.token {
-            Some((t, _)) => t.expose().to_owned(),
+            Some((t, _)) => Some(t.expose().to_owned()),
+            // The certificate went in the TLS handshake: CONNECT has no password.
+            None if matches!(self.config.auth, Auth::X509) => None,
             None => {
                 self.end_transport(now);
                 return self.fail_attempt(now, Error::TokenRequired);
             }
         };
-        match self.session.connect(now, Some(password)) {
+        match self.session.connect(now, password) {
             Ok(()) => self.phase = Phase::Connecting { deadline },
             Err(_) => self.stop(now, Error::Protocol("cannot encode CONNECT")),
         }
@@ -146,7 +148,10 @@ impl Client {
     }
 
     /// Token-provider mode: the token the shell obtained after `NeedToken`.
+    /// Renewal is scheduled from the token's own `se` when it has one (`expiry_secs`,
+    /// the requested expiry, otherwise): see `token_expiry.rs`.
     pub fn set_token(&mut self, now: u64, token: String, expiry_secs: u64) {
+        let expiry_secs = self.provider_token_expiry(now, &token, expiry_secs);
         self.token = Some((Secret::new(token), expiry_secs));
         match self.phase {
             Phase::WaitingToken => self.open_transport(now),
@@ -357,10 +362,9 @@ impl Client {
     fn renew_at(&self) -> Option<u64> {
         match self.config.auth {
             Auth::Token { .. } => None,
-            _ => self
-                .token
-                .as_ref()
-                .map(|(_, exp)| sas::renew_at_ms(*exp, self.config.renew_margin_secs())),
+            _ => self.token.as_ref().map(|(_, exp)| {
+                sas::renew_at_ms(*exp, self.config.renew_margin_secs()).max(self.renew_floor_ms)
+            }),
         }
     }
 
@@ -388,6 +392,8 @@ impl Client {
                 }
                 // A connection string's token cannot be renewed.
                 Auth::Token { .. } => return self.stop(now, Error::TokenRequired),
+                // No token: the transport presents the certificate.
+                Auth::X509 => {}
                 Auth::Provider => {
                     self.phase = Phase::WaitingToken;
                     let expiry_secs = now / 1000 + self.config.token_ttl_secs;

@@ -5,6 +5,7 @@ mod connect;
 mod fuzz_replay;
 mod harness;
 mod liveness;
+mod parity;
 mod robustness;
 mod secrets;
 mod tokens;
