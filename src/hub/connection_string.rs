@@ -178,12 +178,13 @@ impl ConnectionString {
                         "SharedAccessSignature",
                     ));
                 }
-                let parsed = sas::SasToken::parse(t).map_err(|_| {
-                    E::Invalid("SharedAccessSignature", "not a SharedAccessSignature token")
-                })?;
+                let expiry_secs = sas::expiry_of(t).ok_or(E::Invalid(
+                    "SharedAccessSignature",
+                    "not a SharedAccessSignature token",
+                ))?;
                 Credential::SharedAccessSignature {
                     token: Secret::new(t),
-                    expiry_secs: parsed.expiry_secs,
+                    expiry_secs,
                 }
             }
         };

@@ -60,6 +60,7 @@ const NUMBERS = [
   ["connectTimeoutMs", 1, 4294967295],
   ["allowInsecure", "b"],
   ["tokenRenewalMarginSeconds", 0, 4294967295],
+  ["ackTimeoutMs", 0, 4294967295],
 ];
 
 function field(o, path) {
@@ -200,7 +201,7 @@ const OPEN = 1, CLOSE = 2, NEED_TOKEN = 3, CONNECTED = 4, CONNECT_FAILED = 5, DI
   RECONNECTING = 7, WARNING = 8, COMPLETED = 9, C2D = 10, DESIRED = 11, METHOD = 12, SUB_REFUSED = 13;
 // Core.input kinds (src/wasm/core.rs).
 const CONNECT = 0, DISCONNECT = 1, OPENED = 2, LOST = 3, TIMER = 4, ENABLE_C2D = 5, ENABLE_DESIRED = 6,
-  ENABLE_METHODS = 7;
+  ENABLE_METHODS = 7, TEXT_FRAME = 8;
 // Transport failure codes (hub::TransportError, src/wasm/core.rs).
 const CREATE_FAILED = 0, NO_WEBSOCKET = 1, BAD_URL = 2, NOT_A_SOCKET = 3, REFUSED = 4;
 const MAX_DELAY = 2147483647; // setTimeout's limit
@@ -348,9 +349,9 @@ class DeviceClientImpl {
 
   // ---------------------------------------------------------- internals
 
-  _emit(event, v) {
+  _emit(event, v, w) {
     for (const f of (this.#listeners[event] || []).slice()) {
-      try { f(v); } catch (e) { console.error("hubwire: a listener threw:", e); }
+      try { f(v, w); } catch (e) { console.error("hubwire: a listener threw:", e); }
     }
   }
 
@@ -506,8 +507,8 @@ class DeviceClientImpl {
         return () => this._emit("message", m);
       }
       case DESIRED: {
-        const patch = parse(c.eventText(0));
-        return () => this._emit("desiredPropertiesUpdate", patch);
+        const patch = parse(c.eventText(0)), info = { full: c.eventNum(0) === 1, version: c.eventNum(1) };
+        return () => this._emit("desiredPropertiesUpdate", patch, info);
       }
       case METHOD: {
         const [rid, name, component, command, payload] = [0, 1, 2, 3, 4].map((i) => c.eventText(i));
@@ -582,12 +583,9 @@ class DeviceClientImpl {
           const d = e.data;
           const b = d instanceof ArrayBuffer ? new Uint8Array(d)
             : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
-          if (b) this.#input((core, now) => core.bytes(now, b));
-          else {
-            // MQTT over WebSocket is binary only (MQTT 3.1.1 §6): the socket is unusable.
-            this.#closeSocket();
-            lost();
-          }
+          // A text frame: MQTT over WebSocket is binary only (MQTT 3.1.1 §6); the
+          // core ends the connection as a protocol error and has us close it.
+          this.#input((core, now) => (b ? core.bytes(now, b) : core.input(now, TEXT_FRAME)));
         },
         close: lost,
         error: lost,

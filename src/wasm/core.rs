@@ -59,6 +59,9 @@ impl Core {
         if let Some(v) = n(12) {
             c.token_renew_margin_secs = Some(v as u64);
         }
+        if let Some(v) = n(13) {
+            c.ack_timeout_ms = v as u64;
+        }
         let flags = [
             (1, &mut c.clean_session),
             (9, &mut c.coalesce),
@@ -153,8 +156,8 @@ impl Core {
 
     /// One input without arguments: 0 `connect`, 1 `disconnect`, 2 the socket
     /// opened, 3 it was lost, 4 the timer fired, 5/6/7 enable cloud-to-device
-    /// messages / desired properties / direct methods. (One export instead of
-    /// eight: each costs glue.)
+    /// messages / desired properties / direct methods, 8 a text frame arrived.
+    /// (One export instead of nine: each costs glue.)
     pub fn input(&mut self, now: f64, what: u8) {
         let now = ms(now);
         let c = &mut self.c;
@@ -168,7 +171,8 @@ impl Core {
             4 => c.handle_timeout(now),
             5 => c.enable_c2d(now),
             6 => c.enable_twin_desired(now),
-            _ => c.enable_methods(now),
+            7 => c.enable_methods(now),
+            _ => c.handle_text_frame(now),
         }
     }
 
@@ -343,6 +347,7 @@ impl Core {
 
     /// A number of the current event: the op id (0) / ok (1) / reported version (2,
     /// -1 if none) of `Completed`; attempt (0) and delay (1) of `Reconnecting`;
+    /// `full` (0) and `$version` (1) of a desired-properties update;
     /// `willRetry` (0) of `Disconnected`; the requested expiry (0) of `NeedToken`.
     #[wasm_bindgen(js_name = eventNum)]
     pub fn event_num(&self, i: u32) -> f64 {
@@ -362,6 +367,8 @@ impl Core {
                 f64::from(u8::from(*will_retry))
             }
             (Some(HubEvent::NeedToken { expiry_secs }), _) => *expiry_secs as f64,
+            (Some(HubEvent::DesiredPatch { full, .. }), 0) => f64::from(u8::from(*full)),
+            (Some(HubEvent::DesiredPatch { version, .. }), _) => *version as f64,
             _ => -1.0,
         }
     }

@@ -45,7 +45,12 @@ export interface ClientOptions {
   operationTimeoutMs?: number;
   coalesce?: boolean;
   connectTimeoutMs?: number;        // how long connect() keeps trying; default 60000
+  ackTimeoutMs?: number;            // a PUBACK/SUBACK later than this ends the connection; default 60000, 0 never
 }
+
+/** With a desired-properties update: `full` when `patch` is the whole desired section
+ * (found newer after a reconnect: replace your view, do not merge), and its `$version`. */
+export interface DesiredUpdateInfo { full: boolean; version: number }
 
 export interface TokenProvider {
   hostName: string;
@@ -109,7 +114,7 @@ export interface DeviceClient {
   /** Calls `cb` with every cloud-to-device message. */
   onMessage(cb: (m: C2dMessage) => void): void;
   /** Calls `cb` with every desired-properties patch (it carries `$version`). */
-  onDesiredPropertiesUpdate(cb: (patch: TwinProperties) => void): void;
+  onDesiredPropertiesUpdate(cb: (patch: TwinProperties, info: DesiredUpdateInfo) => void): void;
   /** A direct-method handler for `name`, or the default handler. Unknown methods answer 501. */
   onMethod(name: string, handler: MethodHandler): void;
   onMethod(handler: MethodHandler): void;
@@ -118,7 +123,7 @@ export interface DeviceClient {
   on(event: "reconnecting", cb: (e: { attempt: number; delayMs: number }) => void): void;
   on(event: "error", cb: (e: HubwireError) => void): void;
   on(event: "message", cb: (m: C2dMessage) => void): void;
-  on(event: "desiredPropertiesUpdate", cb: (patch: TwinProperties) => void): void;
+  on(event: "desiredPropertiesUpdate", cb: (patch: TwinProperties, info: DesiredUpdateInfo) => void): void;
   off(event: DeviceClientEvent, cb: (...args: never[]) => void): void;
 }
 export type DeviceClientEvent = "connected" | "disconnected" | "reconnecting" | "error" | "message" | "desiredPropertiesUpdate";

@@ -26,6 +26,12 @@ pub const DEFAULT_REQUEST_RETRIES: u32 = 4;
 pub const DEFAULT_ATTEMPT_TIMEOUT_MS: u64 = 30_000;
 /// Default budget of a `connect()` request: how long it keeps retrying before it fails.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 60_000;
+/// How long a connection must last before its loss restarts the backoff at the
+/// first step. A hub that accepts and then drops a connection at once (a
+/// misconfigured route, a throttle, a policy that kicks the device) would
+/// otherwise be reconnected to at the first step's rate forever, which IoT Hub's
+/// connect throttle answers by refusing the device.
+pub const STABLE_CONNECTION_MS: u64 = 10_000;
 /// The query the default URL carries for SAS/token authentication: IoT Hub's TLS
 /// endpoint then does not ask for a client certificate (a browser would show a
 /// certificate picker to a user who has some installed). The Java device SDK sends it.
@@ -118,6 +124,10 @@ pub struct ClientConfig {
     pub coalesce: bool,
     /// Lost if a PINGREQ is unanswered this long.
     pub ping_timeout_ms: u64,
+    /// Lost (then reconnected, unacknowledged telemetry resent) if a QoS 1
+    /// message or a SUBSCRIBE waits this long for its acknowledgement on a live
+    /// connection (default 60 s; 0: never).
+    pub ack_timeout_ms: u64,
     /// One connection attempt (transport open, then CONNACK) fails after this long
     /// and is retried with backoff (default 30 s).
     pub attempt_timeout_ms: u64,
@@ -166,6 +176,7 @@ impl ClientConfig {
             max_inflight: mqtt::DEFAULT_MAX_INFLIGHT,
             coalesce: true,
             ping_timeout_ms: mqtt::DEFAULT_PING_TIMEOUT_MS,
+            ack_timeout_ms: mqtt::DEFAULT_ACK_TIMEOUT_MS,
             attempt_timeout_ms: DEFAULT_ATTEMPT_TIMEOUT_MS,
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
         }
@@ -252,6 +263,7 @@ impl ClientConfig {
         mc.coalesce = self.coalesce;
         mc.ping_timeout_ms = self.ping_timeout_ms;
         mc.connack_timeout_ms = self.attempt_timeout_ms;
+        mc.ack_timeout_ms = self.ack_timeout_ms;
         mc
     }
 

@@ -15,7 +15,7 @@ use crate::prelude::*;
 use super::super::connection_string::Secret;
 use super::super::error::{Error, TokenError, TransportError};
 use super::super::sas;
-use super::config::Auth;
+use super::config::{Auth, STABLE_CONNECTION_MS};
 use super::{Client, ConnectionState, HubEvent, Phase};
 use crate::mqtt::{ConnectReturn, LostReason, Session};
 
@@ -123,6 +123,16 @@ impl Client {
     }
 
     /// The shell's transport closed under us (after it opened).
+    /// The transport delivered a WebSocket text frame: MQTT over WebSocket is binary
+    /// only, so the connection ends with a `PROTOCOL_ERROR` (the shell is told to
+    /// close it) and is retried with backoff.
+    pub fn handle_text_frame(&mut self, now: u64) {
+        if matches!(self.phase, Phase::Connecting { .. } | Phase::Connected) {
+            self.session.handle_text_frame(now);
+            self.drain_session(now);
+        }
+    }
+
     pub fn connection_lost(&mut self, now: u64) {
         match self.phase {
             Phase::Connecting { .. } | Phase::Connected => {
@@ -228,7 +238,9 @@ impl Client {
     pub(super) fn on_connected(&mut self, now: u64) {
         self.phase = Phase::Connected;
         self.conn_gen += 1;
-        self.attempt = 0;
+        // The backoff step is kept until the connection proves stable (`on_lost`):
+        // a hub that accepts and drops at once must not be hammered at the first step.
+        self.connected_at = now;
         self.ever_connected = true;
         self.request = None;
         self.events.push(HubEvent::Connected);
@@ -259,10 +271,17 @@ impl Client {
         if !matches!(self.phase, Phase::Connecting { .. } | Phase::Connected) {
             return;
         }
-        let err = match reason {
+        if self.phase == Phase::Connected
+            && now.saturating_sub(self.connected_at) >= STABLE_CONNECTION_MS
+        {
+            self.attempt = 0;
+        }
+        let err = match &reason {
             LostReason::Transport => Error::Disconnected,
-            LostReason::PingTimeout | LostReason::ConnackTimeout => Error::Timeout,
-            LostReason::Protocol(_) => Error::Protocol("the hub sent bytes we refuse"),
+            LostReason::PingTimeout | LostReason::ConnackTimeout | LostReason::AckTimeout => {
+                Error::Timeout
+            }
+            LostReason::Protocol(e) => Error::Protocol(e.summary()),
         };
         if matches!(reason, LostReason::Transport) {
             // The shell saw the socket close: nothing of ours to close.

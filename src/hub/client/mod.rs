@@ -34,7 +34,7 @@ mod will;
 pub use config::{
     Auth, ClientConfig, DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS,
     DEFAULT_OPERATION_TIMEOUT_MS, DEFAULT_QUEUE_MAX_BYTES, DEFAULT_QUEUE_MAX_MESSAGES,
-    DEFAULT_REQUEST_RETRIES, MAX_KEEP_ALIVE_SECS, NO_CLIENT_CERT_QUERY,
+    DEFAULT_REQUEST_RETRIES, MAX_KEEP_ALIVE_SECS, NO_CLIENT_CERT_QUERY, STABLE_CONNECTION_MS,
 };
 pub use events::{C2dMessage, ConnectionState, HubEvent, OpId, OpResult};
 
@@ -92,8 +92,11 @@ pub struct Client {
     /// Provider mode: a renewal was asked for while connected.
     renewal_requested: bool,
     ever_connected: bool,
-    /// Consecutive failed attempts since the last successful CONNACK.
+    /// Failed attempts and short-lived connections since the last connection that
+    /// lasted [`STABLE_CONNECTION_MS`] (the backoff step).
     attempt: u32,
+    /// When the current connection's CONNACK arrived.
+    connected_at: u64,
     /// The app's pending `connect()` request, if any.
     request: Option<ConnectRequest>,
     enabled: Vec<Feature>,
@@ -137,6 +140,7 @@ impl Client {
             renewal_requested: false,
             ever_connected: false,
             attempt: 0,
+            connected_at: 0,
             request: None,
             enabled: Vec::new(),
             pending_subs: Vec::new(),

@@ -7,14 +7,14 @@
 //! less than the renewal margin would be due for renewal at once and again after every
 //! reconnect; such a token is renewed halfway through its remaining life instead.
 
-use super::super::sas::{renew_at_ms, SasToken};
+use super::super::sas::{expiry_of, renew_at_ms};
 use super::Client;
 
 impl Client {
     /// The expiry (seconds since the epoch) to schedule renewal from for a provider's
     /// `token` received at `now`; also sets the earliest renewal time for it.
     pub(super) fn provider_token_expiry(&mut self, now: u64, token: &str, requested: u64) -> u64 {
-        let expiry_secs = SasToken::parse(token).map_or(requested, |t| t.expiry_secs);
+        let expiry_secs = expiry_of(token).unwrap_or(requested);
         let expiry_ms = expiry_secs.saturating_mul(1000);
         self.renew_floor_ms = if renew_at_ms(expiry_secs, self.config.renew_margin_secs()) <= now {
             now + expiry_ms.saturating_sub(now) / 2

@@ -4,6 +4,7 @@ mod client;
 mod connect;
 mod fuzz_replay;
 mod harness;
+mod liveness;
 mod parity;
 mod robustness;
 mod secrets;
