@@ -145,8 +145,13 @@ impl Client {
         self.handle_timeout(now);
     }
 
-    /// Token-provider mode: the token the shell obtained after `NeedToken`.
+    /// Token-provider mode: the token the shell obtained after `NeedToken`. Text
+    /// that is not a `SharedAccessSignature sr=..&sig=..&se=..` token is refused
+    /// here, without a round trip to the hub, as `token_failed(NotAToken)`.
     pub fn set_token(&mut self, now: u64, token: String, expiry_secs: u64) {
+        if sas::SasToken::parse(&token).is_err() {
+            return self.token_failed(now, TokenError::NotAToken, None);
+        }
         self.token = Some((Secret::new(token), expiry_secs));
         match self.phase {
             Phase::WaitingToken => self.open_transport(now),

@@ -3,6 +3,7 @@
 mod client;
 mod connect;
 mod harness;
+mod methods;
 mod robustness;
 mod tokens;
 mod vectors;

@@ -200,3 +200,67 @@ fn connect_token_renewal_failure_keeps_connection_succeeds() {
     );
     assert_eq!(h.c.state(), ConnectionState::Connected);
 }
+
+#[test]
+fn connect_token_provider_garbage_refused_without_a_socket_fails() {
+    let cfg = ClientConfig::from_token_provider("myhub.azure-devices.net", "dev1", None, None)
+        .map(|mut c| {
+            c.url = Some("ws://127.0.0.1:1/$iothub/websocket".into());
+            c.keep_alive_secs = 0;
+            c
+        })
+        .unwrap();
+    let not_a_token = Error::Token {
+        kind: TokenError::NotAToken,
+        detail: None,
+    };
+    for garbage in [
+        "",
+        "garbage",
+        "SharedAccessSignature",
+        "SharedAccessSignature sr=x&sig=y",
+        "SharedAccessSignature sr=x&sig=y&se=soon",
+    ] {
+        let mut h = H::new(cfg.clone());
+        h.c.connect(h.now).unwrap();
+        h.take_events();
+        h.c.set_token(h.now, garbage.into(), T0 / 1000 + 3600);
+        // Refused here: no socket is opened, the request fails and the client stops.
+        assert_eq!(
+            h.take_events(),
+            vec![
+                HubEvent::ConnectFailed {
+                    reason: not_a_token.clone()
+                },
+                HubEvent::Disconnected {
+                    reason: not_a_token.clone(),
+                    will_retry: false
+                }
+            ],
+            "{garbage:?}"
+        );
+        assert_eq!(not_a_token.code(), "INVALID_ARGUMENT");
+        assert_eq!(h.c.state(), ConnectionState::Disconnected);
+        // A later connect() asks again, and a real token connects.
+        h.c.connect(h.now).unwrap();
+        assert!(matches!(h.take_events()[..], [HubEvent::NeedToken { .. }]));
+        h.c.set_token(
+            h.now,
+            "SharedAccessSignature sr=x&sig=y&se=1".into(),
+            T0 / 1000 + 3600,
+        );
+        h.open_and_connack(ConnectReturnCode::Success);
+        assert_eq!(h.c.state(), ConnectionState::Connected);
+        // Garbage for a renewal keeps the connection (a Warning) like a failed provider.
+        h.take_events();
+        h.run_until(T0 + 2_700_000);
+        assert!(matches!(h.take_events()[..], [HubEvent::NeedToken { .. }]));
+        h.c.set_token(h.now, garbage.into(), T0 / 1000 + 6300);
+        assert_eq!(
+            h.take_events(),
+            vec![HubEvent::Warning(not_a_token.clone())]
+        );
+        assert!(h.take_sent().is_empty());
+        assert_eq!(h.c.state(), ConnectionState::Connected);
+    }
+}
