@@ -21,7 +21,7 @@ function categoryOf(frame) {
   if (fn === "(garbage collector)") return "GC";
   if (fn === "(program)") return "browser (program: event loop, IPC, native WebSocket work)";
   if (fn === "(root)") return "root";
-  if (url.startsWith("wasm://") || /^\$?(hubwire|core|alloc|std|dlmalloc|deviceclient_|__wbg|<)/.test(fn)) return `wasm: ${moduleOf(fn.replace(/^\$/, ""))}`;
+  if (url.startsWith("wasm://") || /^\$?(hubwire|core|alloc|std|dlmalloc|talc|deviceclient_|__wbg|<)/.test(fn)) return `wasm: ${moduleOf(fn.replace(/^\$/, ""))}`;
   if (/\/hubwire\/hubwire\.js/.test(url)) return "JS: hubwire glue";
   if (/\/(bench|burst|connect)\.js/.test(url)) return "JS: bench page (pump, promises)";
   if (!url) return `browser builtin: ${fn || "(anonymous)"}`;

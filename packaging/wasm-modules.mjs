@@ -11,7 +11,7 @@
 //   wasm-bindgen shims  the exports (`core_*`, `deviceclient_*`: wasm-bindgen's shims with the
 //                       bodies LLVM inlined into them, e.g. most of hub::Client under `core_bytes`),
 //                       `__wbg*`/`__wbindgen*`/`__externref*`, wasm_bindgen::, js_sys::
-//   dlmalloc            the allocator (dlmalloc, __rdl_*, __rust_alloc*)
+//   allocator           the allocator (talc; dlmalloc in older builds; __rdl_*, __rust_alloc*)
 //   sha2                sha2, digest, block_buffer, hmac
 //   hubwire::<module>   the first `hubwire::<module>` in the name (so std's generic code
 //                       instantiated for a hubwire type, e.g. its drop glue, counts to that module)
@@ -134,14 +134,14 @@ export function parseWasm(buf) {
   return { sections, bodies, importedFunctions };
 }
 
-export const MODULE_ORDER = ["hubwire::hub", "hubwire::mqtt", "hubwire::dps", "hubwire::wasm", "hubwire (other)", "exports + wasm-bindgen shims", "std+core+alloc", "dlmalloc", "sha2", "other"];
+export const MODULE_ORDER = ["hubwire::hub", "hubwire::mqtt", "hubwire::dps", "hubwire::wasm", "hubwire (other)", "exports + wasm-bindgen shims", "std+core+alloc", "allocator", "sha2", "other"];
 
 /** The part a function (by its demangled name) belongs to; see the header. */
 export function moduleOf(fname) {
   if (!fname) return "other";
   const n = fname.replace(/\[[0-9a-f]{16}\]/g, ""); // crate disambiguators: core[c593…]::
   if (/^(deviceclient|core)_[A-Za-z]|^(__wbg|__wbindgen|__externref)|externref shim|multivalue shim|(^|[<\s])(wasm_bindgen|js_sys)::/.test(n)) return "exports + wasm-bindgen shims";
-  if (/dlmalloc|__rdl_|__rust_(alloc|dealloc|realloc)|__rg_/.test(n)) return "dlmalloc";
+  if (/talc|dlmalloc|__rdl_|__rust_(alloc|dealloc|realloc)|__rg_/.test(n)) return "allocator";
   if (/(^|[<\s])(sha2|digest|block_buffer|hmac)::/.test(n)) return "sha2";
   const h = n.match(/hubwire::([a-z_0-9]+)/);
   if (h) return ["hub", "mqtt", "dps", "wasm"].includes(h[1]) ? `hubwire::${h[1]}` : "hubwire (other)";

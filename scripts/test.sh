@@ -30,7 +30,7 @@ HUBWIRE_ROOT=$ROOT
 # shellcheck source=scripts/setup.sh
 source "$ROOT/scripts/setup.sh"
 
-SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test wasm_test_firefox wasm_test_webkit sdk_peer e2e runtimes fleet bench)
+SUITES=(setup fmt clippy cargo_test fuzz wasm_build emulator demo wasm_test wasm_test_firefox wasm_test_webkit sdk_peer e2e runtimes fleet reliability bench)
 
 LOG_DIR=${HUBWIRE_LOG_DIR:-$ROOT/artifacts/test-logs}
 mkdir -p "$LOG_DIR"
@@ -80,7 +80,8 @@ EMULATOR_PID=""
 
 # Starts target/debug/hubwire-emulator once and exports HUBWIRE_EMULATOR_URL (http),
 # HUBWIRE_EMULATOR_WS_URL, HUBWIRE_EMULATOR_HOST_NAME, HUBWIRE_DEVICE_CONNECTION_STRING
-# (the demo device), HUBWIRE_SERVICE_CONNECTION_STRING, HUBWIRE_EMULATOR_READY_FILE.
+# (the demo device), HUBWIRE_SERVICE_CONNECTION_STRING, HUBWIRE_EMULATOR_READY_FILE,
+# HUBWIRE_EMULATOR_LOG (its output).
 need_emulator() {
     if [ -n "$EMULATOR_PID" ] && kill -0 "$EMULATOR_PID" 2>/dev/null; then
         return 0
@@ -93,6 +94,7 @@ need_emulator() {
     echo "starting: $TARGET_DIR/debug/hubwire-emulator ${args[*]} (log: $LOG_DIR/emulator-process.log)"
     "$TARGET_DIR/debug/hubwire-emulator" "${args[@]}" >"$LOG_DIR/emulator-process.log" 2>&1 </dev/null 5>&- &
     EMULATOR_PID=$!
+    export HUBWIRE_EMULATOR_LOG="$LOG_DIR/emulator-process.log" # the e2e secret scan reads it
     for i in $(seq 1 300); do
         if [ -s "$ready" ] && read_ready_file "$ready"; then
             echo "emulator up (pid $EMULATOR_PID): $HUBWIRE_EMULATOR_URL  $HUBWIRE_EMULATOR_WS_URL"
@@ -171,10 +173,11 @@ suite_cargo_test() {
     with_timeout 1500 cargo test --workspace --no-fail-fast
 }
 
-# fuzz/ (not a workspace member): the targets compile, then each runs briefly under
-# libFuzzer with the stable-toolchain instrumentation of fuzz/README.md.
+# fuzz/ (not a workspace member): the targets compile, then each replays its committed
+# seeds (fuzz/seeds/<target>) and runs briefly under libFuzzer with the stable-toolchain
+# instrumentation of fuzz/README.md, with allocation limits (no unbounded allocation).
 suite_fuzz() {
-    local secs=${HUBWIRE_FUZZ_SECS:-20} t bins rc=0 fuzz_target=${CARGO_TARGET_DIR:-$ROOT/fuzz/target}
+    local secs=${HUBWIRE_FUZZ_SECS:-6} t bins rc=0 seeds fuzz_target=${CARGO_TARGET_DIR:-$ROOT/fuzz/target}
     (cd fuzz && RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
         -Cllvm-args=-sanitizer-coverage-level=4 \
         -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
@@ -184,10 +187,13 @@ suite_fuzz() {
     mapfile -t bins < <(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -vx hubwire-fuzz)
     for t in "${bins[@]}"; do
         mkdir -p "$RUN_DIR/corpus-$t" "$RUN_DIR/fuzz-artifacts"
-        echo "fuzz $t for ${secs}s"
+        seeds=()
+        [ -d "fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
+        echo "fuzz $t for ${secs}s (seeds: ${seeds[*]:-none})"
         if with_timeout $((secs + 60)) "$fuzz_target/x86_64-unknown-linux-gnu/release/$t" \
             -max_total_time="$secs" -artifact_prefix="$RUN_DIR/fuzz-artifacts/" \
-            "$RUN_DIR/corpus-$t" >"$LOG_DIR/fuzz-$t.log" 2>&1; then
+            -rss_limit_mb=1024 -malloc_limit_mb=256 \
+            "$RUN_DIR/corpus-$t" "${seeds[@]}" >"$LOG_DIR/fuzz-$t.log" 2>&1; then
             tail -1 "$LOG_DIR/fuzz-$t.log"
         else
             tail -40 "$LOG_DIR/fuzz-$t.log"
@@ -300,6 +306,21 @@ suite_fleet() {
         with_timeout 1200 "$(hubwire_node)" packaging/web.mjs || return 1
     fi
     node_tests tests/fleet
+}
+
+# tests/reliability (docs/reliability.md): the short soak (kill -9 restarts of its own
+# emulators), hostile servers, the connect throttle; Node 22 and headless Chromium.
+suite_reliability() {
+    if [ ! -d tests/reliability ]; then
+        skip "tests/reliability does not exist yet"
+        return 0
+    fi
+    if [ ! -f pkg/hubwire.js ]; then
+        echo "pkg/ is missing: run the wasm_build suite first"
+        return 1
+    fi
+    with_timeout 1200 cargo build -p hubwire-emulator || return 1
+    node_tests tests/reliability
 }
 
 # The benchmarks with tiny counts (its own debug emulator and pkg/): checks each

@@ -19,42 +19,8 @@ use hubwire::mqtt::{Error, Malformed};
 
 pub use mqttbytes::v4::Packet;
 
-/// Largest remaining length MQTT can express (§2.2.3).
-pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
-/// Largest MQTT string or binary field (§1.5.3).
-pub const MAX_STRING: usize = 65_535;
-
-/// Packet type nibbles (MQTT 3.1.1 §2.2.1).
-pub mod packet_type {
-    /// CONNECT
-    pub const CONNECT: u8 = 1;
-    /// CONNACK
-    pub const CONNACK: u8 = 2;
-    /// PUBLISH
-    pub const PUBLISH: u8 = 3;
-    /// PUBACK
-    pub const PUBACK: u8 = 4;
-    /// PUBREC
-    pub const PUBREC: u8 = 5;
-    /// PUBREL
-    pub const PUBREL: u8 = 6;
-    /// PUBCOMP
-    pub const PUBCOMP: u8 = 7;
-    /// SUBSCRIBE
-    pub const SUBSCRIBE: u8 = 8;
-    /// SUBACK
-    pub const SUBACK: u8 = 9;
-    /// UNSUBSCRIBE
-    pub const UNSUBSCRIBE: u8 = 10;
-    /// UNSUBACK
-    pub const UNSUBACK: u8 = 11;
-    /// PINGREQ
-    pub const PINGREQ: u8 = 12;
-    /// PINGRESP
-    pub const PINGRESP: u8 = 13;
-    /// DISCONNECT
-    pub const DISCONNECT: u8 = 14;
-}
+/// The wire constants are the client's (`hubwire::mqtt::codec`): one table for both sides.
+pub use hubwire::mqtt::codec::{packet_type, MAX_REMAINING_LENGTH, MAX_STRING};
 
 /// The packet type nibble of a decoded packet.
 pub fn type_of(packet: &Packet) -> u8 {

@@ -408,6 +408,7 @@ fn connection(sh: &Arc<Shared>, id: IdentityId) -> Response<Body> {
                 "connections": c.connections,
                 "subscriptions": c.subscriptions,
                 "username": c.username,
+                "throttledConnects": c.throttled_connects,
             }),
         ),
         Err(e) => service_error(e),
@@ -578,6 +579,7 @@ async fn static_file(dirs: &StaticDirs, method: &Method, path: &str) -> Response
                 .insert("content-type", HeaderValue::from_static(mime(&file)));
             r.headers_mut()
                 .insert("cache-control", HeaderValue::from_static("no-cache"));
+            crate::csp::secure_headers(r.headers_mut());
             r
         }
         Err(_) => error(404, "NotFound", &format!("nothing at {path}")),

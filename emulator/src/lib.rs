@@ -8,10 +8,12 @@
 pub mod bulk;
 pub mod codec;
 pub mod core;
+pub mod csp;
 pub mod fdlimit;
 pub mod http;
 pub mod http_dps;
 pub mod keys;
+pub mod persist;
 pub mod policies_api;
 pub mod routes_api;
 pub mod sas_cli;

@@ -6,6 +6,7 @@ use hubwire_emulator::{sas_cli, server};
 const USAGE: &str = "usage:
   hubwire-emulator [--port 0] [--tls-port N] [--bind 127.0.0.1] [--host-name localhost]
                    [--static www --pkg pkg] [--state-file path] [--ready-file path]
+                   [--max-telemetry 10000] [--connect-throttle PER_SEC[:BURST] | 0]
                    [--demo-device demo | --no-demo-device] [--cert-dir dir] [--client-certs]
                    [--id-scope 0ne00000E00]
   hubwire-emulator sas --connection-string CS [--ttl 3600]

@@ -11,8 +11,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use crate::core::policies::Policies;
 use crate::core::registry::{IdentityId, Registry};
+use crate::core::throttle::{ConnectLimit, DEFAULT_CONNECT_LIMIT};
 use crate::core::{Hub, HubConfig};
 use crate::http::{Ctx, StaticDirs};
 use crate::shared::{now_ms, Shared};
@@ -32,8 +32,12 @@ pub struct Options {
     pub static_dir: Option<PathBuf>,
     /// Package files at `/pkg/`.
     pub pkg_dir: Option<PathBuf>,
-    /// Registry/twin persistence.
+    /// Persistence across restarts (crate::persist).
     pub state_file: Option<PathBuf>,
+    /// Telemetry records retained (`--max-telemetry`, default 10,000).
+    pub max_telemetry: usize,
+    /// Per-identity CONNECT limit (`--connect-throttle`; `None` = off).
+    pub connect_throttle: Option<ConnectLimit>,
     /// Where to write the READY JSON.
     pub ready_file: Option<PathBuf>,
     /// Demo device id (`None`: no demo device).
@@ -56,6 +60,8 @@ impl Default for Options {
             static_dir: None,
             pkg_dir: None,
             state_file: None,
+            max_telemetry: DEFAULT_MAX_TELEMETRY,
+            connect_throttle: Some(DEFAULT_CONNECT_LIMIT),
             ready_file: None,
             demo_device: Some("demo".into()),
             cert_dir: None,
@@ -64,6 +70,9 @@ impl Default for Options {
         }
     }
 }
+
+/// Telemetry records the emulator keeps unless `--max-telemetry` says otherwise.
+pub const DEFAULT_MAX_TELEMETRY: usize = 10_000;
 
 /// Parses arguments after the program name.
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -96,6 +105,15 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--static" => o.static_dir = Some(val()?.into()),
             "--pkg" => o.pkg_dir = Some(val()?.into()),
             "--state-file" => o.state_file = Some(val()?.into()),
+            "--max-telemetry" => {
+                let v = val()?;
+                o.max_telemetry = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(format!("--max-telemetry: not a positive number: {v}"))?
+            }
+            "--connect-throttle" => o.connect_throttle = ConnectLimit::parse(&val()?)?,
             "--ready-file" => o.ready_file = Some(val()?.into()),
             "--demo-device" => {
                 let v = val()?;
@@ -115,45 +133,36 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
-/// What a state file holds: service key, registry, policies and DPS state (the last two
-/// absent in older files).
-type State = (String, Registry, Option<Policies>, Option<Value>);
-
-/// Loads the state file, if any.
-fn load_state(path: &std::path::Path) -> Result<Option<State>, String> {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
-    let v: Value =
-        serde_json::from_slice(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
-    let key = v["serviceKey"]
-        .as_str()
-        .ok_or("state file lacks serviceKey")?
-        .to_string();
-    let reg = Registry::import(&v["registry"]).ok_or("state file registry is malformed")?;
-    let policies = match &v["policies"] {
-        Value::Null => None,
-        p => Some(Policies::import(p, &key).ok_or("state file policies are malformed")?),
-    };
-    Ok(Some((key, reg, policies, v.get("dps").cloned())))
-}
-
 /// Starts everything and serves until the process ends.
 pub async fn run(o: Options) -> Result<(), String> {
     let fds = crate::fdlimit::raise();
     eprintln!("hubwire-emulator: {}", fds.describe());
     let state = match &o.state_file {
-        Some(p) => load_state(p)?,
+        Some(p) => crate::persist::load(p)?,
         None => None,
     };
-    let (service_key, registry, policies, dps) =
-        state.unwrap_or_else(|| (crate::keys::generate(), Registry::default(), None, None));
+    let (service_key, registry, policies, dps, runtime, telemetry) = match state {
+        Some(l) => (
+            l.service_key,
+            l.registry,
+            l.policies,
+            l.dps,
+            l.runtime,
+            l.telemetry,
+        ),
+        None => (
+            crate::keys::generate(),
+            Registry::default(),
+            None,
+            None,
+            Value::Null,
+            Vec::new(),
+        ),
+    };
     let mut hub = Hub::new(HubConfig {
         host_name: o.host_name.clone(),
         service_key: service_key.clone(),
-        max_telemetry: 10_000,
+        max_telemetry: o.max_telemetry,
     });
     hub.set_registry(registry);
     if let Some(p) = policies {
@@ -165,6 +174,9 @@ pub async fn run(o: Options) -> Result<(), String> {
             return Err("state file dps section is malformed".into());
         }
     }
+    hub.import_runtime(&runtime)?;
+    hub.restore_telemetry(telemetry);
+    hub.set_connect_throttle(o.connect_throttle);
     let mut demo = Value::Null;
     if let Some(d) = &o.demo_device {
         let id = IdentityId::device(d);
@@ -189,7 +201,17 @@ pub async fn run(o: Options) -> Result<(), String> {
             "connectionString": format!("HostName={};DeviceId={d};SharedAccessKey={key}", o.host_name),
         });
     }
+    let persist = match &o.state_file {
+        Some(p) => Some(
+            crate::persist::Persist::open(p, &service_key, o.max_telemetry, &hub)
+                .map_err(|e| format!("state file {}: {e}", p.display()))?,
+        ),
+        None => None,
+    };
     let shared = Shared::new(hub);
+    if let Some(p) = persist {
+        shared.enable_persistence(p);
+    }
 
     let listener = TcpListener::bind(SocketAddr::new(o.bind, o.port))
         .await
@@ -240,12 +262,6 @@ pub async fn run(o: Options) -> Result<(), String> {
         },
     });
     tokio::spawn(shared.clone().run_timer());
-    if let Some(p) = &o.state_file {
-        tokio::spawn(shared.clone().run_persist(p.clone(), service_key.clone()));
-        shared
-            .persist_now(p, &service_key)
-            .map_err(|e| format!("state file {}: {e}", p.display()))?;
-    }
     tokio::spawn(accept_plain(listener, ctx.clone()));
     if let Some((l, acceptor, _, _)) = tls {
         tokio::spawn(accept_tls(l, acceptor, ctx.clone()));
@@ -275,9 +291,7 @@ pub async fn run(o: Options) -> Result<(), String> {
     println!("HUBWIRE_EMULATOR_READY {info}");
 
     wait_for_shutdown().await;
-    if let Some(p) = &o.state_file {
-        let _ = shared.persist_now(p, &service_key);
-    }
+    let _ = shared.persist_now();
     Ok(())
 }
 
@@ -372,8 +386,27 @@ mod tests {
 
     #[test]
     fn parse_args_all_flags_succeeds() {
-        let o = parse_args(&args("--port 0 --tls-port=8443 --host-name myhub --static www --pkg pkg --state-file s.json --ready-file r.json --demo-device d1 --cert-dir c --client-certs")).unwrap();
+        let o = parse_args(&args("--port 0 --tls-port=8443 --host-name myhub --static www --pkg pkg --state-file s.json --ready-file r.json --demo-device d1 --cert-dir c --client-certs --max-telemetry 5 --connect-throttle 3:4")).unwrap();
         assert!(o.client_certs);
+        assert_eq!(o.max_telemetry, 5);
+        assert_eq!(
+            o.connect_throttle,
+            Some(ConnectLimit {
+                per_sec: 3,
+                burst: 4
+            })
+        );
+        let d = parse_args(&[]).unwrap();
+        assert_eq!(
+            (d.max_telemetry, d.connect_throttle),
+            (10_000, Some(DEFAULT_CONNECT_LIMIT))
+        );
+        assert_eq!(
+            parse_args(&args("--connect-throttle 0"))
+                .unwrap()
+                .connect_throttle,
+            None
+        );
         assert_eq!(
             (o.port, o.tls_port, o.host_name.as_str()),
             (0, Some(8443), "myhub")
@@ -388,5 +421,7 @@ mod tests {
         assert!(parse_args(&args("--nope")).is_err());
         assert!(parse_args(&args("--port")).is_err());
         assert!(parse_args(&args("--port x")).is_err());
+        assert!(parse_args(&args("--max-telemetry 0")).is_err());
+        assert!(parse_args(&args("--connect-throttle x")).is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! The thin IO side of the hub core: one lock around [`Hub`], the channels its
-//! outputs are dispatched to, the timer task and the state-file writer.
+//! outputs are dispatched to, the timer task, and the state file (written
+//! before outputs are dispatched: `crate::persist`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 
 use crate::core::{CallId, ConnId, Hub, MethodResult, Output};
+use crate::persist::Persist;
 
 /// Milliseconds since the Unix epoch from the wall clock (the core gets it as `now`).
 pub fn now_ms() -> u64 {
@@ -26,6 +28,8 @@ const TIMER_COALESCE: Duration = Duration::from_millis(5);
 pub enum ConnCmd {
     /// Send one binary message.
     Send(Vec<u8>),
+    /// Send one text message (a hostile-server fault).
+    SendText(String),
     /// Close: with a close frame, or drop the transport.
     Close {
         /// Close frame or abrupt.
@@ -39,13 +43,13 @@ pub struct Inner {
     pub hub: Hub,
     conns: HashMap<ConnId, mpsc::UnboundedSender<ConnCmd>>,
     calls: HashMap<CallId, oneshot::Sender<MethodResult>>,
+    persist: Option<Persist>,
 }
 
 /// Shared by every task of the process.
 pub struct Shared {
     inner: Mutex<Inner>,
     timer: Notify,
-    persist: Notify,
     /// New telemetry seqs, for Server-Sent Events.
     pub telemetry: broadcast::Sender<u64>,
     /// Static facts printed at start-up (`/emulator/info`).
@@ -60,9 +64,9 @@ impl Shared {
                 hub,
                 conns: HashMap::new(),
                 calls: HashMap::new(),
+                persist: None,
             }),
             timer: Notify::new(),
-            persist: Notify::new(),
             telemetry: broadcast::channel(1024).0,
             info: Mutex::new(serde_json::Value::Null),
         })
@@ -141,17 +145,34 @@ impl Shared {
         rx
     }
 
+    /// From now on, state changes and telemetry are written to `p` before the
+    /// outputs that acknowledge them are dispatched.
+    pub fn enable_persistence(&self, p: Persist) {
+        self.lock().persist = Some(p);
+    }
+
     fn drain(&self, g: &mut Inner) {
         self.dispatch(g);
         self.timer.notify_one();
     }
 
+    /// Makes the outputs durable (state file), then hands them to the connections.
     fn dispatch(&self, g: &mut Inner) {
-        while let Some(o) = g.hub.poll_output() {
+        let outputs: Vec<Output> = std::iter::from_fn(|| g.hub.poll_output()).collect();
+        let dirty = g.hub.take_dirty();
+        if let Some(p) = g.persist.as_mut() {
+            p.commit(&g.hub, &outputs, dirty);
+        }
+        for o in outputs {
             match o {
                 Output::Transmit { conn, bytes } => {
                     if let Some(tx) = g.conns.get(&conn) {
                         let _ = tx.send(ConnCmd::Send(bytes));
+                    }
+                }
+                Output::TransmitText { conn, text } => {
+                    if let Some(tx) = g.conns.get(&conn) {
+                        let _ = tx.send(ConnCmd::SendText(text));
                     }
                 }
                 Output::Close { conn, graceful } => {
@@ -168,9 +189,6 @@ impl Shared {
                     let _ = self.telemetry.send(seq);
                 }
             }
-        }
-        if g.hub.take_dirty() {
-            self.persist.notify_one();
         }
     }
 
@@ -195,39 +213,17 @@ impl Shared {
         }
     }
 
-    /// Writes the registry to `path` (temp file + rename) whenever it changes.
-    pub async fn run_persist(self: Arc<Self>, path: PathBuf, service_key: String) {
-        loop {
-            self.persist.notified().await;
-            // Coalesce bursts of changes into one write.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let state = state_json(&self.lock().hub, &service_key);
-            if let Err(e) = write_atomic(&path, state.to_string().as_bytes()) {
-                eprintln!(
-                    "hubwire-emulator: cannot write state file {}: {e}",
-                    path.display()
-                );
-            }
+    /// Writes the snapshot now (at shutdown), if a state file is in use.
+    pub fn persist_now(&self) -> std::io::Result<()> {
+        let g = self.lock();
+        match &g.persist {
+            Some(p) => p.snapshot(&g.hub),
+            None => Ok(()),
         }
     }
-
-    /// Writes the state now (at shutdown).
-    pub fn persist_now(&self, path: &std::path::Path, service_key: &str) -> std::io::Result<()> {
-        let state = state_json(&self.lock().hub, service_key);
-        write_atomic(path, state.to_string().as_bytes())
-    }
 }
 
-/// The state file's JSON: service key and registry with twins.
-pub fn state_json(hub: &Hub, service_key: &str) -> serde_json::Value {
-    serde_json::json!({
-        "version": 1,
-        "serviceKey": service_key,
-        "registry": hub.registry().export(),
-        "policies": hub.policies().export(),
-        "dps": hub.dps_export(),
-    })
-}
+pub use crate::persist::state_json;
 
 /// Writes `data` to a temp file beside `path`, then renames it over `path`.
 pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {

@@ -93,8 +93,16 @@ pub async fn serve(
                             close_gracefully(&mut sink, &mut stream).await;
                             break;
                         }
+                        // A hostile-server text frame queued behind binary ones (rare: clone).
+                        Some(ConnCmd::SendText(text))
+                            if sink.send(Message::Text(text.clone())).await.is_ok() => {}
                         Some(_) => break,
                         None => {}
+                    }
+                }
+                Some(ConnCmd::SendText(text)) => {
+                    if sink.send(Message::Text(text)).await.is_err() {
+                        break;
                     }
                 }
                 Some(ConnCmd::Close { graceful: true }) => {

@@ -12,6 +12,9 @@ pub mod client;
 pub mod connection_string;
 pub mod encoding;
 pub mod error;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hmac;
 pub mod ids;
 pub(crate) mod json;

@@ -61,6 +61,14 @@ pub enum Error {
     UnexpectedPacket(u8),
     /// Peer: an incoming QoS 2 PUBLISH (this client never subscribes with QoS 2).
     IncomingQos2,
+    /// Peer: a PUBACK, SUBACK or UNSUBACK for a packet identifier that awaits no
+    /// such acknowledgement on this connection (a broken or hostile server).
+    UnknownPacketId {
+        /// Packet type nibble of the acknowledgement.
+        packet_type: u8,
+        /// The identifier it carried.
+        pkid: u16,
+    },
     /// Caller: the operation needs state `Connected` (or, for `connect`,
     /// a state without a live connection).
     NotConnected,
@@ -194,6 +202,10 @@ impl fmt::Display for Error {
             Error::Malformed(m) => write!(f, "malformed packet: {m}"),
             Error::UnexpectedPacket(t) => write!(f, "unexpected packet of type {t}"),
             Error::IncomingQos2 => f.write_str("incoming QoS 2 publish is not supported"),
+            Error::UnknownPacketId { packet_type, pkid } => write!(
+                f,
+                "acknowledgement (packet type {packet_type}) for packet identifier {pkid}, which awaits none"
+            ),
             Error::NotConnected => f.write_str("session is not connected"),
             Error::AlreadyConnected => f.write_str("session is already connecting or connected"),
             Error::StringTooLong { field, len } => {

@@ -376,27 +376,41 @@ impl Session {
                 code,
             } if self.state == State::Connecting => self.on_connack(now, session_present, code),
             ServerPacket::Publish(p) if connected => self.on_publish(now, p),
+            // An acknowledgement nothing awaits is a broken or hostile server (acks
+            // belong to the connection that carried the request): end the connection.
             ServerPacket::PubAck(pkid) if connected => {
-                if let Some(i) = self.inflight.iter().position(|(id, _)| *id == pkid) {
-                    self.inflight.remove(i);
-                    self.ids.release(pkid);
-                    self.events.push(Event::PubAck(pkid));
-                }
+                let i = self.inflight.iter().position(|(id, _)| *id == pkid).ok_or(
+                    Error::UnknownPacketId {
+                        packet_type: codec::packet_type::PUBACK,
+                        pkid,
+                    },
+                )?;
+                self.inflight.remove(i);
+                self.ids.release(pkid);
+                self.events.push(Event::PubAck(pkid));
                 Ok(())
             }
             ServerPacket::SubAck { pkid, codes } if connected => {
-                if take(&mut self.pending_subs, pkid) {
-                    self.ids.release(pkid);
-                    let granted = codes.into_iter().map(QoS::from_u8).collect();
-                    self.events.push(Event::SubAck { pkid, granted });
+                if !take(&mut self.pending_subs, pkid) {
+                    return Err(Error::UnknownPacketId {
+                        packet_type: codec::packet_type::SUBACK,
+                        pkid,
+                    });
                 }
+                self.ids.release(pkid);
+                let granted = codes.into_iter().map(QoS::from_u8).collect();
+                self.events.push(Event::SubAck { pkid, granted });
                 Ok(())
             }
             ServerPacket::UnsubAck(pkid) if connected => {
-                if take(&mut self.pending_unsubs, pkid) {
-                    self.ids.release(pkid);
-                    self.events.push(Event::UnsubAck(pkid));
+                if !take(&mut self.pending_unsubs, pkid) {
+                    return Err(Error::UnknownPacketId {
+                        packet_type: codec::packet_type::UNSUBACK,
+                        pkid,
+                    });
                 }
+                self.ids.release(pkid);
+                self.events.push(Event::UnsubAck(pkid));
                 Ok(())
             }
             ServerPacket::PingResp if connected => Ok(()),

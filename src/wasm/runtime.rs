@@ -4,8 +4,11 @@
 //! nothing: it reports the panic's text when it is a plain string, and where it
 //! happened, then traps.
 
+/// talc's WebAssembly allocator: size-binned free lists (O(1) allocate and
+/// free, neighbours merged), growing the memory as needed; smaller and no
+/// slower than dlmalloc here (docs/size.md, "The allocator").
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 #[panic_handler]
 fn on_panic(info: &core::panic::PanicInfo<'_>) -> ! {

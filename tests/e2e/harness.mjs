@@ -7,6 +7,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ServiceClient } from "../../www/js/service.js";
 import { launchEmulator, sharedEmulator } from "../support/emulator.mjs";
+import { findSecrets, tokenSecrets, withoutCredentialBanner } from "../../scripts/soak/secrets.mjs";
+import { connectToken } from "../../scripts/soak/web/device.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const ARTIFACTS = path.join(ROOT, "artifacts", "e2e");
@@ -21,18 +23,48 @@ export { launchChromium as launchBrowser } from "../support/chromium.mjs";
  */
 export async function startEmulator() {
   const shared = await sharedEmulator({ serves: ["/", "/pkg/hubwire.js"] });
-  if (shared) return { httpUrl: shared.httpUrl, info: shared, stop: async () => {} };
+  if (shared) {
+    // scripts/test.sh exports where the shared emulator logs: scan it too when done.
+    const log = process.env.HUBWIRE_EMULATOR_LOG;
+    return { httpUrl: shared.httpUrl, info: shared, stop: async () => log && fs.existsSync(log) && scanEmulatorLog(log, shared) };
+  }
   const pkgDir = process.env.HUBWIRE_PKG_DIR ? path.resolve(process.env.HUBWIRE_PKG_DIR) : path.join(ROOT, "pkg");
   if (!fs.existsSync(path.join(pkgDir, "hubwire.js"))) {
     throw new Error("pkg/hubwire.js is missing: run `node packaging/web.mjs` (or scripts/test.sh wasm_build) first");
   }
+  const logFile = path.join(ARTIFACTS, "emulator.log");
   const emu = await launchEmulator({
     staticDir: path.join(ROOT, "www"),
     pkgDir,
     stateFile: true,
-    logFile: path.join(ARTIFACTS, "emulator.log"),
+    logFile,
   });
-  return { httpUrl: emu.httpUrl, info: emu.info, stop: emu.stop };
+  return {
+    httpUrl: emu.httpUrl,
+    info: emu.info,
+    stop: async () => {
+      try {
+        scanEmulatorLog(logFile, emu.info);
+      } finally {
+        await emu.stop();
+      }
+    },
+  };
+}
+
+/** The secret scan of an emulator's log (its credential banner aside): docs/reliability.md. */
+function scanEmulatorLog(logPath, info) {
+  const leaks = findSecrets([{ where: logPath, text: withoutCredentialBanner(fs.readFileSync(logPath, "utf8")) }], knownSecrets(info));
+  if (leaks.length) throw new Error(`secrets in the emulator log: ${JSON.stringify(leaks)}`);
+}
+
+/** The keys of an emulator's ready info: the service key and the demo device's key. */
+function knownSecrets(info) {
+  const key = (cs) => (/SharedAccessKey=([^;]+)/.exec(cs || "") || [])[1];
+  return [
+    { kind: "service key", value: key(info.serviceConnectionString) },
+    { kind: "demo device key", value: key(info.demoDevice && info.demoDevice.connectionString) },
+  ].filter((s) => s.value);
 }
 
 /** A service API client for assertions, signing with the emulator's service connection string. */
@@ -45,14 +77,43 @@ export function serviceFor(emu) {
  * recorded; `finish(name)` saves artifacts/e2e/<name>.png, closes the page and returns the
  * errors so the test can fail on them.
  */
-export async function openDashboard(browser, emu, { viewport = { width: 1440, height: 1000 } } = {}) {
+export async function openDashboard(browser, emu, { viewport = { width: 1440, height: 1000 }, init } = {}) {
   const context = await browser.newContext({ viewport });
+  if (init) await context.addInitScript(init); // runs before the page's own scripts
   const page = await context.newPage();
   const errors = [];
+  // The secret scan (docs/reliability.md): every console line and page error, and the page's
+  // logs and alerts, must show no key and no token in use (device tokens are read from the
+  // CONNECT frames the page sends, service tokens from its Authorization headers).
+  const logs = [];
+  const secrets = knownSecrets(emu.info);
   page.on("console", (m) => {
+    logs.push(`console.${m.type()}: ${m.text()}`);
     if (m.type() === "error") errors.push(`console.error: ${m.text()}`);
   });
-  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  page.on("pageerror", (e) => {
+    logs.push(`pageerror: ${e.message} ${e.stack || ""}`);
+    errors.push(`pageerror: ${e.message}`);
+  });
+  page.on("websocket", (ws) =>
+    ws.on("framesent", (f) => {
+      const t = typeof f.payload === "string" ? null : connectToken(f.payload);
+      if (t) secrets.push(...tokenSecrets(t));
+    }),
+  );
+  page.on("request", (r) => {
+    const a = r.headers().authorization;
+    if (a && a.startsWith("SharedAccessSignature ")) secrets.push(...tokenSecrets(a));
+  });
+  page.on("response", async (r) => {
+    if (!/\/devices\//.test(new URL(r.url()).pathname)) return;
+    try {
+      const k = (await r.json()).authentication.symmetricKey;
+      secrets.push({ kind: "device key", value: k.primaryKey }, { kind: "device key", value: k.secondaryKey });
+    } catch {
+      // not an identity
+    }
+  });
   // Works offline: nothing may be fetched from anywhere but the emulator (no CDN, no fonts).
   const origin = new URL(emu.httpUrl).origin;
   page.on("request", (r) => {
@@ -78,6 +139,11 @@ export async function openDashboard(browser, emu, { viewport = { width: 1440, he
     async finish(name, opts) {
       if (closed) return errors;
       if (name) await this.screenshot(name, opts);
+      const shown = await page.evaluate(() =>
+        [...document.querySelectorAll("[role=log], [role=alert], [role=status]")].map((e) => e.textContent).join("\n"),
+      );
+      const texts = [...logs.map((text) => ({ where: "console", text })), { where: "page logs and alerts", text: shown }];
+      for (const f of findSecrets(texts, secrets)) errors.push(`secret shown: ${f.kind} in ${f.where}: ${f.context}`);
       closed = true;
       await context.close();
       return errors;

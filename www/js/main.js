@@ -5,6 +5,7 @@
 
 import { $, h, clock, pretty, brief, errorText, prependCapped, flash, readJson, round, RateMeter } from "./dom.js";
 import { parseConnectionString } from "./sas.js";
+import { tokenServerGetToken } from "./token.js";
 import { ServiceClient } from "./service.js";
 import { SENSOR_KINDS, Sensor } from "./sensors.js";
 import { TelemetryChart, RateChart } from "./chart.js";
@@ -101,15 +102,17 @@ function buildClient() {
     const hostName = $("tok-host").value.trim();
     const deviceId = $("tok-device").value.trim();
     const token = $("tok-token").value.trim();
-    if (!hostName || !deviceId || !token) {
-      const e = new Error("host name, device id and SAS token are all required");
+    const tokenUrl = $("tok-url").value.trim();
+    if (!hostName || !deviceId || !(token || tokenUrl)) {
+      const e = new Error("host name, device id and a SAS token or a token server URL are all required");
       e.code = "INVALID_ARGUMENT";
       throw e;
     }
-    app.secrets.add(token);
+    if (token) app.secrets.add(token);
+    const getToken = tokenUrl ? tokenServerGetToken(tokenUrl, deviceId) : async () => token;
     return {
       deviceId,
-      client: app.DeviceClient.fromTokenProvider({ hostName, deviceId, getToken: async () => token }, options),
+      client: app.DeviceClient.fromTokenProvider({ hostName, deviceId, getToken }, options),
     };
   }
   const cs = $("cs-input").value.trim();

@@ -181,6 +181,7 @@ impl Hub {
                 deliveries: 0,
                 expires_ms,
             });
+        self.dirty = true;
         self.deliver_c2d(now, device);
         Ok(())
     }
@@ -295,6 +296,8 @@ impl Hub {
     }
 
     fn c2d_outcome(&mut self, now: u64, device: &str, m: &QueuedC2d, outcome: Outcome) {
+        // Every path that takes a message off a queue ends here: the state file keeps queues.
+        self.dirty = true;
         if !feedback::wanted(m.msg.ack.as_deref(), outcome) {
             return;
         }

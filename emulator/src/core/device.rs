@@ -74,7 +74,9 @@ impl Hub {
                             } else {
                                 QoS::AtLeastOnce
                             };
-                            session.subs.insert(kind.clone(), q);
+                            let changed = session.subs.insert(kind.clone(), q) != Some(q);
+                            // The state file keeps clean-session-0 subscriptions.
+                            self.dirty |= changed && !session.clean;
                             added.push(kind);
                             codes.push(SubscribeReasonCode::Success(q));
                         }
@@ -99,7 +101,7 @@ impl Hub {
                 if let Some(session) = self.sessions.get_mut(&id) {
                     for t in &u.topics {
                         if let Some(kind) = sub_kind(&id, t) {
-                            session.subs.remove(&kind);
+                            self.dirty |= session.subs.remove(&kind).is_some() && !session.clean;
                         }
                     }
                 }
@@ -147,6 +149,10 @@ impl Hub {
         if !auth::username_matches(&login.username, &self.config.host_name, &connect.client_id) {
             return self.refuse(now, conn, ConnectReturnCode::BadUserNamePassword);
         }
+        if self.registry.get(&identity).is_some() && !self.throttle.admit(now, &identity) {
+            // Too many CONNECTs from this identity (core/throttle.rs): retryable refusal.
+            return self.refuse(now, conn, ConnectReturnCode::ServiceUnavailable);
+        }
         let token_expiry = match self.authenticate(now, conn, &identity, &login.password) {
             Ok(expiry) => expiry,
             Err(code) => return self.refuse(now, conn, code),
@@ -155,6 +161,10 @@ impl Hub {
             // IoT Hub refuses a disabled device as "not authorized" (5), not 3: 3 is a
             // temporary outage that clients retry.
             return self.refuse(now, conn, ConnectReturnCode::NotAuthorized);
+        }
+        if let Some(code) = self.hostile_connack(&identity) {
+            self.transmit_raw(conn, vec![0x20, 0x02, 0x00, code]);
+            return self.close(now, conn, true);
         }
         if let Some(f) = self.faults.get_mut(&identity).filter(|f| f.unavailable > 0) {
             f.unavailable -= 1;
@@ -172,6 +182,10 @@ impl Hub {
         }
         let session = self.sessions.entry(identity.clone()).or_default();
         let session_present = !connect.clean_session && session.connections > 0 && !session.clean;
+        // The state file keeps clean-session-0 sessions: write when one starts or ends.
+        let was_kept = session.connections > 0 && !session.clean;
+        let kept = !connect.clean_session;
+        self.dirty |= was_kept != kept;
         if connect.clean_session || session.clean {
             session.subs.clear();
         }

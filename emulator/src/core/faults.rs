@@ -1,18 +1,8 @@
 //! Fault injection for tests: drops, PUBACK withholding and delays, token
-//! expiry, twin throttling, malformed packets.
+//! expiry, twin throttling, malformed packets (the variants: `hostile.rs`).
 
+pub use super::hostile::{malformed_bytes, MalformedVariant};
 use super::*;
-
-/// Malformed packets the hub can send to test a client's framer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MalformedVariant {
-    /// A PUBLISH whose remaining length runs past four bytes.
-    BadRemainingLength,
-    /// A PUBLISH header announcing 128 MiB, followed by a few bytes only.
-    Oversized,
-    /// A well-formed SUBSCRIBE, which a server never sends to a client.
-    UnexpectedType,
-}
 
 /// A fault to inject into one identity's connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +35,7 @@ pub enum Fault {
         /// How many.
         count: u32,
     },
-    /// Send a malformed packet.
+    /// Send a malformed packet (or arm a hostile CONNACK): see [`MalformedVariant`].
     Malformed(MalformedVariant),
     /// Throttle telemetry to `per_second` (0 lifts it); see `quota.rs`.
     MessageRate {
@@ -89,10 +79,8 @@ impl Hub {
                 max_delay_ms,
             } => self.set_message_rate(id, per_second, max_delay_ms),
             Fault::QuotaExceeded { ms } => self.set_quota_exceeded(now, id, ms),
-            Fault::Drop
-            | Fault::CloseWithoutDisconnect
-            | Fault::ExpireToken
-            | Fault::Malformed(_) => {
+            Fault::Malformed(v) => return self.inject_malformed(now, id, conn, v),
+            Fault::Drop | Fault::CloseWithoutDisconnect | Fault::ExpireToken => {
                 let conn = conn.ok_or(ServiceError::DeviceNotOnline)?;
                 match fault {
                     Fault::Drop => self.close(now, conn, true),
@@ -103,33 +91,12 @@ impl Hub {
                         }
                         self.handle_timeout(now);
                     }
-                    Fault::Malformed(v) => self.transmit_raw(conn, malformed_bytes(v)),
                     _ => {}
                 }
             }
         }
         Ok(())
     }
-}
-
-/// The bytes of one malformed-packet variant.
-pub fn malformed_bytes(v: MalformedVariant) -> Vec<u8> {
-    match v {
-        MalformedVariant::BadRemainingLength => vec![0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
-        MalformedVariant::Oversized => {
-            // remaining length 128 MiB = 0x0800_0000: 0x80 0x80 0x80 0x40
-            let mut b = vec![0x30, 0x80, 0x80, 0x80, 0x40, 0x00, 0x01, b'x'];
-            b.extend_from_slice(&[0u8; 56]);
-            b
-        }
-        MalformedVariant::UnexpectedType => encode_subscribe(),
-    }
-}
-
-pub(super) fn encode_subscribe() -> Vec<u8> {
-    let mut b = BytesMut::new();
-    let _ = v4::Subscribe::new("x", QoS::AtMostOnce).write(&mut b);
-    b.to_vec()
 }
 
 /// Parses `{kind: ..}` fault bodies of the service API.
@@ -169,16 +136,7 @@ pub fn parse_fault(v: &Value) -> Result<Fault, ServiceError> {
         Some("quotaExceeded") => Fault::QuotaExceeded {
             ms: v.get("ms").and_then(Value::as_u64),
         },
-        Some("malformed") => Fault::Malformed(match v.get("variant").and_then(Value::as_str) {
-            Some("badRemainingLength") => MalformedVariant::BadRemainingLength,
-            Some("oversized") => MalformedVariant::Oversized,
-            Some("unexpectedType") => MalformedVariant::UnexpectedType,
-            _ => {
-                return Err(bad(
-                    "variant must be badRemainingLength, oversized or unexpectedType",
-                ))
-            }
-        }),
+        Some("malformed") => Fault::Malformed(super::hostile::parse_variant(v)?),
         _ => return Err(bad("unknown fault kind")),
     })
 }

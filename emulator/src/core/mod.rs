@@ -16,8 +16,10 @@ mod dps_device;
 mod dps_service;
 mod faults;
 pub mod feedback;
+pub mod hostile;
 pub mod limits;
 mod methods;
+pub mod persist;
 pub mod policies;
 pub mod props;
 mod quota;
@@ -25,6 +27,7 @@ pub mod registry;
 pub mod routes;
 mod service;
 pub mod telemetry;
+pub mod throttle;
 pub mod time;
 pub mod twin;
 pub mod twin_rules;
@@ -94,6 +97,13 @@ pub enum Output {
         conn: ConnId,
         /// MQTT bytes.
         bytes: Vec<u8>,
+    },
+    /// Send a WebSocket text message on `conn` (only the `textFrame` hostile fault does).
+    TransmitText {
+        /// Connection.
+        conn: ConnId,
+        /// The text.
+        text: String,
     },
     /// Close `conn`: `graceful` sends a WebSocket close frame, otherwise the
     /// transport is dropped with nothing more on the wire.
@@ -217,6 +227,8 @@ pub struct ConnectionInfo {
     /// The MQTT username of the current (or last) accepted connection (carries
     /// `model-id` and `DeviceClientType`).
     pub username: Option<String>,
+    /// CONNECTs refused by the connect throttle since the hub started.
+    pub throttled_connects: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -284,6 +296,8 @@ pub struct Hub {
     faults: HashMap<IdentityId, FaultCounters>,
     calls: BTreeMap<CallId, PendingCall>,
     telemetry: TelemetryLog,
+    throttle: throttle::ConnectThrottle,
+    hostile: hostile::HostileState,
     feedback: feedback::FeedbackLog,
     throttles: HashMap<IdentityId, quota::Throttle>,
     outputs: VecDeque<Output>,
@@ -330,6 +344,8 @@ impl Hub {
             faults: HashMap::new(),
             calls: BTreeMap::new(),
             telemetry: TelemetryLog::new(cap),
+            throttle: throttle::ConnectThrottle::default(),
+            hostile: hostile::HostileState::default(),
             feedback: feedback::FeedbackLog::default(),
             throttles: HashMap::new(),
             outputs: VecDeque::new(),
@@ -355,7 +371,13 @@ impl Hub {
         self.registry = r;
     }
 
-    /// True once after the registry or a twin changed: time to persist.
+    /// Limits CONNECTs per identity (`None`, the default of a new hub: no limit).
+    pub fn set_connect_throttle(&mut self, limit: Option<throttle::ConnectLimit>) {
+        self.throttle.set_limit(limit);
+    }
+
+    /// True once after state the state file keeps changed (registry, twins, queued
+    /// cloud-to-device messages, clean-session-0 sessions): time to persist.
     pub fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)
     }

@@ -72,6 +72,7 @@ impl Hub {
                 self.close(now, conn, true);
             }
             self.faults.remove(&gone);
+            self.throttle.forget(&gone);
             self.routing_forget(&gone);
             self.throttles.remove(&gone);
             if gone.module.is_none() {
@@ -187,6 +188,7 @@ impl Hub {
                 s.subs.keys().map(|k| sub_filter(id, k.clone())).collect()
             }),
             username: s.and_then(|s| s.username.clone()),
+            throttled_connects: self.throttle.refused(id),
         })
     }
 

@@ -120,9 +120,14 @@ impl TelemetryLog {
         device: Option<&str>,
         limit: usize,
     ) -> (Vec<&TelemetryRecord>, u64) {
+        // Seqs are consecutive in the log: skip straight to the first one after `after`.
+        let first = self.items.front().map_or(0, |r| r.seq);
+        let skip =
+            usize::try_from(after.saturating_add(1).saturating_sub(first)).unwrap_or(usize::MAX);
         let items: Vec<&TelemetryRecord> = self
             .items
             .iter()
+            .skip(skip)
             .filter(|r| {
                 r.seq > after
                     && match device {
@@ -139,6 +144,28 @@ impl TelemetryLog {
     /// The seq the next record will get.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// The record with this seq, if still retained.
+    pub fn get(&self, seq: u64) -> Option<&TelemetryRecord> {
+        let first = self.items.front()?.seq;
+        let i = usize::try_from(seq.checked_sub(first)?).ok()?;
+        self.items.get(i).filter(|r| r.seq == seq)
+    }
+
+    /// Every retained record, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &TelemetryRecord> {
+        self.items.iter()
+    }
+
+    /// Replaces the log with `records` (oldest first, as the telemetry journal holds
+    /// them): the newest `cap` are kept and seqs continue after the highest.
+    pub fn restore(&mut self, mut records: Vec<TelemetryRecord>) {
+        records.sort_by_key(|r| r.seq);
+        records.dedup_by_key(|r| r.seq);
+        let keep = records.len().saturating_sub(self.cap);
+        self.next_seq = records.last().map_or(1, |r| r.seq + 1).max(self.next_seq);
+        self.items = records.into_iter().skip(keep).collect();
     }
 }
 
@@ -195,5 +222,26 @@ mod tests {
         let (none, next) = log.query(3, None, 10);
         assert!(none.is_empty());
         assert_eq!(next, 3);
+        assert_eq!(log.get(2).map(|r| r.device_id.as_str()), Some("b"));
+        assert!(log.get(1).is_none() && log.get(4).is_none());
+    }
+
+    #[test]
+    fn telemetry_log_restore_keeps_newest_and_continues_seq_succeeds() {
+        let rec = |seq| TelemetryRecord {
+            seq,
+            device_id: "d".into(),
+            module_id: None,
+            enqueued_ms: 0,
+            system: vec![],
+            properties: vec![],
+            body: vec![],
+        };
+        let mut log = TelemetryLog::new(2);
+        log.restore(vec![rec(7), rec(5), rec(6), rec(6)]);
+        assert_eq!(log.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![6, 7]);
+        assert_eq!(log.push(rec(0)), 8);
+        assert_eq!(log.query(6, None, 10).0.len(), 2);
+        assert_eq!(log.query(0, None, 10).0.len(), 2);
     }
 }

@@ -2,8 +2,10 @@
 
 mod client;
 mod connect;
+mod fuzz_replay;
 mod harness;
 mod methods;
 mod robustness;
+mod secrets;
 mod tokens;
 mod vectors;

@@ -114,13 +114,29 @@ fn publish_qos1_puback_matched_succeeds() {
 }
 
 #[test]
-fn puback_unknown_is_ignored_succeeds() {
-    let mut s = connected(cfg());
-    assert_eq!(publish(&mut s, QoS::AtLeastOnce), Ok(Some(1)));
-    s.handle_bytes(1, &puback(99)).unwrap();
-    assert_eq!(events(&mut s), vec![]);
-    assert_eq!(s.state(), State::Connected);
-    assert_eq!(s.inflight_ids(), vec![1]);
+fn ack_for_unknown_packet_id_ends_connection_fails() {
+    for (bytes, packet_type) in [
+        (puback(99).to_vec(), 4u8),
+        (vec![0x90, 0x03, 0xFF, 0xFF, 0x01], 9),
+        (vec![0xB0, 0x02, 0x00, 0x07], 11),
+    ] {
+        let mut s = connected(cfg());
+        assert_eq!(publish(&mut s, QoS::AtLeastOnce), Ok(Some(1)));
+        let _ = sent(&mut s);
+        let pkid = u16::from_be_bytes([bytes[2], bytes[3]]);
+        let e = Error::UnknownPacketId { packet_type, pkid };
+        assert_eq!(s.handle_bytes(1, &bytes), Err(e.clone()));
+        assert_eq!(
+            events(&mut s),
+            vec![Event::ConnectionLost(LostReason::Protocol(e))]
+        );
+        assert_eq!(s.state(), State::Idle);
+        assert_eq!(
+            s.inflight_ids(),
+            vec![1],
+            "the publish is kept for a resend"
+        );
+    }
 }
 
 #[test]

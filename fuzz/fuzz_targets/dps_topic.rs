@@ -1,0 +1,6 @@
+//! DPS answer and request topics; what parses rebuilds to itself.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    hubwire::hub::fuzzing::dps_topic(data);
+});
