@@ -22,6 +22,7 @@ import {
   type Twin,
   type TwinProperties,
   type WebSocketLike,
+  type WillMessage,
 } from "hubwire";
 import { webSocketFactory } from "hubwire/cloudflare";
 
@@ -72,6 +73,13 @@ export type TypeTests = [
   Expect<FnPrecise<NonNullable<ClientOptions["webSocketFactory"]>>>,
   Expect<FnPrecise<typeof webSocketFactory>>,
   Expect<Equal<MessageOptions["qos"], 0 | 1 | undefined>>,
+  Expect<Equal<MessageOptions["creationTime"], Date | string | undefined>>,
+  Expect<Equal<Result<"sendOutputEvent">, Promise<void>>>,
+  Expect<Equal<Params<"sendOutputEvent">[0], string>>,
+  Expect<Equal<Params<"onInputMessage">[0], string>>,
+  Expect<FnPrecise<Params<"onInputMessage">[1]>>,
+  Expect<Equal<WillMessage["body"], string | Uint8Array | JsonValue>>,
+  Expect<Equal<C2dMessage["connectionModuleId"], string | undefined>>,
   Expect<Equal<TokenProvider["getToken"], (expirySeconds: number) => Promise<string>>>,
   Expect<Equal<MethodHandler, (req: MethodRequest) => MethodResponse | Promise<MethodResponse>>>,
   Expect<Equal<WebSocketLike["readyState"], number>>,
@@ -96,6 +104,8 @@ export async function tour(connectionString: string, url: string): Promise<strin
     operationTimeoutMs: 10000,
     coalesce: true,
     connectTimeoutMs: 60000,
+    tokenRenewalMarginSeconds: 600,
+    will: { body: { state: "offline" }, properties: { reason: "lost" }, qos: 1 },
   };
   const client = DeviceClient.fromConnectionString(connectionString, options);
   const provider: TokenProvider = {
@@ -170,9 +180,22 @@ export async function tour(connectionString: string, url: string): Promise<strin
     expiry: new Date(Date.now() + 60000),
     component: "thermostat1",
     qos: 1,
+    to: "/devices/dev1/messages/events",
+    creationTime: new Date(),
   };
   await client.sendEvent({ t: 1 }, messageOptions);
   await client.sendEvent({ t: 2 }, { properties: [["k", "v"], ["k2", "v2"]], expiry: "2030-01-01T00:00:00Z" });
+
+  // A module identity (ModuleId in the connection string): outputs and inputs.
+  const module = DeviceClient.fromConnectionString(`${connectionString};ModuleId=filter`, { url });
+  module.onInputMessage("input1", (m) => {
+    const from: string | undefined = m.connectionModuleId;
+    seen.push(`input ${m.inputName} from ${m.connectionDeviceId}/${from}`);
+  });
+  await module.connect();
+  await module.sendOutputEvent("output1", { t: 3 }, { properties: { unit: "C" }, creationTime: "2030-01-01T00:00:00Z" });
+  await module.sendOutputEvent("output1", "plain");
+  module.close();
 
   const twin: Twin = await client.getTwin();
   const desiredVersion: number = twin.desired.$version;
@@ -208,6 +231,12 @@ export function misuse(client: DeviceClient): void {
   client.onMethod("m", () => ({ payload: {} }));
   // @ts-expect-error functions are not JSON
   void client.updateReportedProperties({ f: () => 1 });
+  // @ts-expect-error an output name is a string
+  void client.sendOutputEvent(1, "x");
+  // @ts-expect-error a will needs a body
+  DeviceClient.fromConnectionString("HostName=h;DeviceId=d;SharedAccessKey=k", { will: { qos: 1 } });
+  // @ts-expect-error creationTime is a Date or a string
+  void client.sendEvent("x", { creationTime: 5 });
   // @ts-expect-error keepAliveSeconds is a number
   DeviceClient.fromConnectionString("HostName=h;DeviceId=d;SharedAccessKey=k", { keepAliveSeconds: "60" });
   // @ts-expect-error getToken must return a Promise of a string

@@ -454,12 +454,12 @@ impl Client {
                     if !self.phase.connected() {
                         continue;
                     }
-                    let err = match reason {
+                    let err = match &reason {
                         LostReason::Transport => Error::Transport(TransportFailure::Unreachable),
-                        LostReason::PingTimeout | LostReason::ConnackTimeout => {
-                            Error::Timeout { last_status: None }
-                        }
-                        LostReason::Protocol(_) => Error::Protocol("DPS sent bytes we refuse"),
+                        LostReason::PingTimeout
+                        | LostReason::ConnackTimeout
+                        | LostReason::AckTimeout => Error::Timeout { last_status: None },
+                        LostReason::Protocol(e) => Error::Protocol(e.summary()),
                     };
                     if !matches!(reason, LostReason::Transport) {
                         self.events.push_back(DpsEvent::CloseTransport);

@@ -75,6 +75,9 @@ pub enum Credential {
         /// Its `se` (seconds since the Unix epoch).
         expiry_secs: u64,
     },
+    /// `x509=true` (as the official SDKs write it): the transport presents an X.509 client
+    /// certificate in the TLS handshake; CONNECT carries no password.
+    X509,
 }
 
 /// A parsed device (or module) connection string.
@@ -92,7 +95,7 @@ pub struct ConnectionString {
     pub credential: Credential,
 }
 
-const KNOWN: [&str; 7] = [
+const KNOWN: [&str; 8] = [
     "HostName",
     "DeviceId",
     "ModuleId",
@@ -100,6 +103,7 @@ const KNOWN: [&str; 7] = [
     "SharedAccessKeyName",
     "SharedAccessSignature",
     "GatewayHostName",
+    "x509",
 ];
 
 fn check_host(field: &'static str, h: &str) -> Result<(), E> {
@@ -117,7 +121,7 @@ fn check_host(field: &'static str, h: &str) -> Result<(), E> {
 impl ConnectionString {
     /// Parses a connection string. Errors name the field and never quote secret values.
     pub fn parse(s: &str) -> Result<Self, E> {
-        let mut vals: [Option<&str>; 7] = [None; 7];
+        let mut vals: [Option<&str>; 8] = [None; 8];
         for (i, seg) in s.split(';').enumerate() {
             if seg.trim().is_empty() {
                 continue;
@@ -135,7 +139,7 @@ impl ConnectionString {
                 vals[idx] = Some(v);
             }
         }
-        let [host, device, module, key, key_name, sig, gateway] = vals;
+        let [host, device, module, key, key_name, sig, gateway, x509] = vals;
         let host = host.ok_or(E::Missing("HostName"))?;
         check_host("HostName", host)?;
         let device = device.ok_or(E::Missing("DeviceId"))?;
@@ -146,7 +150,19 @@ impl ConnectionString {
         if let Some(g) = gateway {
             check_host("GatewayHostName", g)?;
         }
+        let x509 = match x509 {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(E::Invalid("x509", "must be true or false")),
+        };
         let credential = match (key, sig) {
+            (None, None) if x509 && key_name.is_none() => Credential::X509,
+            _ if x509 => {
+                return Err(E::Contradictory(
+                    "x509",
+                    "SharedAccessKey or SharedAccessSignature",
+                ))
+            }
             (Some(_), Some(_)) => {
                 return Err(E::Contradictory("SharedAccessKey", "SharedAccessSignature"))
             }
@@ -162,12 +178,13 @@ impl ConnectionString {
                         "SharedAccessSignature",
                     ));
                 }
-                let parsed = sas::SasToken::parse(t).map_err(|_| {
-                    E::Invalid("SharedAccessSignature", "not a SharedAccessSignature token")
-                })?;
+                let expiry_secs = sas::expiry_of(t).ok_or(E::Invalid(
+                    "SharedAccessSignature",
+                    "not a SharedAccessSignature token",
+                ))?;
                 Credential::SharedAccessSignature {
                     token: Secret::new(t),
-                    expiry_secs: parsed.expiry_secs,
+                    expiry_secs,
                 }
             }
         };

@@ -29,6 +29,7 @@ pub mod username;
 
 pub use client::{
     Auth, C2dMessage, Client, ClientConfig, ConnectionState, HubEvent, OpId, OpResult,
+    MAX_KEEP_ALIVE_SECS, NO_CLIENT_CERT_QUERY,
 };
 pub use connection_string::{ConnectionString, Credential, Secret, SymmetricKey};
 pub use error::Error;

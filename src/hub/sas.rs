@@ -133,6 +133,28 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The `se` (expiry, seconds since the epoch) of a `SharedAccessSignature` token
+/// that has `sr`, `sig` and a numeric `se`; nothing else is decoded. What a
+/// connection string's token or a token provider's answer says about its own
+/// lifetime (a byte scan, not [`SasToken::parse`], which the wasm build then
+/// does without).
+pub fn expiry_of(token: &str) -> Option<u64> {
+    let rest = token.trim().strip_prefix(SCHEME)?.strip_prefix(' ')?;
+    let (mut sr, mut sig, mut se) = (false, false, None);
+    for seg in rest.as_bytes().split(|&c| c == b'&') {
+        sr |= seg.starts_with(b"sr=");
+        sig |= seg.starts_with(b"sig=");
+        if let Some(d) = seg.strip_prefix(b"se=") {
+            se = Some(d);
+        }
+    }
+    let se = se.filter(|d| sr && sig && !d.is_empty())?;
+    se.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then_some(())?;
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
 /// When to reconnect with a fresh token: `margin_secs` before `expiry_secs`, in ms since the epoch.
 pub fn renew_at_ms(expiry_secs: u64, margin_secs: u64) -> u64 {
     expiry_secs.saturating_sub(margin_secs).saturating_mul(1000)
@@ -141,6 +163,33 @@ pub fn renew_at_ms(expiry_secs: u64, margin_secs: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_of_reads_se_only_succeeds() {
+        let t = token(b"k", "h/devices/d", 1_700_000_000, None);
+        assert_eq!(expiry_of(&t), Some(1_700_000_000));
+        assert_eq!(
+            expiry_of(&t),
+            SasToken::parse(&t).ok().map(|t| t.expiry_secs)
+        );
+        assert_eq!(
+            expiry_of("SharedAccessSignature se=12&sr=x&sig=y"),
+            Some(12)
+        );
+        for bad in [
+            "",
+            "se=12",
+            "SharedAccessSignature sr=x",
+            "SharedAccessSignature sr=x&se=12",
+            "SharedAccessSignature sig=x&se=12",
+            "SharedAccessSignature sr=x&sig=y&se=",
+            "SharedAccessSignature sr=x&sig=y&se=1x",
+            "SharedAccessSignature sr=x&sig=y&se=99999999999999999999999",
+            "SharedAccessSignaturese=12",
+        ] {
+            assert_eq!(expiry_of(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn token_lower_case_resource_verifies_succeeds() {

@@ -16,8 +16,13 @@ use crate::text::concat;
 /// IoT Hub's largest device-to-cloud message (topic + body), in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
-/// Bag key of the creation time (an application-level name the hub understands).
-pub const CREATION_TIME_KEY: &str = "iothub-creation-time-utc";
+/// Bag key of the creation time: what IoT Hub maps to the `iothub-creation-time-utc`
+/// system property (azure-sdk-for-c, the C and .NET SDKs; docs/hub.md).
+pub const CREATION_TIME_KEY: &str = "$.ctime";
+
+/// The creation time's system-property *name*, which hubwire used to send as a bag key
+/// before it sent [`CREATION_TIME_KEY`]; the emulator still reads it (docs/hub.md).
+pub const LEGACY_CREATION_TIME_KEY: &str = "iothub-creation-time-utc";
 
 /// System properties shared by telemetry and cloud-to-device messages.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,7 +41,7 @@ pub struct SystemProperties {
     pub content_encoding: Option<String>,
     /// `$.exp` (ISO 8601 text for telemetry; C2D carries what the hub sends)
     pub expiry: Option<String>,
-    /// `iothub-creation-time-utc` (ISO 8601)
+    /// `$.ctime`: creation time (ISO 8601), the hub's `iothub-creation-time-utc`
     pub creation_time_utc: Option<String>,
     /// `$.on`: a module's output name
     pub output_name: Option<String>,
@@ -44,12 +49,16 @@ pub struct SystemProperties {
     pub interface_id: Option<String>,
     /// `$.sub`: Plug and Play component name
     pub component: Option<String>,
+    /// `$.cdid`: the device that sent a message routed to a module input (set by the hub)
+    pub connection_device_id: Option<String>,
+    /// `$.cmid`: the module that sent a message routed to a module input (set by the hub)
+    pub connection_module_id: Option<String>,
 }
 
 /// Every system property as `(bag key on the wire, name in the service API)`, in encoding
 /// order: `("$.mid", "messageId")`, ... The service-side names are what a received
 /// message's `systemProperties` show (docs/service-api.md).
-pub const SYSTEM_PROPERTY_NAMES: [(&str, &str); 11] = [
+pub const SYSTEM_PROPERTY_NAMES: [(&str, &str); 13] = [
     ("$.mid", "messageId"),
     ("$.cid", "correlationId"),
     ("$.uid", "userId"),
@@ -61,11 +70,25 @@ pub const SYSTEM_PROPERTY_NAMES: [(&str, &str); 11] = [
     ("$.on", "outputName"),
     ("$.ifid", "interfaceId"),
     ("$.sub", "component"),
+    ("$.cdid", "connectionDeviceId"),
+    ("$.cmid", "connectionModuleId"),
 ];
+
+/// The wire keys alone, in [`SYSTEM_PROPERTY_NAMES`] order: what encoding and decoding
+/// use, so that the service names (used only by the emulator) stay out of the wasm.
+const SYSTEM_PROPERTY_KEYS: [&str; 13] = {
+    let mut keys = [""; 13];
+    let mut i = 0;
+    while i < 13 {
+        keys[i] = SYSTEM_PROPERTY_NAMES[i].0;
+        i += 1;
+    }
+    keys
+};
 
 impl SystemProperties {
     /// The fields in [`SYSTEM_PROPERTY_NAMES`] order.
-    fn values(&self) -> [&Option<String>; 11] {
+    fn values(&self) -> [&Option<String>; 13] {
         [
             &self.message_id,
             &self.correlation_id,
@@ -78,11 +101,13 @@ impl SystemProperties {
             &self.output_name,
             &self.interface_id,
             &self.component,
+            &self.connection_device_id,
+            &self.connection_module_id,
         ]
     }
 
     /// The fields in [`SYSTEM_PROPERTY_NAMES`] order, mutable.
-    fn values_mut(&mut self) -> [&mut Option<String>; 11] {
+    fn values_mut(&mut self) -> [&mut Option<String>; 13] {
         [
             &mut self.message_id,
             &mut self.correlation_id,
@@ -95,6 +120,8 @@ impl SystemProperties {
             &mut self.output_name,
             &mut self.interface_id,
             &mut self.component,
+            &mut self.connection_device_id,
+            &mut self.connection_module_id,
         ]
     }
 
@@ -107,14 +134,16 @@ impl SystemProperties {
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
-        let i = SYSTEM_PROPERTY_NAMES.iter().position(|(k, _)| *k == key)?;
+        let i = SYSTEM_PROPERTY_KEYS.iter().position(|k| *k == key)?;
         self.values_mut().into_iter().nth(i)
     }
 
     /// Appends the set system properties to a bag being built in `out`.
     pub fn encode_into(&self, out: &mut String, bag_start: usize) {
-        for ((k, _), v) in self.iter() {
-            push_pair(out, bag_start, k, Some(v));
+        for (k, v) in SYSTEM_PROPERTY_KEYS.into_iter().zip(self.values()) {
+            if let Some(v) = v {
+                push_pair(out, bag_start, k, Some(v));
+            }
         }
     }
 
@@ -294,11 +323,12 @@ mod tests {
             *slot = Some(wire.to_string());
         }
         let named: Vec<_> = sys.iter().collect();
-        assert_eq!(named.len(), 11);
+        assert_eq!(named.len(), 13);
         assert!(named.iter().all(|((wire, _), v)| wire == v));
         assert_eq!(sys.message_id.as_deref(), Some("$.mid"));
         assert_eq!(sys.creation_time_utc.as_deref(), Some(CREATION_TIME_KEY));
         assert_eq!(sys.component.as_deref(), Some("$.sub"));
+        assert_eq!(sys.connection_module_id.as_deref(), Some("$.cmid"));
         let parsed = parse_topic(&topic("d", None, &sys, &[])).unwrap().unwrap();
         assert_eq!(parsed.system, sys);
         assert!(parsed.properties.is_empty());
@@ -320,7 +350,7 @@ mod tests {
         );
         assert_eq!(
             t,
-            "devices/d/modules/m/messages/events/iothub-creation-time-utc=2030-01-02T03%3A04%3A05.006Z&%24.on=out%201&%24.sub=thermostat1&b=2&a=1"
+            "devices/d/modules/m/messages/events/%24.ctime=2030-01-02T03%3A04%3A05.006Z&%24.on=out%201&%24.sub=thermostat1&b=2&a=1"
         );
         let parsed = parse_topic(&t).unwrap().unwrap();
         assert_eq!(parsed.module_id.as_deref(), Some("m"));
@@ -402,7 +432,7 @@ mod tests {
     #[test]
     fn check_reserved_property_names_fails() {
         let props = |k: &str| vec![(k.to_owned(), "v".to_owned())];
-        for bad in ["", "$.ct", "$.mid"] {
+        for bad in ["", "$.ct", "$.mid", CREATION_TIME_KEY] {
             let r = check(30, 1, QoS::AtLeastOnce, &props(bad));
             assert!(
                 matches!(r, Err(Error::InvalidArgument(_))),
@@ -410,7 +440,7 @@ mod tests {
             );
         }
         // Encoded on the wire and read back as application properties.
-        for ok in ["$ct", "a b", "&=/%", "\u{fc}", CREATION_TIME_KEY] {
+        for ok in ["$ct", "a b", "&=/%", "\u{fc}", LEGACY_CREATION_TIME_KEY] {
             assert_eq!(check(30, 1, QoS::AtLeastOnce, &props(ok)), Ok(()), "{ok:?}");
         }
     }

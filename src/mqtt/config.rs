@@ -49,6 +49,10 @@ pub const DEFAULT_CONNACK_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_MAX_INCOMING_PACKET: usize = 256 * 1024 + 64 * 1024;
 /// Default QoS 1 window: 64 publishes awaiting PUBACK.
 pub const DEFAULT_MAX_INFLIGHT: u16 = 64;
+/// Default time a PUBLISH (QoS 1), SUBSCRIBE or UNSUBSCRIBE may wait for its
+/// acknowledgement on a live connection: 60 s (azure-iot-sdk-c's resend
+/// timeout for an unacknowledged PUBLISH).
+pub const DEFAULT_ACK_TIMEOUT_MS: u64 = 60_000;
 
 /// Session configuration. Build with [`Config::new`] and adjust fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +75,10 @@ pub struct Config {
     pub ping_timeout_ms: u64,
     /// After CONNECT, the connection is lost if no CONNACK arrives within this.
     pub connack_timeout_ms: u64,
+    /// The connection is lost (`LostReason::AckTimeout`) when a QoS 1 PUBLISH,
+    /// SUBSCRIBE or UNSUBSCRIBE has waited this long for its acknowledgement;
+    /// the next connection resends unacknowledged publishes with DUP. 0: never.
+    pub ack_timeout_ms: u64,
     /// `true`: `poll_transmit` returns all ready packets in one buffer;
     /// `false`: one packet per buffer.
     pub coalesce: bool,
@@ -79,7 +87,7 @@ pub struct Config {
 impl Config {
     /// Defaults: no username, keep-alive 180 s, clean session off (as the IoT
     /// Hub SDKs), no will, 320 KiB incoming limit, window 64, ping timeout
-    /// 30 s, CONNACK timeout 30 s, coalescing on.
+    /// 30 s, CONNACK timeout 30 s, acknowledgement timeout 60 s, coalescing on.
     pub fn new(client_id: impl Into<String>) -> Config {
         Config {
             client_id: client_id.into(),
@@ -91,6 +99,7 @@ impl Config {
             max_inflight: DEFAULT_MAX_INFLIGHT,
             ping_timeout_ms: DEFAULT_PING_TIMEOUT_MS,
             connack_timeout_ms: DEFAULT_CONNACK_TIMEOUT_MS,
+            ack_timeout_ms: DEFAULT_ACK_TIMEOUT_MS,
             coalesce: true,
         }
     }

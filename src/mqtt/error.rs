@@ -61,6 +61,8 @@ pub enum Error {
     UnexpectedPacket(u8),
     /// Peer: an incoming QoS 2 PUBLISH (this client never subscribes with QoS 2).
     IncomingQos2,
+    /// Peer: a WebSocket text frame; MQTT over WebSocket is binary only (§6).
+    TextFrame,
     /// Peer: a PUBACK, SUBACK or UNSUBACK for a packet identifier that awaits no
     /// such acknowledgement on this connection (a broken or hostile server).
     UnknownPacketId {
@@ -120,6 +122,9 @@ pub enum LostReason {
     PingTimeout,
     /// No CONNACK within `connack_timeout_ms` of `connect`.
     ConnackTimeout,
+    /// A PUBLISH (QoS 1), SUBSCRIBE or UNSUBSCRIBE went unacknowledged for
+    /// `ack_timeout_ms` on a live connection.
+    AckTimeout,
     /// The peer sent bytes we refuse; the shell should close the transport.
     Protocol(Error),
     /// The shell reported the transport closed (`connection_lost`).
@@ -166,6 +171,19 @@ impl ConnectReturn {
     }
 }
 
+impl Error {
+    /// What the peer did, as fixed text for a [`LostReason::Protocol`] (no
+    /// formatting: the wasm build carries no `core::fmt`). Caller errors, which
+    /// never end a connection, read as a generic refusal.
+    pub fn summary(&self) -> &'static str {
+        match self {
+            Error::PacketTooLarge { .. } => "received a packet over the size limit",
+            Error::TextFrame => "received a WebSocket text frame",
+            _ => "received a packet we refuse",
+        }
+    }
+}
+
 impl fmt::Display for Malformed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -202,6 +220,7 @@ impl fmt::Display for Error {
             Error::Malformed(m) => write!(f, "malformed packet: {m}"),
             Error::UnexpectedPacket(t) => write!(f, "unexpected packet of type {t}"),
             Error::IncomingQos2 => f.write_str("incoming QoS 2 publish is not supported"),
+            Error::TextFrame => f.write_str("WebSocket text frame (MQTT over WebSocket is binary only)"),
             Error::UnknownPacketId { packet_type, pkid } => write!(
                 f,
                 "acknowledgement (packet type {packet_type}) for packet identifier {pkid}, which awaits none"

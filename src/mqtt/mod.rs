@@ -21,7 +21,7 @@ mod timer;
 mod tests;
 
 pub use config::{
-    Config, QoS, Will, DEFAULT_CONNACK_TIMEOUT_MS, DEFAULT_KEEP_ALIVE_SECS,
+    Config, QoS, Will, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CONNACK_TIMEOUT_MS, DEFAULT_KEEP_ALIVE_SECS,
     DEFAULT_MAX_INCOMING_PACKET, DEFAULT_MAX_INFLIGHT, DEFAULT_PING_TIMEOUT_MS,
 };
 pub use error::{ConnectReturn, Error, LostReason, Malformed, PublishError};

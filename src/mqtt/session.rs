@@ -24,10 +24,12 @@ pub struct Session {
     events: Vec<Event>,
     timers: TimerTable,
     ids: PacketIds,
-    /// QoS 1 publishes awaiting PUBACK (id, encoded packet), in the order they were first sent.
-    inflight: Vec<(u16, Vec<u8>)>,
-    pending_subs: Vec<u16>,
-    pending_unsubs: Vec<u16>,
+    /// QoS 1 publishes awaiting PUBACK (id, encoded packet, when last sent), in
+    /// the order they were first sent.
+    inflight: Vec<(u16, Vec<u8>, u64)>,
+    /// SUBSCRIBEs and UNSUBSCRIBEs awaiting their acknowledgement (id, when sent).
+    pending_subs: Vec<(u16, u64)>,
+    pending_unsubs: Vec<(u16, u64)>,
     ping_outstanding: bool,
     /// When the last packet was queued (ms).
     last_sent: u64,
@@ -64,6 +66,11 @@ impl Session {
         &self.config
     }
 
+    /// Sets the will the next CONNECT carries.
+    pub fn set_will(&mut self, will: Option<super::Will>) {
+        self.config.will = will;
+    }
+
     /// Room left in the QoS 1 window.
     pub fn inflight_free(&self) -> u16 {
         let used = u16::try_from(self.inflight.len()).unwrap_or(u16::MAX);
@@ -72,7 +79,7 @@ impl Session {
 
     /// Packet identifiers of QoS 1 publishes awaiting PUBACK, oldest first.
     pub fn inflight_ids(&self) -> Vec<u16> {
-        self.inflight.iter().map(|(id, _)| *id).collect()
+        self.inflight.iter().map(|(id, ..)| *id).collect()
     }
 
     fn window(&self) -> u16 {
@@ -84,6 +91,19 @@ impl Session {
             0 => None,
             s => Some(u64::from(s) * 1000),
         }
+    }
+
+    /// When the oldest unacknowledged packet of this connection times out.
+    fn ack_deadline(&self) -> Option<u64> {
+        if self.state != State::Connected || self.config.ack_timeout_ms == 0 {
+            return None;
+        }
+        // In-flight publishes are in the order they were (re)sent: the first is the oldest.
+        let mut oldest = self.inflight.first().map_or(u64::MAX, |p| p.2);
+        for (_, t) in self.pending_subs.iter().chain(&self.pending_unsubs) {
+            oldest = oldest.min(*t);
+        }
+        (oldest != u64::MAX).then(|| oldest.saturating_add(self.config.ack_timeout_ms))
     }
 
     fn live(&self) -> bool {
@@ -158,7 +178,7 @@ impl Session {
             .ok_or(PublishError::Encode(Error::PacketIdsExhausted))?;
         match codec::publish_parts(topic, payload, qos, retain, pkid) {
             Ok(bytes) => {
-                self.inflight.push((pkid, bytes.clone()));
+                self.inflight.push((pkid, bytes.clone(), now));
                 self.queue(now, bytes);
                 Ok(Some(pkid))
             }
@@ -187,7 +207,7 @@ impl Session {
         let pkid = self.ids.allocate().ok_or(Error::PacketIdsExhausted)?;
         match codec::subscribe(pkid, filters) {
             Ok(bytes) => {
-                self.pending_subs.push(pkid);
+                self.pending_subs.push((pkid, now));
                 self.queue(now, bytes);
                 Ok(pkid)
             }
@@ -212,7 +232,7 @@ impl Session {
         let pkid = self.ids.allocate().ok_or(Error::PacketIdsExhausted)?;
         match codec::unsubscribe(pkid, filters) {
             Ok(bytes) => {
-                self.pending_unsubs.push(pkid);
+                self.pending_unsubs.push((pkid, now));
                 self.queue(now, bytes);
                 Ok(pkid)
             }
@@ -274,6 +294,10 @@ impl Session {
             self.lose(LostReason::PingTimeout);
             return;
         }
+        if self.ack_deadline().is_some_and(|d| d <= now) {
+            self.lose(LostReason::AckTimeout);
+            return;
+        }
         if !self.ping_outstanding && self.timers.expired(Timer::KeepAlive, now) {
             self.queue(now, codec::PINGREQ.to_vec());
             self.ping_outstanding = true;
@@ -282,6 +306,15 @@ impl Session {
                 Timer::PingResp,
                 now.saturating_add(self.config.ping_timeout_ms),
             );
+        }
+    }
+
+    /// The transport delivered a WebSocket text frame: MQTT over WebSocket is
+    /// binary only (§6), so the connection ends as a protocol error
+    /// (`ConnectionLost(Protocol(TextFrame))`); the shell should close it.
+    pub fn handle_text_frame(&mut self, _now: u64) {
+        if self.live() {
+            self.fail(Error::TextFrame);
         }
     }
 
@@ -319,7 +352,11 @@ impl Session {
     /// When `handle_timeout` should next be called (the earliest timer).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.timers.next()
+        let ack = self.ack_deadline();
+        match self.timers.next() {
+            Some(t) => Some(ack.map_or(t, |a| a.min(t))),
+            None => ack,
+        }
     }
 
     // ----- internals -----
@@ -339,10 +376,10 @@ impl Session {
         self.framer.reset();
         self.timers.stop_all();
         self.ping_outstanding = false;
-        for id in core::mem::take(&mut self.pending_subs) {
+        for (id, _) in core::mem::take(&mut self.pending_subs) {
             self.ids.release(id);
         }
-        for id in core::mem::take(&mut self.pending_unsubs) {
+        for (id, _) in core::mem::take(&mut self.pending_unsubs) {
             self.ids.release(id);
         }
     }
@@ -379,12 +416,14 @@ impl Session {
             // An acknowledgement nothing awaits is a broken or hostile server (acks
             // belong to the connection that carried the request): end the connection.
             ServerPacket::PubAck(pkid) if connected => {
-                let i = self.inflight.iter().position(|(id, _)| *id == pkid).ok_or(
-                    Error::UnknownPacketId {
+                let i = self
+                    .inflight
+                    .iter()
+                    .position(|(id, ..)| *id == pkid)
+                    .ok_or(Error::UnknownPacketId {
                         packet_type: codec::packet_type::PUBACK,
                         pkid,
-                    },
-                )?;
+                    })?;
                 self.inflight.remove(i);
                 self.ids.release(pkid);
                 self.events.push(Event::PubAck(pkid));
@@ -435,8 +474,9 @@ impl Session {
                 .set(Timer::KeepAlive, self.last_sent.saturating_add(ka));
         }
         let mut resend = Vec::with_capacity(self.inflight.len());
-        for (_, bytes) in &mut self.inflight {
+        for (_, bytes, sent) in &mut self.inflight {
             bytes[0] |= codec::PUBLISH_DUP;
+            *sent = now;
             resend.push(bytes.clone());
         }
         for bytes in resend {
@@ -498,8 +538,8 @@ impl Outgoing {
 }
 
 /// Removes `id` from `ids`; whether it was there.
-fn take(ids: &mut Vec<u16>, id: u16) -> bool {
-    match ids.iter().position(|&x| x == id) {
+fn take(ids: &mut Vec<(u16, u64)>, id: u16) -> bool {
+    match ids.iter().position(|&(x, _)| x == id) {
         Some(i) => {
             ids.swap_remove(i);
             true

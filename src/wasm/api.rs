@@ -29,11 +29,15 @@ fn build(
         o.get(3).as_string(),
     ];
     let core = Core::new(config, &nums, strs)?;
-    Ok(host::client(
+    let flags = core.flags();
+    // client.js sets the will (`o[5]`) on the core it wraps.
+    host::client(
         JsValue::from(core),
         &host::function_or_undefined(o.get(4)),
         &get_token,
-    ))
+        flags,
+        &o.get(5),
+    )
 }
 
 #[wasm_bindgen]

@@ -47,7 +47,7 @@ export class C2dMessage {
 
 // [path, type, min, max]: numbers are whole (the fraction dropped) unless max is 1.
 const NUMBERS = [
-  ["keepAliveSeconds", 0, 65535],
+  ["keepAliveSeconds", 0, 1177], // IoT Hub's maximum (docs/hub.md)
   ["cleanSession", "b"],
   ["tokenTtlSeconds", 1, 4294967295],
   ["retry.minDelayMs", 0, 4294967295],
@@ -59,6 +59,8 @@ const NUMBERS = [
   ["coalesce", "b"],
   ["connectTimeoutMs", 1, 4294967295],
   ["allowInsecure", "b"],
+  ["tokenRenewalMarginSeconds", 0, 4294967295],
+  ["ackTimeoutMs", 0, 4294967295],
 ];
 
 function field(o, path) {
@@ -100,8 +102,15 @@ function readOptions(o) {
       nums[i] = max === 1 ? v : Math.trunc(v);
     }
   });
+  // The will is a message (`body` and `sendEvent`'s options), in Core.send's arguments.
+  let will = field(o, "will");
+  if (will !== undefined) {
+    need(typeof will === "object" && will.body !== undefined, "options.will", "an object with a body");
+    try { will = telemetry(will.body, will); } catch (e) { throw invalid("options.will: " + e.message); }
+  }
   return {
     nums,
+    will,
     url: str(o, "url"),
     modelId: str(o, "modelId"),
     productInfo: str(o, "productInfo"),
@@ -145,6 +154,14 @@ function properties(p) {
 
 const SYSTEM = ["messageId", "correlationId", "contentType", "contentEncoding", "userId", "component"];
 
+/** A `Date` (as ISO 8601) or a string option. */
+function time(o, key) {
+  const v = field(o, key);
+  if (v === undefined || typeof v === "string") return v;
+  need(v instanceof Date && isFinite(v.getTime()), "options." + key, "a Date or a string");
+  return v.toISOString();
+}
+
 const NONE = [];
 const JSON_SYSTEM = [0b1100, ["application/json", "utf-8"]];
 
@@ -159,12 +176,7 @@ function telemetry(body, o) {
     sys[2] ??= "application/json";
     sys[3] ??= "utf-8";
   }
-  let expiry = field(o, "expiry");
-  if (expiry !== undefined && typeof expiry !== "string") {
-    need(expiry instanceof Date && isFinite(expiry.getTime()), "options.expiry", "a Date or a string");
-    expiry = expiry.toISOString();
-  }
-  sys.push(expiry);
+  sys.push(time(o, "expiry"), str(o, "to"), time(o, "creationTime"), str(o, "outputName"));
   const props = o.properties == null ? [] : properties(o.properties);
   const qos = field(o, "qos") ?? 1;
   need(qos === 0 || qos === 1 || qos === 2, "options.qos", "0 or 1");
@@ -189,30 +201,36 @@ const OPEN = 1, CLOSE = 2, NEED_TOKEN = 3, CONNECTED = 4, CONNECT_FAILED = 5, DI
   RECONNECTING = 7, WARNING = 8, COMPLETED = 9, C2D = 10, DESIRED = 11, METHOD = 12, SUB_REFUSED = 13;
 // Core.input kinds (src/wasm/core.rs).
 const CONNECT = 0, DISCONNECT = 1, OPENED = 2, LOST = 3, TIMER = 4, ENABLE_C2D = 5, ENABLE_DESIRED = 6,
-  ENABLE_METHODS = 7, ONLINE = 8;
+  ENABLE_METHODS = 7, TEXT_FRAME = 8, ONLINE = 9;
 // Transport failure codes (hub::TransportError, src/wasm/core.rs).
 const CREATE_FAILED = 0, NO_WEBSOCKET = 1, BAD_URL = 2, NOT_A_SOCKET = 3, REFUSED = 4;
 const MAX_DELAY = 2147483647; // setTimeout's limit
 const MAX_ROUNDS = 256; // safety valve per wake-up
 
 /** Makes the object `DeviceClient.fromConnectionString/fromTokenProvider` return. */
-export function hwClient(core, factory, getToken) {
-  return new DeviceClientImpl(core, factory, getToken);
+export function hwClient(core, factory, getToken, flags, will) {
+  if (will) {
+    // Core.send with bit 15 of `present`: the last will (src/wasm/core.rs).
+    try { core.send(0, will[0], will[1], will[2] | 0x8000, will[3]); } catch (e) { core.free(); throw e; }
+  }
+  return new DeviceClientImpl(core, factory, getToken, flags);
 }
 
 class DeviceClientImpl {
-  #core; #factory; #getToken;
+  #core; #factory; #getToken; #module; // a module identity: outputs and inputs
   #closed = false;
-  #coalesce;
+  #coalesce; // API calls share one WebSocket message per task
   #ws = null; #handlers = null; #gen = 0; #timer; #armed = -1; #flushPosted = false;
   #listeners = {}; #methods = new Map(); #defaultMethod = null;
   #ops = new Map(); // op id -> [resolve, reject, kind]
   #waiters = []; // connect() [resolve, reject]
   #online; // the global `online` listener, if the runtime has one
 
-  constructor(core, factory, getToken) {
+  constructor(core, factory, getToken, flags) {
     this.#core = core;
-    this.#coalesce = core.coalesce();
+    // Core::flags (src/wasm/core.rs): bit 0 coalesce, bit 1 a module identity.
+    this.#coalesce = flags & 1;
+    this.#module = flags & 2;
     this.#factory = factory;
     this.#getToken = getToken;
     live.add(this);
@@ -276,6 +294,26 @@ class DeviceClientImpl {
     return this.#op(0, () => this.#core.send(Date.now(), ...telemetry(body, options)));
   }
 
+  /** A module's output event: `sendEvent` with `outputName` (`$.on`). */
+  sendOutputEvent(outputName, body, options) {
+    return this.#op(0, () => {
+      this.#moduleName(outputName);
+      need(options == null || typeof options === "object", "options", "an object");
+      return this.#core.send(Date.now(), ...telemetry(body, { ...options, outputName }));
+    });
+  }
+
+  /** `cb` gets the messages routed to this module's input `inputName` (they reach `message` too). */
+  onInputMessage(inputName, cb) {
+    this.#moduleName(inputName);
+    this.on("message", (m) => m.inputName === inputName && cb(m));
+  }
+
+  /** Outputs and inputs are a module's (IoT Edge routes): a non-empty name on a module identity. */
+  #moduleName(name) {
+    need(this.#module && name && typeof name === "string", "an output or input name", "a non-empty string, on a module identity (ModuleId)");
+  }
+
   getTwin() {
     return this.#op(1, () => this.#core.twin(Date.now(), undefined));
   }
@@ -320,9 +358,9 @@ class DeviceClientImpl {
 
   // ---------------------------------------------------------- internals
 
-  _emit(event, v) {
+  _emit(event, v, w) {
     for (const f of (this.#listeners[event] || []).slice()) {
-      try { f(v); } catch (e) { console.error("hubwire: a listener threw:", e); }
+      try { f(v, w); } catch (e) { console.error("hubwire: a listener threw:", e); }
     }
   }
 
@@ -464,7 +502,8 @@ class DeviceClientImpl {
       }
       case C2D: {
         const m = new C2dMessage(c.eventBytes());
-        ["messageId", "correlationId", "to", "expiry", "contentType", "contentEncoding", "userId", "inputName"]
+        ["messageId", "correlationId", "to", "expiry", "contentType", "contentEncoding", "userId", "inputName",
+          "connectionDeviceId", "connectionModuleId"]
           .forEach((name, i) => {
             const v = c.eventText(i);
             if (v !== undefined) m[name] = v;
@@ -477,8 +516,8 @@ class DeviceClientImpl {
         return () => this._emit("message", m);
       }
       case DESIRED: {
-        const patch = parse(c.eventText(0));
-        return () => this._emit("desiredPropertiesUpdate", patch);
+        const patch = parse(c.eventText(0)), info = { full: c.eventNum(0) === 1, version: c.eventNum(1) };
+        return () => this._emit("desiredPropertiesUpdate", patch, info);
       }
       case METHOD: {
         const [rid, name, component, command, payload] = [0, 1, 2, 3, 4].map((i) => c.eventText(i));
@@ -553,12 +592,9 @@ class DeviceClientImpl {
           const d = e.data;
           const b = d instanceof ArrayBuffer ? new Uint8Array(d)
             : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
-          if (b) this.#input((core, now) => core.bytes(now, b));
-          else {
-            // MQTT over WebSocket is binary only (MQTT 3.1.1 §6): the socket is unusable.
-            this.#closeSocket();
-            lost();
-          }
+          // A text frame: MQTT over WebSocket is binary only (MQTT 3.1.1 §6); the
+          // core ends the connection as a protocol error and has us close it.
+          this.#input((core, now) => (b ? core.bytes(now, b) : core.input(now, TEXT_FRAME)));
         },
         close: lost,
         error: lost,
@@ -608,10 +644,10 @@ function methodResult(ok, v) {
   }
 }
 
-/** `ClientOptions` read for `DeviceClient.from*`: [numbers, url, modelId, productInfo, factory]. */
+/** `ClientOptions` read for `DeviceClient.from*`: [numbers, url, modelId, productInfo, factory, will]. */
 export function hwReadOptions(o) {
   const r = readOptions(o);
-  return [r.nums, r.url, r.modelId, r.productInfo, r.factory];
+  return [r.nums, r.url, r.modelId, r.productInfo, r.factory, r.will];
 }
 
 /** `provider` of `DeviceClient.fromTokenProvider`: [hostName, deviceId, moduleId, gatewayHostName, getToken]. */

@@ -56,6 +56,12 @@ impl Core {
         if let Some(v) = n(7) {
             c.queue_max_bytes = v as usize;
         }
+        if let Some(v) = n(12) {
+            c.token_renew_margin_secs = Some(v as u64);
+        }
+        if let Some(v) = n(13) {
+            c.ack_timeout_ms = v as u64;
+        }
         let flags = [
             (1, &mut c.clean_session),
             (9, &mut c.coalesce),
@@ -82,7 +88,49 @@ impl Core {
         let c = hub::Client::new(config, host::now_ms()).map_err(|e| hub_error(&e))?;
         Ok(Core { c, ev: None })
     }
+
+    /// What client.js needs to know of the configuration: bit 0 API calls share one
+    /// WebSocket message per task (`coalesce`), bit 1 a module identity.
+    pub fn flags(&self) -> u8 {
+        let c = self.c.config();
+        u8::from(c.coalesce) | u8::from(c.module_id.is_some()) << 1
+    }
 }
+
+/// A message from client.js `telemetry()`'s arguments: `strs` holds the system
+/// properties whose bit is set in `present` (bit i: messageId, correlationId,
+/// contentType, contentEncoding, userId, component, expiry, to, creationTime,
+/// outputName), then application properties as `key, value, …`.
+fn telemetry(body: Vec<u8>, qos: u8, present: u16, strs: Vec<String>) -> hub::Telemetry {
+    let mut m = hub::Telemetry::new(body);
+    let s = &mut m.system;
+    let mut it = strs.into_iter();
+    let slots = [
+        &mut s.message_id,
+        &mut s.correlation_id,
+        &mut s.content_type,
+        &mut s.content_encoding,
+        &mut s.user_id,
+        &mut s.component,
+        &mut s.expiry,
+        &mut s.to,
+        &mut s.creation_time_utc,
+        &mut s.output_name,
+    ];
+    for (i, slot) in slots.into_iter().enumerate() {
+        if present & (1 << i) != 0 {
+            *slot = it.next();
+        }
+    }
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        m.properties.push((k, v));
+    }
+    m.qos = QoS::from_u8(qos).unwrap_or(QoS::ExactlyOnce);
+    m
+}
+
+/// The bit of `Core::send`'s `present` that makes the message the last will.
+const WILL: u16 = 1 << 15;
 
 fn op(r: Result<hub::OpId, hub::Error>) -> Result<f64, JsValue> {
     r.map(|op| op.0 as f64).map_err(|e| hub_error(&e))
@@ -106,15 +154,11 @@ impl Core {
         }
     }
 
-    /// Whether API calls share one WebSocket message per task.
-    pub fn coalesce(&self) -> bool {
-        self.c.config().coalesce
-    }
-
     /// One input without arguments: 0 `connect`, 1 `disconnect`, 2 the socket
     /// opened, 3 it was lost, 4 the timer fired, 5/6/7 enable cloud-to-device
-    /// messages / desired properties / direct methods, 8 the network came back
-    /// (an `online` event). (One export instead of nine: each costs glue.)
+    /// messages / desired properties / direct methods, 8 a text frame arrived,
+    /// 9 the network came back (an `online` event). (One export instead of ten:
+    /// each costs glue.)
     pub fn input(&mut self, now: f64, what: u8) {
         let now = ms(now);
         let c = &mut self.c;
@@ -129,6 +173,7 @@ impl Core {
             5 => c.enable_c2d(now),
             6 => c.enable_twin_desired(now),
             7 => c.enable_methods(now),
+            8 => c.handle_text_frame(now),
             _ => c.network_online(now),
         }
     }
@@ -167,39 +212,21 @@ impl Core {
         }
     }
 
-    /// Sends telemetry. `strs` holds the system properties whose bit is set in
-    /// `present` (bit i: messageId, correlationId, contentType, contentEncoding,
-    /// userId, component, expiry), then application properties as `key, value, …`.
-    /// Returns the op id.
+    /// Sends telemetry (see [`telemetry`] for the arguments); returns the op id. With
+    /// bit 15 of `present` ([`WILL`]) the message is the last will instead (client.js
+    /// sets it before the first connect; one export less).
     pub fn send(
         &mut self,
         now: f64,
         body: Vec<u8>,
         qos: u8,
-        present: u8,
+        present: u16,
         strs: Vec<String>,
     ) -> Result<f64, JsValue> {
-        let mut m = hub::Telemetry::new(body);
-        let s = &mut m.system;
-        let mut it = strs.into_iter();
-        let slots = [
-            &mut s.message_id,
-            &mut s.correlation_id,
-            &mut s.content_type,
-            &mut s.content_encoding,
-            &mut s.user_id,
-            &mut s.component,
-            &mut s.expiry,
-        ];
-        for (i, slot) in slots.into_iter().enumerate() {
-            if present & (1 << i) != 0 {
-                *slot = it.next();
-            }
+        let m = telemetry(body, qos, present, strs);
+        if present & WILL != 0 {
+            return self.c.set_will(&m).map(|()| 0.0).map_err(|e| hub_error(&e));
         }
-        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            m.properties.push((k, v));
-        }
-        m.qos = QoS::from_u8(qos).unwrap_or(QoS::ExactlyOnce);
         op(self.c.send_event(ms(now), m))
     }
 
@@ -266,7 +293,7 @@ impl Core {
 
     /// A text field of the current event: the URL, JSON, the method call's
     /// `[rid, name, component, command, payload]`, a C2D message's system
-    /// properties (0..8) and application properties (100 + 2i: key, value).
+    /// properties (0..10) and application properties (100 + 2i: key, value).
     #[wasm_bindgen(js_name = eventText)]
     pub fn event_text(&self, i: u32) -> Option<String> {
         let text = |s: &str| Some(s.to_owned());
@@ -310,6 +337,8 @@ impl Core {
                     &s.content_encoding,
                     &s.user_id,
                     &m.input_name,
+                    &s.connection_device_id,
+                    &s.connection_module_id,
                 ]
                 .get(i as usize)
                 .and_then(|v| (*v).clone())
@@ -320,6 +349,7 @@ impl Core {
 
     /// A number of the current event: the op id (0) / ok (1) / reported version (2,
     /// -1 if none) of `Completed`; attempt (0) and delay (1) of `Reconnecting`;
+    /// `full` (0) and `$version` (1) of a desired-properties update;
     /// `willRetry` (0) of `Disconnected`; the requested expiry (0) of `NeedToken`.
     #[wasm_bindgen(js_name = eventNum)]
     pub fn event_num(&self, i: u32) -> f64 {
@@ -339,6 +369,8 @@ impl Core {
                 f64::from(u8::from(*will_retry))
             }
             (Some(HubEvent::NeedToken { expiry_secs }), _) => *expiry_secs as f64,
+            (Some(HubEvent::DesiredPatch { full, .. }), 0) => f64::from(u8::from(*full)),
+            (Some(HubEvent::DesiredPatch { version, .. }), _) => *version as f64,
             _ => -1.0,
         }
     }

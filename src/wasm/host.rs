@@ -8,10 +8,18 @@ extern "C" {
     /// `new Error(message)` with `name = "HubwireError"`, `code`, `retryable` and optional `status`.
     #[wasm_bindgen(js_name = hwError)]
     pub fn make_error(code: &str, message: &str, retryable: bool, status: Option<u16>) -> JsValue;
-    /// The client object around `core` (a `Core` as a JS value).
-    #[wasm_bindgen(js_name = hwClient)]
-    pub fn client(core: JsValue, factory: &JsValue, get_token: &JsValue) -> JsValue;
-    /// `ClientOptions` read and type-checked: `[Float64Array, url, modelId, productInfo, factory]`.
+    /// The client object around `core` (a `Core` as a JS value); `flags`: `Core::flags`;
+    /// `will`: `Core.send`'s arguments for the last will, or undefined (a refusal is thrown).
+    #[wasm_bindgen(js_name = hwClient, catch)]
+    pub fn client(
+        core: JsValue,
+        factory: &JsValue,
+        get_token: &JsValue,
+        flags: u8,
+        will: &JsValue,
+    ) -> Result<JsValue, JsValue>;
+    /// `ClientOptions` read and type-checked: `[Float64Array, url, modelId, productInfo, factory,
+    /// will]` (the will as `Core.send`'s `[body, qos, present, strs]`, or undefined).
     #[wasm_bindgen(js_name = hwReadOptions, catch)]
     pub fn read_options(o: &JsValue) -> Result<js_sys::Array, JsValue>;
     /// A token provider read and type-checked: `[hostName, deviceId, moduleId, gatewayHostName, getToken]`.

@@ -15,6 +15,8 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+mod parity;
+
 #[wasm_bindgen(inline_js = r#"
 export function fakeWs(readyState) {
   const t = new EventTarget();

@@ -32,9 +32,11 @@ export interface WebSocketLike {
 export interface ClientOptions {
   url?: string;
   allowInsecure?: boolean;
-  keepAliveSeconds?: number;
+  keepAliveSeconds?: number;       // 0..1177 (IoT Hub's maximum); default 180
   cleanSession?: boolean;
   tokenTtlSeconds?: number;
+  tokenRenewalMarginSeconds?: number;   // renew this long before expiry; default tokenTtlSeconds / 4
+  will?: WillMessage;               // published by the hub on the telemetry topic if the connection drops uncleanly
   retry?: { minDelayMs?: number; maxDelayMs?: number; jitter?: number };
   offlineQueue?: { maxMessages?: number; maxBytes?: number };
   webSocketFactory?: (url: string, protocols: string[]) => WebSocketLike | Promise<WebSocketLike>;
@@ -43,7 +45,12 @@ export interface ClientOptions {
   operationTimeoutMs?: number;
   coalesce?: boolean;
   connectTimeoutMs?: number;        // how long connect() keeps trying; default 60000
+  ackTimeoutMs?: number;            // a PUBACK/SUBACK later than this ends the connection; default 60000, 0 never
 }
+
+/** With a desired-properties update: `full` when `patch` is the whole desired section
+ * (found newer after a reconnect: replace your view, do not merge), and its `$version`. */
+export interface DesiredUpdateInfo { full: boolean; version: number }
 
 export interface TokenProvider {
   hostName: string;
@@ -57,13 +64,16 @@ export interface MessageOptions {
   properties?: Record<string, string> | [string, string][];
   messageId?: string; correlationId?: string; contentType?: string; contentEncoding?: string;
   userId?: string; expiry?: Date | string; component?: string; qos?: 0 | 1;
+  to?: string; creationTime?: Date | string;
 }
+export interface WillMessage extends MessageOptions { body: string | Uint8Array | JsonValue; }
 
 export interface C2dMessage {
   body: Uint8Array; text(): string; json<T = unknown>(): T;
   messageId?: string; correlationId?: string; to?: string; expiry?: string;
   contentType?: string; contentEncoding?: string; userId?: string;
   inputName?: string;                          // module input messages
+  connectionDeviceId?: string; connectionModuleId?: string;   // a routed message's sender
   properties: Record<string, string | null>;
 }
 
@@ -93,6 +103,10 @@ export interface DeviceClient {
   close(): void;
   /** Sends telemetry. QoS 1 (default) resolves on PUBACK, QoS 0 once written. While reconnecting the message is queued (bounded: `QUEUE_FULL`). */
   sendEvent(body: string | Uint8Array | JsonValue, options?: MessageOptions): Promise<void>;
+  /** A module's output event (`$.on`), which IoT Edge routes deliver to module inputs: `sendEvent` with `outputName`. Modules only. */
+  sendOutputEvent(outputName: string, body: string | Uint8Array | JsonValue, options?: MessageOptions): Promise<void>;
+  /** Calls `cb` with the messages routed to this module's input `inputName` (they reach `message` listeners too). Modules only. */
+  onInputMessage(inputName: string, cb: (m: C2dMessage) => void): void;
   /** Fetches the whole twin. */
   getTwin(): Promise<Twin>;
   /** Patches reported properties (`null` deletes); resolves to the new reported `$version`. */
@@ -100,7 +114,7 @@ export interface DeviceClient {
   /** Calls `cb` with every cloud-to-device message. */
   onMessage(cb: (m: C2dMessage) => void): void;
   /** Calls `cb` with every desired-properties patch (it carries `$version`). */
-  onDesiredPropertiesUpdate(cb: (patch: TwinProperties) => void): void;
+  onDesiredPropertiesUpdate(cb: (patch: TwinProperties, info: DesiredUpdateInfo) => void): void;
   /** A direct-method handler for `name`, or the default handler. Unknown methods answer 501. */
   onMethod(name: string, handler: MethodHandler): void;
   onMethod(handler: MethodHandler): void;
@@ -109,7 +123,7 @@ export interface DeviceClient {
   on(event: "reconnecting", cb: (e: { attempt: number; delayMs: number }) => void): void;
   on(event: "error", cb: (e: HubwireError) => void): void;
   on(event: "message", cb: (m: C2dMessage) => void): void;
-  on(event: "desiredPropertiesUpdate", cb: (patch: TwinProperties) => void): void;
+  on(event: "desiredPropertiesUpdate", cb: (patch: TwinProperties, info: DesiredUpdateInfo) => void): void;
   off(event: DeviceClientEvent, cb: (...args: never[]) => void): void;
 }
 export type DeviceClientEvent = "connected" | "disconnected" | "reconnecting" | "error" | "message" | "desiredPropertiesUpdate";

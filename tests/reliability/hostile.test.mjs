@@ -31,9 +31,8 @@ const PACKET_CASES = {
   qos3: PROTOCOL,
   // The transport ends mid-packet: the partial packet is dropped, the loss is a disconnect.
   closeMidPacket: "DISCONNECTED",
-  // The shell treats a text frame like a closed socket (docs/reliability.md: a
-  // PROTOCOL_ERROR here needs a shell change, reported on issue 13).
-  textFrame: "DISCONNECTED",
+  // MQTT over WebSocket is binary only: the core ends the connection (Core input 8).
+  textFrame: PROTOCOL,
 };
 /** Growth of the wasm memory one case may cause (pages of 64 KiB are never returned). */
 const MAX_GROWTH = 1 << 20;

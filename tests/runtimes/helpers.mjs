@@ -170,11 +170,12 @@ export async function runProcess(cmd, args, opts = {}) {
  * `serviceConnectionString`, …) plus `stop()`. With `tls`, one that also
  * serves `wss://` (`wssUrl`, `certPath`): the shared one if it does, else our own
  * (tests/support/emulator.mjs, the debug emulator built if HUBWIRE_EMULATOR_BIN is unset).
+ * With `args` (flags of its own, e.g. `--client-certs`), always our own.
  */
-export async function startEmulator({ tls = false } = {}) {
-  const shared = await sharedEmulator({ tls });
+export async function startEmulator({ tls = false, args = [] } = {}) {
+  const shared = args.length ? null : await sharedEmulator({ tls });
   if (shared) return { ...shared, stop: async () => {} };
-  const emu = await launchEmulator({ tls, build: true });
+  const emu = await launchEmulator({ tls, build: true, args });
   return { ...emu.info, stop: emu.stop };
 }
 

@@ -106,7 +106,14 @@ for (const [name, cmd, args] of [
     emu ??= await startEmulator();
     const service = new ServiceClient(JSON.parse(emulatorJson(emu)));
     const deviceId = `tour-${name}-${Math.random().toString(36).slice(2, 8)}`;
-    const { connectionString } = await service.createDevice(deviceId);
+    const { device, connectionString } = await service.createDevice(deviceId);
+    // The tour's module identity ("filter") signs with the device's key (its connection string + ModuleId).
+    const key = device.authentication.symmetricKey.primaryKey;
+    await service.request("PUT", `/devices/${deviceId}/modules/filter`, {
+      deviceId,
+      moduleId: "filter",
+      authentication: { type: "sas", symmetricKey: { primaryKey: key, secondaryKey: key } },
+    });
     try {
       writeFileSync(join(app.dir, "tour.mjs"), TOUR);
       const r = await runProcess(cmd(), args, { cwd: app.dir, timeoutMs: 60000, env: { ...process.env, TOUR_CS: connectionString, TOUR_URL: emu.wsUrl } });
@@ -117,7 +124,7 @@ for (const [name, cmd, args] of [
       assert.ok(seen.some((l) => /^twin 1 1 -> 2$/.test(l)), JSON.stringify(seen));
 
       const items = await service.telemetry(deviceId);
-      assert.equal(items.length, 5, JSON.stringify(items));
+      assert.equal(items.length, 7, JSON.stringify(items));
       assert.equal(items[0].body, "plain text");
       assert.equal(items[1].bodyBase64, "AQID", "bytes sent as bytes");
       assert.deepEqual(JSON.parse(items[2].body).nested, { ok: true, none: null });
@@ -127,6 +134,14 @@ for (const [name, cmd, args] of [
         { messageId: "m-1", correlationId: "c-1", userId: "u-1", component: "thermostat1", contentType: "application/json", contentEncoding: "utf-8" },
       );
       assert.ok(Date.parse(full.expiryTimeUtc) > Date.now(), `expiry ${full.expiryTimeUtc}`);
+      assert.equal(full.to, "/devices/dev1/messages/events");
+      assert.ok(Math.abs(Date.parse(full.creationTimeUtc) - Date.now()) < 60000, `creation time ${full.creationTimeUtc}`);
+      // The module's two output events (sent between the device's last message and the twin).
+      const outputs = items.filter((i) => i.moduleId === "filter");
+      assert.deepEqual(
+        outputs.map((i) => [i.systemProperties.outputName, i.systemProperties.creationTimeUtc ?? null]),
+        [["output1", "2030-01-01T00:00:00Z"], ["output1", null]],
+      );
       assert.deepEqual(items[3].properties, { alert: "high" });
       assert.deepEqual(items[4].properties, { k: "v", k2: "v2" });
       assert.equal(items[4].systemProperties.expiryTimeUtc, "2030-01-01T00:00:00Z");

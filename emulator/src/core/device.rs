@@ -392,6 +392,10 @@ impl Hub {
     ) {
         let mut system = system;
         telemetry::lift_creation_time(&mut system, &mut properties);
+        // `$.cdid`/`$.cmid` are the hub's (the sender of a routed message): a device
+        // cannot claim them.
+        system.connection_device_id = None;
+        system.connection_module_id = None;
         self.route_message(id, &system, &properties, &body);
         if retain {
             properties.push((limits::RETAIN_PROPERTY.into(), Some("true".into())));

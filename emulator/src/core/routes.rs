@@ -202,8 +202,8 @@ pub struct Routing {
     dropped: HashMap<IdentityId, u64>,
 }
 
-/// The input topic with the message's properties: its system properties, then the
-/// sender as `$.cdid`/`$.cmid` (as IoT Edge's hub adds them), then the application ones.
+/// The input topic with the message's properties: its system properties, ending with
+/// the sender as `$.cdid`/`$.cmid` (as IoT Edge's hub adds them), then the application ones.
 fn input_topic(
     to: &IdentityId,
     input: &str,
@@ -219,13 +219,11 @@ fn input_topic(
     let start = out.len();
     let system = SystemProperties {
         output_name: None,
+        connection_device_id: Some(sender.device.clone()),
+        connection_module_id: sender.module.clone(),
         ..system.clone()
     };
     system.encode_into(&mut out, start);
-    push_pair(&mut out, start, "$.cdid", Some(&sender.device));
-    if let Some(m) = &sender.module {
-        push_pair(&mut out, start, "$.cmid", Some(m));
-    }
     for (k, v) in properties {
         push_pair(&mut out, start, k, v.as_deref());
     }

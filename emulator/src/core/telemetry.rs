@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::time::iso8601;
 use hubwire::hub::encoding::PropertyBag;
-use hubwire::hub::telemetry::SystemProperties;
+use hubwire::hub::telemetry::{SystemProperties, LEGACY_CREATION_TIME_KEY};
 
 /// One received telemetry message, properties decoded.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,25 +28,23 @@ pub struct TelemetryRecord {
     pub body: Vec<u8>,
 }
 
-/// `$.ctime` (azure-sdk-for-c, the C and .NET SDKs) and `iothub-creation-time-utc`
-/// (hubwire, the Node SDK samples) both set `creationTimeUtc`: moves the first
-/// `$.ctime` out of the application properties unless `iothub-creation-time-utc`
-/// is present (then that one wins and `$.ctime` stays a property).
+/// `$.ctime` (IoT Hub's MQTT key: azure-sdk-for-c, the C and .NET SDKs, hubwire) and
+/// `iothub-creation-time-utc` (hubwire before issue 14, the Node SDK samples) both set
+/// `creationTimeUtc`: moves the first `iothub-creation-time-utc` out of the application
+/// properties unless `$.ctime` is present (then that one wins and the other stays a
+/// property). `$.ctime` is decoded by `hubwire::hub::telemetry` already.
 pub fn lift_creation_time(system: &mut SystemProperties, properties: &mut PropertyBag) {
     if system.creation_time_utc.is_some() {
         return;
     }
     if let Some(i) = properties
         .iter()
-        .position(|(k, v)| k == CTIME_KEY && v.is_some())
+        .position(|(k, v)| k == LEGACY_CREATION_TIME_KEY && v.is_some())
     {
         let (_, v) = properties.remove(i);
         system.creation_time_utc = v;
     }
 }
-
-/// The MQTT bag key of the creation time in azure-sdk-for-c and the C/.NET SDKs.
-pub const CTIME_KEY: &str = "$.ctime";
 
 /// System properties by their service-side names, in encoding order
 /// (`hubwire::hub::telemetry::SYSTEM_PROPERTY_NAMES`).
@@ -179,7 +177,7 @@ mod tests {
         let mut props = vec![
             ("a".to_string(), Some("1".to_string())),
             (
-                CTIME_KEY.to_string(),
+                LEGACY_CREATION_TIME_KEY.to_string(),
                 Some("2030-01-01T00:00:00Z".to_string()),
             ),
         ];
@@ -189,15 +187,19 @@ mod tests {
             Some("2030-01-01T00:00:00Z")
         );
         assert_eq!(props, vec![("a".to_string(), Some("1".to_string()))]);
-        // iothub-creation-time-utc came first (decoded by the core): $.ctime stays a property.
-        let mut sys = SystemProperties {
-            creation_time_utc: Some("x".into()),
-            ..SystemProperties::default()
-        };
-        let mut props = vec![(CTIME_KEY.to_string(), Some("y".to_string()))];
+        // $.ctime came too (decoded by the core): it wins, the other stays a property.
+        let t = hubwire::hub::telemetry::parse_topic(
+            "devices/d/messages/events/iothub-creation-time-utc=y&%24.ctime=x",
+        )
+        .unwrap()
+        .unwrap();
+        let (mut sys, mut props) = (t.system, t.properties);
         lift_creation_time(&mut sys, &mut props);
         assert_eq!(sys.creation_time_utc.as_deref(), Some("x"));
-        assert_eq!(props.len(), 1);
+        assert_eq!(
+            props,
+            vec![(LEGACY_CREATION_TIME_KEY.to_string(), Some("y".to_string()))]
+        );
     }
 
     #[test]

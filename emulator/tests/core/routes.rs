@@ -172,3 +172,23 @@ fn module_subscribes_inputs_filter_granted_device_refused_succeeds() {
     let info = h.connection_info(&IdentityId::module("d1", "m1")).unwrap();
     assert_eq!(info.subscriptions, vec!["devices/d1/modules/m1/inputs/#"]);
 }
+
+#[test]
+fn route_sender_claimed_in_cdid_cmid_replaced_by_the_real_one_fails() {
+    let mut h = routed_hub(M1_TO_M2);
+    let m2 = online(&mut h, "d1/m2", &[INPUTS_M2]);
+    let m1 = online(&mut h, "d1/m1", &[]);
+    let spoof = "devices/d1/modules/m1/messages/events/%24.on=temp&%24.cdid=other&%24.cmid=boss&%24.ctime=2030-01-02T03%3A04%3A05Z";
+    let (_, _, rest) = publish(&mut h, T0, m1, spoof, QoS::AtMostOnce, 0, b"x");
+    let sent = sent_to(&rest, m2);
+    assert_eq!(
+        sent[0].topic,
+        "devices/d1/modules/m2/inputs/in1/%24.ctime=2030-01-02T03%3A04%3A05Z&%24.cdid=d1&%24.cmid=m1"
+    );
+    // The log has the creation time, and neither the claimed ids nor the hub's own.
+    let item = h.telemetry_json(0, Some("d1"), 10)["items"][0].clone();
+    let sys = item["systemProperties"].as_object().unwrap();
+    assert_eq!(sys["creationTimeUtc"], "2030-01-02T03:04:05Z");
+    assert!(!sys.contains_key("connectionDeviceId") && !sys.contains_key("connectionModuleId"));
+    assert!(item["properties"].as_object().unwrap().is_empty());
+}

@@ -26,10 +26,20 @@ pub const DEFAULT_REQUEST_RETRIES: u32 = 4;
 pub const DEFAULT_ATTEMPT_TIMEOUT_MS: u64 = 30_000;
 /// Default budget of a `connect()` request: how long it keeps retrying before it fails.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 60_000;
+/// How long a connection must last before its loss restarts the backoff at the
+/// first step. A hub that accepts and then drops a connection at once (a
+/// misconfigured route, a throttle, a policy that kicks the device) would
+/// otherwise be reconnected to at the first step's rate forever, which IoT Hub's
+/// connect throttle answers by refusing the device.
+pub const STABLE_CONNECTION_MS: u64 = 10_000;
 /// The query the default URL carries for SAS/token authentication: IoT Hub's TLS
 /// endpoint then does not ask for a client certificate (a browser would show a
 /// certificate picker to a user who has some installed). The Java device SDK sends it.
 pub const NO_CLIENT_CERT_QUERY: &str = "?iothub-no-client-cert=true";
+/// IoT Hub's largest useful MQTT keep-alive: the hub waits 1.5 × keep-alive for a packet,
+/// at most 1767 s (the Azure load balancer's idle timeout), so 1767 / 1.5 = 1177 s
+/// ("Default keep-alive timeout" in <https://learn.microsoft.com/azure/iot/iot-mqtt-connect-to-iot-hub>).
+pub const MAX_KEEP_ALIVE_SECS: u16 = 1177;
 
 /// How the client obtains its SAS password.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +61,10 @@ pub enum Auth {
     /// The shell supplies tokens: the client emits [`super::HubEvent::NeedToken`] and
     /// waits for [`super::Client::set_token`] (or [`super::Client::token_failed`]).
     Provider,
+    /// An X.509 client certificate, presented by the transport (the shell's socket) in
+    /// the TLS handshake: CONNECT carries no password, no token is made or renewed, and
+    /// the default URL has no `iothub-no-client-cert` query.
+    X509,
 }
 
 /// Everything the client needs; build with [`ClientConfig::from_connection_string`] or
@@ -110,6 +124,10 @@ pub struct ClientConfig {
     pub coalesce: bool,
     /// Lost if a PINGREQ is unanswered this long.
     pub ping_timeout_ms: u64,
+    /// Lost (then reconnected, unacknowledged telemetry resent) if a QoS 1
+    /// message or a SUBSCRIBE waits this long for its acknowledgement on a live
+    /// connection (default 60 s; 0: never).
+    pub ack_timeout_ms: u64,
     /// One connection attempt (transport open, then CONNACK) fails after this long
     /// and is retried with backoff (default 30 s).
     pub attempt_timeout_ms: u64,
@@ -158,6 +176,7 @@ impl ClientConfig {
             max_inflight: mqtt::DEFAULT_MAX_INFLIGHT,
             coalesce: true,
             ping_timeout_ms: mqtt::DEFAULT_PING_TIMEOUT_MS,
+            ack_timeout_ms: mqtt::DEFAULT_ACK_TIMEOUT_MS,
             attempt_timeout_ms: DEFAULT_ATTEMPT_TIMEOUT_MS,
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
         }
@@ -198,12 +217,12 @@ impl ClientConfig {
             Some(u) => u.clone(),
             None => {
                 let host = self.gateway_host_name.as_deref().unwrap_or(&self.host_name);
-                concat(&[
-                    "wss://",
-                    host,
-                    ":443/$iothub/websocket",
-                    NO_CLIENT_CERT_QUERY,
-                ])
+                // An X.509 device needs the hub to ask for its certificate.
+                let query = match self.auth {
+                    Auth::X509 => "",
+                    _ => NO_CLIENT_CERT_QUERY,
+                };
+                concat(&["wss://", host, ":443/$iothub/websocket", query])
             }
         }
     }
@@ -244,6 +263,7 @@ impl ClientConfig {
         mc.coalesce = self.coalesce;
         mc.ping_timeout_ms = self.ping_timeout_ms;
         mc.connack_timeout_ms = self.attempt_timeout_ms;
+        mc.ack_timeout_ms = self.ack_timeout_ms;
         mc
     }
 
@@ -284,6 +304,11 @@ impl ClientConfig {
                 "token renew margin must be shorter than the token ttl",
             ));
         }
+        if self.keep_alive_secs > MAX_KEEP_ALIVE_SECS {
+            return Err(Error::InvalidArgument(
+                "keep_alive_secs must be at most 1177",
+            ));
+        }
         if let Some(w) = &self.will {
             if w.qos == QoS::ExactlyOnce {
                 return Err(Error::QosNotSupported);
@@ -300,6 +325,7 @@ impl From<ConnectionString> for ClientConfig {
             Credential::SharedAccessSignature { token, expiry_secs } => {
                 Auth::Token { token, expiry_secs }
             }
+            Credential::X509 => Auth::X509,
         };
         Self::with(
             cs.host_name,

@@ -15,7 +15,7 @@ use crate::prelude::*;
 use super::super::connection_string::Secret;
 use super::super::error::{Error, TokenError, TransportError};
 use super::super::sas;
-use super::config::Auth;
+use super::config::{Auth, STABLE_CONNECTION_MS};
 use super::{Client, ConnectionState, HubEvent, Phase};
 use crate::mqtt::{ConnectReturn, LostReason, Session};
 
@@ -75,13 +75,15 @@ impl Client {
             return;
         };
         let password = match &self.token {
-            Some((t, _)) => t.expose().to_owned(),
+            Some((t, _)) => Some(t.expose().to_owned()),
+            // The certificate went in the TLS handshake: CONNECT has no password.
+            None if matches!(self.config.auth, Auth::X509) => None,
             None => {
                 self.end_transport(now);
                 return self.fail_attempt(now, Error::TokenRequired);
             }
         };
-        match self.session.connect(now, Some(password)) {
+        match self.session.connect(now, password) {
             Ok(()) => self.phase = Phase::Connecting { deadline },
             Err(_) => self.stop(now, Error::Protocol("cannot encode CONNECT")),
         }
@@ -121,6 +123,16 @@ impl Client {
     }
 
     /// The shell's transport closed under us (after it opened).
+    /// The transport delivered a WebSocket text frame: MQTT over WebSocket is binary
+    /// only, so the connection ends with a `PROTOCOL_ERROR` (the shell is told to
+    /// close it) and is retried with backoff.
+    pub fn handle_text_frame(&mut self, now: u64) {
+        if matches!(self.phase, Phase::Connecting { .. } | Phase::Connected) {
+            self.session.handle_text_frame(now);
+            self.drain_session(now);
+        }
+    }
+
     pub fn connection_lost(&mut self, now: u64) {
         match self.phase {
             Phase::Connecting { .. } | Phase::Connected => {
@@ -145,13 +157,11 @@ impl Client {
         self.handle_timeout(now);
     }
 
-    /// Token-provider mode: the token the shell obtained after `NeedToken`. Text
-    /// that is not a `SharedAccessSignature sr=..&sig=..&se=..` token is refused
-    /// here, without a round trip to the hub, as `token_failed(NotAToken)`.
+    /// Token-provider mode: the token the shell obtained after `NeedToken`.
+    /// Renewal is scheduled from the token's own `se` when it has one (`expiry_secs`,
+    /// the requested expiry, otherwise): see `token_expiry.rs`.
     pub fn set_token(&mut self, now: u64, token: String, expiry_secs: u64) {
-        if sas::SasToken::parse(&token).is_err() {
-            return self.token_failed(now, TokenError::NotAToken, None);
-        }
+        let expiry_secs = self.provider_token_expiry(now, &token, expiry_secs);
         self.token = Some((Secret::new(token), expiry_secs));
         match self.phase {
             Phase::WaitingToken => self.open_transport(now),
@@ -238,7 +248,9 @@ impl Client {
     pub(super) fn on_connected(&mut self, now: u64) {
         self.phase = Phase::Connected;
         self.conn_gen += 1;
-        self.attempt = 0;
+        // The backoff step is kept until the connection proves stable (`on_lost`):
+        // a hub that accepts and drops at once must not be hammered at the first step.
+        self.connected_at = now;
         self.ever_connected = true;
         self.request = None;
         self.events.push(HubEvent::Connected);
@@ -269,10 +281,17 @@ impl Client {
         if !matches!(self.phase, Phase::Connecting { .. } | Phase::Connected) {
             return;
         }
-        let err = match reason {
+        if self.phase == Phase::Connected
+            && now.saturating_sub(self.connected_at) >= STABLE_CONNECTION_MS
+        {
+            self.attempt = 0;
+        }
+        let err = match &reason {
             LostReason::Transport => Error::Disconnected,
-            LostReason::PingTimeout | LostReason::ConnackTimeout => Error::Timeout,
-            LostReason::Protocol(_) => Error::Protocol("the hub sent bytes we refuse"),
+            LostReason::PingTimeout | LostReason::ConnackTimeout | LostReason::AckTimeout => {
+                Error::Timeout
+            }
+            LostReason::Protocol(e) => Error::Protocol(e.summary()),
         };
         if matches!(reason, LostReason::Transport) {
             // The shell saw the socket close: nothing of ours to close.
@@ -353,10 +372,9 @@ impl Client {
     fn renew_at(&self) -> Option<u64> {
         match self.config.auth {
             Auth::Token { .. } => None,
-            _ => self
-                .token
-                .as_ref()
-                .map(|(_, exp)| sas::renew_at_ms(*exp, self.config.renew_margin_secs())),
+            _ => self.token.as_ref().map(|(_, exp)| {
+                sas::renew_at_ms(*exp, self.config.renew_margin_secs()).max(self.renew_floor_ms)
+            }),
         }
     }
 
@@ -384,6 +402,8 @@ impl Client {
                 }
                 // A connection string's token cannot be renewed.
                 Auth::Token { .. } => return self.stop(now, Error::TokenRequired),
+                // No token: the transport presents the certificate.
+                Auth::X509 => {}
                 Auth::Provider => {
                     self.phase = Phase::WaitingToken;
                     let expiry_secs = now / 1000 + self.config.token_ttl_secs;

@@ -97,6 +97,11 @@ pub enum HubEvent {
         version: u64,
         /// The patch (or the whole desired section after a reconnect) as JSON text.
         json: String,
+        /// `json` is the whole desired section (found newer by the GET after a
+        /// reconnect), not a patch: replace the app's view instead of merging into
+        /// it, since a key deleted meanwhile is simply absent (azure-iot-sdk-c's
+        /// `DEVICE_TWIN_UPDATE_COMPLETE`).
+        full: bool,
     },
     /// A direct method call; answer with `respond_method(rid, ..)`.
     MethodCall {

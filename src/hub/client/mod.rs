@@ -17,6 +17,8 @@
 //! | `twin_requests.rs` | twin GET/PATCH by `$rid`: deadlines, 429/5xx retries, desired `$version` |
 //! | `incoming.rs` | subscriptions on demand; C2D, method calls and their answers |
 //! | `events.rs` | what the client reports |
+//! | `token_expiry.rs` | a provider token's real expiry (`se`) and when to renew it |
+//! | `will.rs` | the last will in CONNECT |
 
 use crate::prelude::*;
 
@@ -25,19 +27,20 @@ mod connect;
 mod events;
 mod incoming;
 mod queue;
+mod token_expiry;
 mod twin_requests;
+mod will;
 
 pub use config::{
     Auth, ClientConfig, DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS,
     DEFAULT_OPERATION_TIMEOUT_MS, DEFAULT_QUEUE_MAX_BYTES, DEFAULT_QUEUE_MAX_MESSAGES,
-    DEFAULT_REQUEST_RETRIES, NO_CLIENT_CERT_QUERY,
+    DEFAULT_REQUEST_RETRIES, MAX_KEEP_ALIVE_SECS, NO_CLIENT_CERT_QUERY, STABLE_CONNECTION_MS,
 };
 pub use events::{C2dMessage, ConnectionState, HubEvent, OpId, OpResult};
 
 use super::connection_string::Secret;
 use super::error::Error;
 use super::retry::Rng;
-use super::telemetry;
 use crate::mqtt::{self, Session};
 use crate::text::u64_string;
 use connect::ConnectRequest;
@@ -84,11 +87,16 @@ pub struct Client {
     next_rid: u64,
     /// Current token and its expiry (seconds).
     token: Option<(Secret, u64)>,
+    /// Provider mode: renew the current token no earlier than this (ms; 0 = no floor).
+    renew_floor_ms: u64,
     /// Provider mode: a renewal was asked for while connected.
     renewal_requested: bool,
     ever_connected: bool,
-    /// Consecutive failed attempts since the last successful CONNACK.
+    /// Failed attempts and short-lived connections since the last connection that
+    /// lasted [`STABLE_CONNECTION_MS`] (the backoff step).
     attempt: u32,
+    /// When the current connection's CONNACK arrived.
+    connected_at: u64,
     /// The app's pending `connect()` request, if any.
     request: Option<ConnectRequest>,
     enabled: Vec<Feature>,
@@ -114,19 +122,7 @@ impl Client {
         config.validate()?;
         let mut mc = config.session_config();
         if let Some(w) = &config.will {
-            let topic = telemetry::topic(
-                &config.device_id,
-                config.module_id.as_deref(),
-                &w.system,
-                &w.properties,
-            );
-            telemetry::check(topic.len(), w.payload.len(), w.qos, &w.properties)?;
-            mc.will = Some(mqtt::Will {
-                topic,
-                payload: w.payload.clone(),
-                qos: w.qos,
-                retain: false,
-            });
+            mc.will = Some(will::mqtt_will(&config, w)?);
         }
         let token = match &config.auth {
             Auth::Token { token, expiry_secs } => Some((token.clone(), *expiry_secs)),
@@ -141,9 +137,11 @@ impl Client {
             events: Vec::new(),
             next_op: 1,
             token,
+            renew_floor_ms: 0,
             renewal_requested: false,
             ever_connected: false,
             attempt: 0,
+            connected_at: 0,
             request: None,
             enabled: Vec::new(),
             pending_subs: Vec::new(),

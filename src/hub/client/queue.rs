@@ -80,7 +80,8 @@ impl OfflineQueue {
 }
 
 impl Client {
-    /// Sends telemetry. QoS 1 completes on PUBACK, QoS 0 when handed to the transport.
+    /// Sends telemetry (a module's output event when `msg.system.output_name` is set).
+    /// QoS 1 completes on PUBACK, QoS 0 when handed to the transport.
     /// While disconnected (or with a full QoS 1 window) the message is queued, bounded by
     /// `queue_max_messages`/`queue_max_bytes` ([`Error::QueueFull`]).
     pub fn send_event(&mut self, now: u64, msg: Telemetry) -> Result<OpId, Error> {

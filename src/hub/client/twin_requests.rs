@@ -156,7 +156,11 @@ impl Client {
                 }
                 self.last_desired_version = Some(version);
                 let json = utf8_lossy(payload);
-                self.events.push(HubEvent::DesiredPatch { version, json });
+                self.events.push(HubEvent::DesiredPatch {
+                    version,
+                    json,
+                    full: false,
+                });
             }
             twin::TwinTopic::Response {
                 status,
@@ -205,7 +209,11 @@ impl Client {
             Some(_) if reconcile => {
                 self.last_desired_version = Some(version);
                 let json = twin::desired_section(doc).unwrap_or("{}").to_owned();
-                self.events.push(HubEvent::DesiredPatch { version, json });
+                self.events.push(HubEvent::DesiredPatch {
+                    version,
+                    json,
+                    full: true,
+                });
             }
             _ => self.last_desired_version = Some(version),
         }

@@ -201,7 +201,8 @@ fn client_missed_desired_emitted_once_after_reconnect_succeeds() {
         h.take_events(),
         vec![HubEvent::DesiredPatch {
             version: 4,
-            json: r#"{"fan":2,"$version":4}"#.into()
+            json: r#"{"fan":2,"$version":4}"#.into(),
+            full: false,
         }]
     );
     // Offline while versions 5 and 6 happen.
@@ -222,7 +223,8 @@ fn client_missed_desired_emitted_once_after_reconnect_succeeds() {
         desired,
         vec![HubEvent::DesiredPatch {
             version: 6,
-            json: r#"{"fan":{"speed":3},"$version":6}"#.into()
+            json: r#"{"fan":{"speed":3},"$version":6}"#.into(),
+            full: true,
         }]
     );
     // The hub's own (late) notification of version 6 is not shown twice.

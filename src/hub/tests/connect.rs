@@ -113,33 +113,6 @@ fn client_backoff_delays_grow_jittered_within_bounds_succeeds() {
 }
 
 #[test]
-fn client_backoff_resets_after_success_succeeds() {
-    let mut cfg = config();
-    cfg.retry = Backoff {
-        min_ms: 1000,
-        max_ms: 60_000,
-        jitter: 0.0,
-    };
-    let mut h = H::new(cfg);
-    h.connect();
-    h.c.connection_lost(h.now);
-    h.take_events();
-    h.run_until(h.now + 1000);
-    h.c.connection_lost(h.now);
-    assert!(h.take_events().contains(&HubEvent::Reconnecting {
-        attempt: 2,
-        delay_ms: 2000
-    }));
-    h.run_until(h.now + 2000);
-    h.open_and_connack(ConnectReturnCode::Success);
-    h.c.connection_lost(h.now);
-    assert!(h.take_events().contains(&HubEvent::Reconnecting {
-        attempt: 1,
-        delay_ms: 1000
-    }));
-}
-
-#[test]
 fn client_bad_credentials_stop_retries_fails() {
     for (code, want) in [
         (

@@ -1,8 +1,8 @@
-//! Keep-alive, ping timeout and connect timeout, scripted on a fake clock.
+//! Keep-alive, ping timeout, connect timeout and acknowledgement timeout, scripted on a fake clock.
 
 use super::super::{Config, Event, LostReason, QoS, Session, State};
 use super::Packet;
-use super::{cfg, events, sent, CONNACK_OK};
+use super::{cfg, connected, events, sent, CONNACK_OK};
 
 /// Keep-alive 10 s, ping timeout 3 s, connect timeout 5 s.
 fn short() -> Config {
@@ -127,4 +127,57 @@ fn connection_lost_stops_timers_succeeds() {
     assert_eq!(s.poll_timeout(), None);
     s.handle_timeout(50_000);
     assert_eq!(s.poll_transmit(), None);
+}
+
+#[test]
+fn ack_timeout_counts_from_the_oldest_unacknowledged_packet_fails() {
+    let mut c = cfg();
+    c.keep_alive_secs = 0;
+    c.ack_timeout_ms = 10_000;
+    let mut s = connected(c);
+    assert_eq!(s.poll_timeout(), None, "nothing awaited, no deadline");
+    let a = s
+        .publish(1_000, "t", b"a", QoS::AtLeastOnce, false)
+        .unwrap()
+        .unwrap();
+    s.subscribe(2_000, &[("f".into(), QoS::AtLeastOnce)])
+        .unwrap();
+    s.publish(3_000, "t", b"b", QoS::AtLeastOnce, false)
+        .unwrap();
+    let _ = sent(&mut s);
+    assert_eq!(s.poll_timeout(), Some(11_000), "the first PUBLISH's");
+    s.handle_bytes(4_000, &[0x40, 0x02, (a >> 8) as u8, a as u8])
+        .unwrap();
+    assert_eq!(s.poll_timeout(), Some(12_000), "now the SUBSCRIBE's");
+    let _ = events(&mut s);
+    s.handle_timeout(11_999);
+    assert_eq!(s.state(), State::Connected);
+    s.handle_timeout(12_000);
+    assert_eq!(s.state(), State::Idle);
+    assert_eq!(
+        events(&mut s),
+        vec![Event::ConnectionLost(LostReason::AckTimeout)]
+    );
+    // The unacknowledged PUBLISH is kept; the next connection resends it and
+    // restarts its clock.
+    s.connect(20_000, None).unwrap();
+    s.handle_bytes(20_000, CONNACK_OK).unwrap();
+    let resent = sent(&mut s);
+    assert!(matches!(&resent[..], [Packet::Connect(_), Packet::Publish(p)] if p.dup));
+    assert_eq!(s.poll_timeout(), Some(30_000));
+}
+
+#[test]
+fn text_frame_ends_a_live_connection_fails() {
+    let mut s = connected(cfg());
+    s.handle_text_frame(1_000);
+    assert_eq!(s.state(), State::Idle);
+    assert_eq!(
+        events(&mut s),
+        vec![Event::ConnectionLost(LostReason::Protocol(
+            super::super::Error::TextFrame
+        ))]
+    );
+    s.handle_text_frame(2_000);
+    assert_eq!(events(&mut s), vec![], "ignored when not live");
 }
