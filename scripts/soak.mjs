@@ -21,7 +21,7 @@ import path from "node:path";
 import util from "node:util";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ServiceClient } from "../www/js/service.js";
-import { EmulatorProcess } from "./soak/emulator.mjs";
+import { EmulatorProcess } from "../tests/support/emulator.mjs";
 import { findSecrets, tokenSecrets, withoutCredentialBanner } from "./soak/secrets.mjs";
 import { SoakDevice } from "./soak/web/device.mjs";
 

@@ -13,6 +13,13 @@ use crate::text::{concat, u64_string};
 /// SUBSCRIBE filter for method requests.
 pub const SUBSCRIBE_FILTER: &str = "$iothub/methods/POST/#";
 
+/// IoT Hub's largest method request or response payload, in bytes.
+pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
+
+/// IoT Hub's largest `responseTimeoutInSeconds` (300 s), in ms: no caller waits
+/// longer than this for a device's answer.
+pub const MAX_RESPONSE_TIMEOUT_MS: u64 = 300_000;
+
 const POST_PREFIX: &str = "$iothub/methods/POST/";
 const RES_PREFIX: &str = "$iothub/methods/res/";
 

@@ -217,10 +217,25 @@ pub fn topic(
     out
 }
 
-/// Refuses a message IoT Hub would refuse: topic + body above 256 KiB, or QoS 2.
-pub fn check(topic_len: usize, payload_len: usize, qos: QoS) -> Result<(), Error> {
+/// Refuses a message IoT Hub would refuse (topic + body above 256 KiB, QoS 2) or
+/// misread: an application property with an empty name, or one starting with `$.`,
+/// which the hub reads as a system property (`$.ct` would set the content type).
+pub fn check(
+    topic_len: usize,
+    payload_len: usize,
+    qos: QoS,
+    properties: &[(String, String)],
+) -> Result<(), Error> {
     if qos == QoS::ExactlyOnce {
         return Err(Error::QosNotSupported);
+    }
+    if properties
+        .iter()
+        .any(|(k, _)| k.is_empty() || k.starts_with("$."))
+    {
+        return Err(Error::InvalidArgument(
+            "a property name is empty or starts with \"$.\"",
+        ));
     }
     let size = topic_len.saturating_add(payload_len);
     if size > MAX_MESSAGE_BYTES {
@@ -398,16 +413,35 @@ mod tests {
     #[test]
     fn check_limits_fails() {
         assert_eq!(
-            check(10, 100, QoS::ExactlyOnce),
+            check(10, 100, QoS::ExactlyOnce, &[]),
             Err(Error::QosNotSupported)
         );
         assert_eq!(
-            check(30, MAX_MESSAGE_BYTES - 29, QoS::AtLeastOnce),
+            check(30, MAX_MESSAGE_BYTES - 29, QoS::AtLeastOnce, &[]),
             Err(Error::PayloadTooLarge {
                 size: MAX_MESSAGE_BYTES + 1,
                 max: MAX_MESSAGE_BYTES
             })
         );
-        assert_eq!(check(30, MAX_MESSAGE_BYTES - 30, QoS::AtMostOnce), Ok(()));
+        assert_eq!(
+            check(30, MAX_MESSAGE_BYTES - 30, QoS::AtMostOnce, &[]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn check_reserved_property_names_fails() {
+        let props = |k: &str| vec![(k.to_owned(), "v".to_owned())];
+        for bad in ["", "$.ct", "$.mid", CREATION_TIME_KEY] {
+            let r = check(30, 1, QoS::AtLeastOnce, &props(bad));
+            assert!(
+                matches!(r, Err(Error::InvalidArgument(_))),
+                "{bad:?}: {r:?}"
+            );
+        }
+        // Encoded on the wire and read back as application properties.
+        for ok in ["$ct", "a b", "&=/%", "\u{fc}", LEGACY_CREATION_TIME_KEY] {
+            assert_eq!(check(30, 1, QoS::AtLeastOnce, &props(ok)), Ok(()), "{ok:?}");
+        }
     }
 }

@@ -46,11 +46,14 @@ impl DeviceClient {
     /// (`HostName=...;DeviceId=...;SharedAccessKey=...`); SAS tokens are generated and renewed.
     #[wasm_bindgen(js_name = fromConnectionString, unchecked_return_type = "DeviceClient")]
     pub fn from_connection_string(
-        #[wasm_bindgen(js_name = connectionString)] connection_string: &str,
+        // Any JS value (a `&str` parameter traps on a number): a non-string is read as
+        // an empty string, refused as INVALID_CONNECTION_STRING ("has no HostName").
+        #[wasm_bindgen(js_name = connectionString, unchecked_param_type = "string")]
+        connection_string: JsValue,
         options: Option<ClientOptionsArg>,
     ) -> Result<JsValue, JsValue> {
-        let config = hub::ClientConfig::from_connection_string(connection_string)
-            .map_err(|e| hub_error(&e))?;
+        let cs = connection_string.as_string().unwrap_or_default();
+        let config = hub::ClientConfig::from_connection_string(&cs).map_err(|e| hub_error(&e))?;
         build(config, options, JsValue::UNDEFINED)
     }
 

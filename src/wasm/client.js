@@ -201,7 +201,7 @@ const OPEN = 1, CLOSE = 2, NEED_TOKEN = 3, CONNECTED = 4, CONNECT_FAILED = 5, DI
   RECONNECTING = 7, WARNING = 8, COMPLETED = 9, C2D = 10, DESIRED = 11, METHOD = 12, SUB_REFUSED = 13;
 // Core.input kinds (src/wasm/core.rs).
 const CONNECT = 0, DISCONNECT = 1, OPENED = 2, LOST = 3, TIMER = 4, ENABLE_C2D = 5, ENABLE_DESIRED = 6,
-  ENABLE_METHODS = 7, TEXT_FRAME = 8;
+  ENABLE_METHODS = 7, TEXT_FRAME = 8, ONLINE = 9;
 // Transport failure codes (hub::TransportError, src/wasm/core.rs).
 const CREATE_FAILED = 0, NO_WEBSOCKET = 1, BAD_URL = 2, NOT_A_SOCKET = 3, REFUSED = 4;
 const MAX_DELAY = 2147483647; // setTimeout's limit
@@ -224,6 +224,7 @@ class DeviceClientImpl {
   #listeners = {}; #methods = new Map(); #defaultMethod = null;
   #ops = new Map(); // op id -> [resolve, reject, kind]
   #waiters = []; // connect() [resolve, reject]
+  #online; // the global `online` listener, if the runtime has one
 
   constructor(core, factory, getToken, flags) {
     this.#core = core;
@@ -235,6 +236,13 @@ class DeviceClientImpl {
     this.#sock = new Sock(factory, input);
     this.#timer = new Timer(() => input((c, now) => c.input(now, TIMER)));
     live.add(this);
+    // The network came back (browsers, workers): the core retries now instead of at the end
+    // of its backoff. (Like `live`, the listener holds the client until close().)
+    if (globalThis.addEventListener) {
+      try {
+        globalThis.addEventListener("online", this.#online = () => this.#input((c, now) => c.input(now, ONLINE)));
+      } catch (_) { /* a runtime without online events */ }
+    }
   }
 
   /** "disconnected" | "connecting" | "connected" | "reconnecting" | "closed". */
@@ -266,6 +274,7 @@ class DeviceClientImpl {
     while ((b = core.transmit())) this.#sock.send(b);
     this.#closed = true;
     live.delete(this);
+    if (this.#online) globalThis.removeEventListener("online", this.#online);
     this.#timer.clear();
     this.#sock.close();
     this.#sock.f = null;

@@ -156,8 +156,9 @@ impl Core {
 
     /// One input without arguments: 0 `connect`, 1 `disconnect`, 2 the socket
     /// opened, 3 it was lost, 4 the timer fired, 5/6/7 enable cloud-to-device
-    /// messages / desired properties / direct methods, 8 a text frame arrived.
-    /// (One export instead of nine: each costs glue.)
+    /// messages / desired properties / direct methods, 8 a text frame arrived,
+    /// 9 the network came back (an `online` event). (One export instead of ten:
+    /// each costs glue.)
     pub fn input(&mut self, now: f64, what: u8) {
         let now = ms(now);
         let c = &mut self.c;
@@ -172,7 +173,8 @@ impl Core {
             5 => c.enable_c2d(now),
             6 => c.enable_twin_desired(now),
             7 => c.enable_methods(now),
-            _ => c.handle_text_frame(now),
+            8 => c.handle_text_frame(now),
+            _ => c.network_online(now),
         }
     }
 

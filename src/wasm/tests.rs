@@ -92,7 +92,8 @@ fn client_with(ws: &JsValue) -> (Client, Function) {
         ("url", "ws://127.0.0.1:1/$iothub/websocket".into()),
         ("webSocketFactory", factory.clone().into()),
     ]);
-    let c = DeviceClient::from_connection_string(CS, Some(opts.unchecked_into())).expect("client");
+    let c = DeviceClient::from_connection_string(CS.into(), Some(opts.unchecked_into()))
+        .expect("client");
     (c.unchecked_into(), factory)
 }
 
@@ -190,7 +191,7 @@ fn error_object_has_code_and_retryable_succeeds() {
 }
 
 fn construct(options: JsValue) -> Result<JsValue, JsValue> {
-    DeviceClient::from_connection_string(CS, Some(options.unchecked_into()))
+    DeviceClient::from_connection_string(CS.into(), Some(options.unchecked_into()))
 }
 
 #[wasm_bindgen_test]
@@ -211,7 +212,7 @@ fn options_read_succeeds() {
     let c: Client = construct(o).expect("valid options").unchecked_into();
     assert_eq!(c.state(), "disconnected");
     c.close();
-    assert!(DeviceClient::from_connection_string(CS, None).is_ok());
+    assert!(DeviceClient::from_connection_string(CS.into(), None).is_ok());
 }
 
 #[wasm_bindgen_test]

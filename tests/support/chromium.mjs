@@ -33,3 +33,52 @@ export async function launchChromium() {
   const { chromium } = loadPlaywright();
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }
+
+/**
+ * Headless Chromium ({@link CHROMIUM}) started here with a DevTools port and attached through
+ * `connectOverCDP(…, { noDefaults: true })`: its pages have no focus emulation. Playwright
+ * turns `Emulation.setFocusEmulationEnabled` on for every page it creates, which keeps the
+ * page visible and makes CDP `Page.setWebLifecycleState` "frozen" a no-op; a page of this
+ * browser's default context (`context.newPage()`) can really be frozen.
+ * @returns {Promise<{ browser: import("playwright-core").Browser, context: import("playwright-core").BrowserContext, close(): Promise<void> }>}
+ */
+export async function launchChromiumFreezable() {
+  const { chromium } = loadPlaywright();
+  const { spawn } = await import("node:child_process");
+  const { existsSync, mkdtempSync, readFileSync, rmSync } = await import("node:fs");
+  const os = await import("node:os");
+  const dir = mkdtempSync(path.join(os.tmpdir(), "hubwire-chromium-"));
+  const child = spawn(CHROMIUM, ["--headless", ...CHROMIUM_ARGS, "--remote-debugging-port=0", `--user-data-dir=${dir}`, "about:blank"], { stdio: "ignore" });
+  const exited = new Promise((r) => child.once("exit", r));
+  const close = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 3000);
+      await exited;
+      clearTimeout(t);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    // Chromium writes the port it chose to DevToolsActivePort once it listens.
+    const portFile = path.join(dir, "DevToolsActivePort");
+    const deadline = Date.now() + 30000;
+    while (!(existsSync(portFile) && readFileSync(portFile, "utf8").includes("\n"))) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${CHROMIUM} wrote no DevToolsActivePort`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const port = readFileSync(portFile, "utf8").split("\n")[0];
+    const browser = await chromium.connectOverCDP(`http://127.0.0.1:${port}`, { noDefaults: true });
+    return {
+      browser,
+      context: browser.contexts()[0],
+      async close() {
+        await browser.close().catch(() => {});
+        await close();
+      },
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}

@@ -7,6 +7,8 @@
 //
 //   const emu = await launchEmulator({ tls: true });   // { info, httpUrl, log(), stop() }
 //   const info = await sharedEmulator({ tls: true });  // the running one's ready JSON, or null
+//   const p = new EmulatorProcess({ bin, dir });       // restartable on the same port and
+//   await p.start(); await p.kill9(); await p.start(); //   --state-file (scripts/soak.mjs, tests/reliability)
 
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
@@ -106,22 +108,108 @@ export async function launchEmulator(o = {}) {
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + (o.timeoutMs ?? 30000);
-  for (;;) {
-    if (exited) {
-      await stop();
-      throw new Error(`the emulator (${bin}) exited (${JSON.stringify(exited)}) before it was ready:\n${log()}`);
+  try {
+    const info = await waitReady(child, readyFile, o.timeoutMs ?? 30000, bin, log);
+    return { info, httpUrl: info.httpUrl, dir, pid: child.pid, bin, log, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/**
+ * The ready JSON once the emulator `child` has written `readyFile` completely; rejects when
+ * the child exits first or after `timeoutMs`, with its log.
+ */
+async function waitReady(child, readyFile, timeoutMs, bin, log) {
+  let exited = child.exitCode !== null || child.signalCode !== null ? { code: child.exitCode, signal: child.signalCode } : null;
+  const onExit = (code, signal) => (exited = { code, signal });
+  child.once("exit", onExit);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (exited) throw new Error(`the emulator (${bin}) exited (${JSON.stringify(exited)}) before it was ready:\n${log()}`);
+      try {
+        const info = JSON.parse(readFileSync(readyFile, "utf8"));
+        if (info.httpUrl) return info;
+      } catch {
+        // not written (completely) yet
+      }
+      if (Date.now() > deadline) throw new Error(`the emulator (${bin}) wrote no ready file in ${timeoutMs / 1000} s:\n${log()}`);
+      await new Promise((r) => setTimeout(r, 25));
     }
+  } finally {
+    child.off("exit", onExit);
+  }
+}
+
+/**
+ * An emulator the caller can `kill -9` and start again on the same port with the same
+ * --state-file (the soak, tests/reliability). Its output goes to `<dir>/emulator.log`.
+ */
+export class EmulatorProcess {
+  /**
+   * @param bin   the hubwire-emulator binary
+   * @param dir   a scratch directory (state file, ready file, log)
+   * @param args  extra arguments (e.g. --static, --pkg, --max-telemetry)
+   */
+  constructor({ bin, dir, args = [] }) {
+    if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`cargo build -p hubwire-emulator\` first`);
+    this.bin = bin;
+    this.dir = dir;
+    this.args = args;
+    this.stateFile = path.join(dir, "state.json");
+    this.readyFile = path.join(dir, "ready.json");
+    this.logFile = path.join(dir, "emulator.log");
+    this.port = 0;
+    this.child = null;
+    this.starts = 0;
+    this.info = null;
+  }
+
+  /** Starts it (port 0 the first time, then the same port) and waits for its ready file. */
+  async start() {
+    rmSync(this.readyFile, { force: true });
+    const log = openSync(this.logFile, "a");
+    const args = ["--port", String(this.port), "--state-file", this.stateFile, "--ready-file", this.readyFile, "--no-demo-device", ...this.args];
+    this.child = spawn(this.bin, args, { stdio: ["ignore", log, log] });
+    closeSync(log);
     try {
-      const info = JSON.parse(readFileSync(readyFile, "utf8"));
-      if (info.httpUrl) return { info, httpUrl: info.httpUrl, dir, pid: child.pid, bin, log, stop };
+      this.info = await waitReady(this.child, this.readyFile, 60000, this.bin, () => this.logText().slice(-64 * 1024));
+    } catch (e) {
+      this.child.kill("SIGKILL");
+      throw e;
+    }
+    this.port = Number(new URL(this.info.httpUrl).port);
+    this.starts++;
+    return this.info;
+  }
+
+  /** `kill -9`: no chance to write anything more. */
+  async kill9() {
+    await this.#end("SIGKILL");
+  }
+
+  async stop() {
+    await this.#end("SIGTERM");
+  }
+
+  async #end(signal) {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise((r) => c.once("exit", r));
+    c.kill(signal);
+    const t = setTimeout(() => c.kill("SIGKILL"), 5000);
+    await gone;
+    clearTimeout(t);
+  }
+
+  /** The emulator's own log lines (stdout and stderr of every start). */
+  logText() {
+    try {
+      return readFileSync(this.logFile, "utf8");
     } catch {
-      // not written (completely) yet
+      return "";
     }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`the emulator (${bin}) wrote no ready file in ${(o.timeoutMs ?? 30000) / 1000} s:\n${log()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -107,7 +107,7 @@ extern "C" {
 
 /// `DeviceClient.fromConnectionString(cs, options)`.
 pub fn client_from_cs(cs: &str, options: Option<ClientOptionsArg>) -> Result<Client, JsValue> {
-    DeviceClient::from_connection_string(cs, options).map(JsCast::unchecked_into)
+    DeviceClient::from_connection_string(cs.into(), options).map(JsCast::unchecked_into)
 }
 
 /// `DeviceClient.fromTokenProvider(provider, options)`.

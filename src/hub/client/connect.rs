@@ -147,6 +147,16 @@ impl Client {
         }
     }
 
+    /// The host's network came back (a browser's `online` event): a client waiting
+    /// out a backoff attempts at once instead of at the end of its delay. Harmless
+    /// in any other phase (no request is started, nothing is reported).
+    pub fn network_online(&mut self, now: u64) {
+        if let Phase::Backoff { until } = &mut self.phase {
+            *until = now;
+        }
+        self.handle_timeout(now);
+    }
+
     /// Token-provider mode: the token the shell obtained after `NeedToken`.
     /// Renewal is scheduled from the token's own `se` when it has one (`expiry_secs`,
     /// the requested expiry, otherwise): see `token_expiry.rs`.

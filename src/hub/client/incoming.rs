@@ -4,7 +4,7 @@
 use crate::prelude::*;
 
 use super::super::error::Error;
-use super::super::{c2d, methods, telemetry, twin};
+use super::super::{c2d, methods, twin};
 use super::{C2dMessage, Client, HubEvent, Phase};
 use crate::mqtt::{self, QoS};
 use crate::text::utf8_lossy;
@@ -36,6 +36,11 @@ impl Client {
     }
 
     /// Answers a method call with `status` and an optional JSON body (empty body if `None`).
+    /// A call is open for 300 s, IoT Hub's longest `responseTimeoutInSeconds` (the
+    /// device cannot know the caller's own): every hub has stopped waiting after that.
+    /// A body over IoT Hub's 128 KiB method payload limit is not sent: the call is
+    /// answered 500 with a short JSON message instead (the caller is not left waiting)
+    /// and `PayloadTooLarge` is returned.
     pub fn respond_method(
         &mut self,
         now: u64,
@@ -43,27 +48,44 @@ impl Client {
         status: u16,
         body_json: Option<String>,
     ) -> Result<(), Error> {
-        let Some(i) = self.open_methods.iter().position(|(r, _)| r == rid) else {
+        let Some(i) = self
+            .open_methods
+            .iter()
+            .position(|m| m.0 == rid && now < m.2)
+        else {
             return Err(Error::InvalidArgument(
                 "no open method call with this request id",
             ));
         };
-        if self.phase != Phase::Connected || self.open_methods[i].1 != self.conn_gen {
+        let (_, gen, _) = self.open_methods.swap_remove(i);
+        if self.phase != Phase::Connected || gen != self.conn_gen {
             // The call arrived on a connection that is gone; the hub has given up on it.
-            self.open_methods.remove(i);
             return Err(Error::Disconnected);
         }
-        let topic = methods::response_topic(status, rid);
         let body = body_json.unwrap_or_default();
-        telemetry::check(topic.len(), body.len(), QoS::AtMostOnce)?;
-        self.open_methods.remove(i);
-        match self
-            .session
+        let size = body.len();
+        let big = size > methods::MAX_PAYLOAD_BYTES;
+        let (status, body) = match big {
+            true => (500, r#"{"message":"payload over 128 KiB"}"#),
+            false => (status, body.as_str()),
+        };
+        let topic = methods::response_topic(status, rid);
+        self.session
             .publish(now, &topic, body.as_bytes(), QoS::AtMostOnce, false)
-        {
-            Ok(_) => Ok(()),
-            Err(_) => Err(Error::Disconnected),
+            .map_err(|_| Error::Disconnected)?;
+        match big {
+            true => Err(Error::PayloadTooLarge {
+                size,
+                max: methods::MAX_PAYLOAD_BYTES,
+            }),
+            false => Ok(()),
         }
+    }
+
+    /// Method calls kept: received and not answered. Those over 300 s old are dropped
+    /// when the next call arrives, so this is at most the calls of the last 300 s + 1.
+    pub fn open_method_calls(&self) -> usize {
+        self.open_methods.len()
     }
 
     pub(super) fn enable(&mut self, now: u64, f: Feature) {
@@ -130,9 +152,12 @@ impl Client {
             Ok(Some(req)) => {
                 let (component, command) = req.split();
                 let (component, command) = (component.map(str::to_owned), command.to_owned());
-                let gen = self.conn_gen;
-                self.open_methods.retain(|(r, _)| *r != req.rid);
-                self.open_methods.push((req.rid.clone(), gen));
+                // Calls older than 300 s are forgotten here: no timer, and what is
+                // kept is bounded by the calls of the last 300 s.
+                let until = now.saturating_add(methods::MAX_RESPONSE_TIMEOUT_MS);
+                self.open_methods.retain(|m| m.0 != req.rid && now < m.2);
+                self.open_methods
+                    .push((req.rid.clone(), self.conn_gen, until));
                 self.events.push(HubEvent::MethodCall {
                     rid: req.rid,
                     name: req.name,

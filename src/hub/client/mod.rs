@@ -108,8 +108,9 @@ pub struct Client {
     inflight: Vec<(u16, OpId)>,
     twin_requests: TwinTable,
     last_desired_version: Option<u64>,
-    /// Method calls not yet answered, with the connection generation they arrived on.
-    open_methods: Vec<(String, u64)>,
+    /// Method calls not yet answered: rid, the connection generation they arrived
+    /// on, and when they stop being open (incoming.rs `respond_method`).
+    open_methods: Vec<(String, u64, u64)>,
     /// Incremented at every accepted CONNACK.
     conn_gen: u64,
 }

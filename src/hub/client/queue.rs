@@ -92,7 +92,7 @@ impl Client {
             &msg.system,
             &msg.properties,
         );
-        telemetry::check(topic.len(), msg.payload.len(), msg.qos)?;
+        telemetry::check(topic.len(), msg.payload.len(), msg.qos, &msg.properties)?;
         let direct = self.phase == Phase::Connected && self.queue.is_empty();
         let must_queue =
             !direct || (self.session.inflight_free() == 0 && msg.qos == QoS::AtLeastOnce);

@@ -16,7 +16,7 @@ pub(super) fn mqtt_will(config: &ClientConfig, w: &Telemetry) -> Result<mqtt::Wi
         &w.system,
         &w.properties,
     );
-    telemetry::check(topic.len(), w.payload.len(), w.qos)?;
+    telemetry::check(topic.len(), w.payload.len(), w.qos, &w.properties)?;
     Ok(mqtt::Will {
         topic,
         payload: w.payload.clone(),

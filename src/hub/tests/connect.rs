@@ -658,3 +658,93 @@ fn connect_timeout_error_messages_succeeds() {
         "could not open the WebSocket (HTTP 401): upgrade refused"
     );
 }
+
+#[test]
+fn connect_network_online_during_backoff_attempts_at_once_succeeds() {
+    let mut cfg = config();
+    cfg.retry = Backoff {
+        min_ms: 30_000,
+        max_ms: 60_000,
+        jitter: 0.0,
+    };
+    let mut h = H::new(cfg);
+    h.connect();
+    h.take_events();
+    let op = h.c.send_event(h.now, Telemetry::new("queued")).unwrap();
+    h.take_sent();
+    h.c.connection_lost(h.now);
+    assert!(h.take_events().contains(&HubEvent::Reconnecting {
+        attempt: 1,
+        delay_ms: 30_000
+    }));
+    h.run_until(h.now + 1_000);
+    assert!(h.take_events().is_empty(), "still backing off");
+    // The network is back 1 s into a 30 s backoff: the attempt starts now.
+    h.c.network_online(h.now);
+    assert_eq!(
+        h.take_events(),
+        vec![HubEvent::OpenTransport {
+            url: "ws://127.0.0.1:1/$iothub/websocket".into()
+        }]
+    );
+    // It fails too: the backoff goes on growing (no reset, so no storm of attempts).
+    h.c.connection_lost(h.now);
+    assert!(h.take_events().contains(&HubEvent::Reconnecting {
+        attempt: 2,
+        delay_ms: 60_000
+    }));
+    h.c.network_online(h.now);
+    h.open_and_connack(ConnectReturnCode::Success);
+    // The QoS 1 message in flight at the loss is resent and completes on its PUBACK.
+    let sent = h.take_sent();
+    let p = publishes(&sent);
+    assert_eq!(p.len(), 1);
+    assert!(p[0].dup);
+    h.feed(Packet::PubAck(PubAck::new(p[0].pkid)));
+    assert_eq!(completed(&h.take_events()), vec![(op, Ok(OpResult::Sent))]);
+}
+
+#[test]
+fn connect_network_online_outside_backoff_is_harmless_succeeds() {
+    let mut h = H::new(policy_config());
+    // Stopped: no attempt, no request.
+    h.c.network_online(h.now);
+    assert!(h.take_events().is_empty());
+    assert_eq!(h.c.state(), ConnectionState::Disconnected);
+    assert_eq!(h.c.poll_timeout(), None);
+    // Opening: the attempt under way is not doubled.
+    h.c.connect(h.now).unwrap();
+    h.take_events();
+    h.c.network_online(h.now);
+    assert!(h.take_events().is_empty());
+    // Connecting (CONNECT sent, no CONNACK yet).
+    h.c.transport_opened(h.now);
+    h.take_sent();
+    h.c.network_online(h.now);
+    assert!(h.take_events().is_empty());
+    assert!(h.take_sent().is_empty());
+    // Connected.
+    h.feed(Packet::ConnAck(ConnAck::new(
+        ConnectReturnCode::Success,
+        false,
+    )));
+    h.take_events();
+    h.c.network_online(h.now);
+    assert!(h.take_events().is_empty());
+    assert!(h.take_sent().is_empty());
+    assert_eq!(h.c.state(), ConnectionState::Connected);
+    // Closed.
+    h.c.disconnect(h.now);
+    h.take_events();
+    h.c.network_online(h.now);
+    assert!(h.take_events().is_empty());
+    assert_eq!(h.c.state(), ConnectionState::Closed);
+    // Token-provider mode waiting for its token: not asked twice.
+    let mut cfg = ClientConfig::from_token_provider("h.net", "dev1", None, None).unwrap();
+    cfg.url = Some("ws://127.0.0.1:1/$iothub/websocket".into());
+    let mut h = H::new(cfg);
+    h.c.connect(h.now).unwrap();
+    assert!(matches!(h.take_events()[..], [HubEvent::NeedToken { .. }]));
+    h.c.network_online(h.now);
+    assert!(h.take_events().is_empty());
+}

@@ -5,6 +5,7 @@ mod connect;
 mod fuzz_replay;
 mod harness;
 mod liveness;
+mod methods;
 mod parity;
 mod robustness;
 mod secrets;

@@ -36,7 +36,7 @@ fn connected(cs: &str, ws: &JsValue, extra: &[(&str, JsValue)]) -> Client {
     for (k, v) in extra {
         Reflect::set(&o, &JsValue::from_str(k), v).expect("set");
     }
-    let c: Client = DeviceClient::from_connection_string(cs, Some(o.unchecked_into()))
+    let c: Client = DeviceClient::from_connection_string(cs.into(), Some(o.unchecked_into()))
         .expect("client")
         .unchecked_into();
     let _pending = c.connect();
