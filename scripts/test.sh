@@ -90,7 +90,10 @@ need_emulator() {
     local ready="$RUN_DIR/emulator-ready.json" args i
     rm -f "$ready"
     args=(--port 0 --ready-file "$ready")
-    if [ -d www ] && [ -d pkg ]; then args+=(--static www --pkg pkg); fi
+    # The dashboard's Provision mode needs the dps build (a superset of pkg/) when there is one.
+    local pkg=pkg
+    [ -f pkg-dps/hubwire.js ] && pkg=pkg-dps
+    if [ -d www ] && [ -d $pkg ]; then args+=(--static www --pkg $pkg); fi
     echo "starting: $TARGET_DIR/debug/hubwire-emulator ${args[*]} (log: $LOG_DIR/emulator-process.log)"
     "$TARGET_DIR/debug/hubwire-emulator" "${args[@]}" >"$LOG_DIR/emulator-process.log" 2>&1 </dev/null 5>&- &
     EMULATOR_PID=$!

@@ -10,7 +10,7 @@
 // and the command `reboot`.
 //
 // It imports nothing: pass it a `DeviceClient` and `pnp(client)`, so the same file
-// runs under Node, Deno, Bun and in a browser (examples/pnp/main.js, and the
+// runs under Node, Deno, Bun and in a browser (examples/pnp/main.mjs, and the
 // headless-Chromium test tests/web_dps.rs).
 
 export const MODEL_ID = "dtmi:com:example:TemperatureController;2";

@@ -57,8 +57,9 @@ export interface Provisioning {
 }
 export interface ProvisionedClient extends DeviceClient { readonly provisioning: Provisioning; }
 /** A provisioning error: `HubwireError` with DPS's own `errorCode` (e.g. 401002), `errorMessage` and `trackingId` when it sent them. */
-export interface ProvisioningError extends HubwireError {
+export interface ProvisioningError extends Error {
   code: ErrorCode | "REGISTRATION_FAILED" | "REGISTRATION_DISABLED" | "CANCELLED";
+  status?: number; retryable: boolean;
   errorCode?: number; errorMessage?: string; trackingId?: string;
 }
 "#;
