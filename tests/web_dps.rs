@@ -380,6 +380,53 @@ async fn provision_failed_assignment_carries_dps_error_code_fails() {
     );
 }
 
+#[wasm_bindgen_test]
+async fn provision_abort_signal_rejects_cancelled_fails() {
+    let reg = unique("abort");
+    let key = enroll(&reg).await;
+    // Throttled for long: without the abort the registration would wait 30 s.
+    service(
+        "POST",
+        &format!("/emulator/dps/faults/{reg}"),
+        Some(r#"{"kind":"throttle","count":3,"retryAfterSeconds":10}"#),
+        &[],
+    )
+    .await;
+    let controller = Function::new_no_args("return new AbortController();")
+        .call0(&JsValue::NULL)
+        .expect("AbortController");
+    let o = dps_options(
+        &reg,
+        &[
+            ("symmetricKey", key.as_str().into()),
+            ("signal", get(&controller, "signal")),
+        ],
+    )
+    .await;
+    let t0 = js_sys::Date::now();
+    let p = from_provisioning(o);
+    wait(300).await;
+    call(&controller, "abort", &[]);
+    let e = rejection(p).await;
+    assert_eq!(text(&e, "code").as_deref(), Some("CANCELLED"));
+    assert!(js_sys::Date::now() - t0 < 3000.0, "rejected at the abort");
+    // An already aborted signal: rejected without a registration.
+    let reg2 = unique("abort2");
+    let key2 = enroll(&reg2).await;
+    let o = dps_options(
+        &reg2,
+        &[
+            ("symmetricKey", key2.as_str().into()),
+            ("signal", get(&controller, "signal")),
+        ],
+    )
+    .await;
+    let e = rejection(from_provisioning(o)).await;
+    assert_eq!(text(&e, "code").as_deref(), Some("CANCELLED"));
+    let (status, _) = service("GET", &format!("/registrations/{reg2}"), None, &[]).await;
+    assert_eq!(status, 404, "nothing was registered");
+}
+
 /// Waits until the reported `{component}.targetTemperature` ack has `av == version`.
 async fn ack_of(device_id: &str, component: &str, version: f64) -> JsValue {
     let mut ack = JsValue::UNDEFINED;

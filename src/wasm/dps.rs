@@ -45,6 +45,7 @@ export interface ProvisioningOptions extends ClientOptions {
   provisioningHost?: string;        // default global.azure-devices-provisioning.net
   provisioningTimeoutMs?: number;   // the whole registration; default 120000
   connect?: boolean;                // default true: resolve once the hub client is connected
+  signal?: AbortSignal;             // abort: the registration rejects CANCELLED; during the first connect, the client is closed (CLOSED)
 }
 /** What DPS answered. */
 export interface Provisioning {

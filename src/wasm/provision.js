@@ -12,7 +12,7 @@ import { call, hwError, messageOf, Sock, Timer } from "./client.js";
 const invalid = (m) => hwError("INVALID_ARGUMENT", m, false);
 // DpsCore.event kinds (src/wasm/dps.rs).
 const OPEN = 1, CLOSE = 2, NEED_TOKEN = 3, ASSIGNED = 4, FAILED = 5;
-const TIMER = 4; // DpsCore.input, numbered as Core.input
+const CANCEL = 1, TIMER = 4; // DpsCore.input, numbered as Core.input
 const STRINGS = ["idScope", "registrationId", "symmetricKey", "groupKey", "modelId", "provisioningHost", "url"];
 
 /** `ProvisioningOptions` → [...STRINGS, payload JSON, provisioningTimeoutMs, getToken, allowInsecure]. */
@@ -31,6 +31,7 @@ export function hwReadProvisioning(o) {
     throw invalid("options need exactly one of symmetricKey, groupKey and getToken");
   }
   if (o.connect != null && typeof o.connect !== "boolean") throw invalid("options.connect must be a boolean");
+  if (o.signal != null && typeof o.signal.addEventListener !== "function") throw invalid("options.signal must be an AbortSignal");
   let payload;
   if (o.payload !== undefined) {
     try { payload = JSON.stringify(o.payload); } catch (e) { throw invalid("options.payload: " + messageOf(e)); }
@@ -45,8 +46,12 @@ export function hwReadProvisioning(o) {
 /** Drives the registration `core` to its end: resolves to the hub client, or rejects with the core's error. */
 export function hwProvision(core, o, getToken) {
   return new Promise((resolve, reject) => {
-    let done = false;
+    let done = false, client;
+    // `signal` aborts the registration (CANCELLED, the core's decision) or, after it, the hub
+    // client's first connect (the client is closed: CLOSED).
+    const signal = o.signal, abort = () => (done ? client && client.close() : input((c, now) => c.input(now, CANCEL)));
     const end = () => {
+      if (signal) signal.removeEventListener("abort", abort);
       done = true;
       timer.clear();
       sock.close();
@@ -77,7 +82,7 @@ export function hwProvision(core, o, getToken) {
         case ASSIGNED: {
           const [assignedHub, deviceId, state, operationId] = [0, 1, 2, 3].map((i) => core.eventText(i));
           const resource = assignedHub + "/devices/" + deviceId;
-          let client, p;
+          let p;
           try {
             p = { assignedHub, deviceId, registrationState: JSON.parse(state) };
             for (const k of ["substatus", "payload"]) if (p.registrationState[k] !== undefined) p[k] = p.registrationState[k];
@@ -90,7 +95,9 @@ export function hwProvision(core, o, getToken) {
           return () => {
             end();
             if (o.connect === false) return resolve(client);
-            client.connect().then(() => resolve(client), (e) => { client.close(); reject(e); });
+            if (signal) signal.addEventListener("abort", abort);
+            const settle = () => signal && signal.removeEventListener("abort", abort);
+            client.connect().then(() => { settle(); resolve(client); }, (e) => { settle(); client.close(); reject(e); });
           };
         }
         case FAILED: {
@@ -112,6 +119,10 @@ export function hwProvision(core, o, getToken) {
         for (const a of actions) if (a && !done) a();
       }
     };
+    if (signal) {
+      signal.addEventListener("abort", abort);
+      if (signal.aborted) abort();
+    }
     drive();
   });
 }
