@@ -234,10 +234,12 @@ impl DpsCore {
 fn config(o: &JsValue) -> Result<(dps::Config, JsValue), JsValue> {
     let a = read_provisioning(o)?;
     // The hub client's options are checked now, not after a registration that took seconds.
-    let nums = js_sys::Float64Array::from(host::read_options(o)?.get(0)).to_vec();
+    let opts = host::read_options(o)?;
+    let nums = js_sys::Float64Array::from(opts.get(0)).to_vec();
+    let strs = [1, 2, 3].map(|i| opts.get(i).as_string());
     let probe = hub::ClientConfig::from_token_provider("localhost", "d", None, None)
         .map_err(|e| hub_error(&e))?;
-    Core::new(probe, &nums, [None, None, None])?;
+    Core::new(probe, &nums, strs)?;
     let s = |i| a.get(i).as_string();
     let (scope, id) = (s(0).unwrap_or_default(), s(1).unwrap_or_default());
     let get_token = a.get(9);
