@@ -256,7 +256,7 @@ fn pair_full_session_succeeds() {
         )
         .unwrap();
     let (version, patch) = p.wait(5_000, |e| match e {
-        HubEvent::DesiredPatch { version, json } => Some((*version, json.clone())),
+        HubEvent::DesiredPatch { version, json, .. } => Some((*version, json.clone())),
         _ => None,
     });
     assert_eq!(version, 3);

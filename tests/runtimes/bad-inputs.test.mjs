@@ -143,7 +143,7 @@ test("bad_ids_and_providers_refused_at_construction_fails", () => {
   const cs = `HostName=h;DeviceId=d;SharedAccessKey=${KEY}`;
   for (const [o, re] of [
     ["fast", /options must be an object/],
-    [{ keepAliveSeconds: -1 }, /options.keepAliveSeconds must be a number from 0 to 65535/],
+    [{ keepAliveSeconds: -1 }, /options.keepAliveSeconds must be a number from 0 to 1177/],
     [{ retry: { jitter: 2 } }, /options.retry.jitter must be a number from 0 to 1/],
     [{ url: 42 }, /options.url must be a string/],
     [{ webSocketFactory: "ws" }, /options.webSocketFactory must be a function/],
@@ -393,7 +393,9 @@ test("calls_after_close_refused_closed_fails", async () => {
   c.close(); // idempotent
   c.free();
   assert.equal(c.state, "closed");
-  const conn = await service.connection(d.deviceId);
+  // The hub sees the socket end a moment later (a loaded machine: up to seconds).
+  let conn;
+  for (const end = Date.now() + 5000; (conn = await service.connection(d.deviceId)).connected && Date.now() < end; ) await sleep(50);
   assert.equal(conn.connected, false, "close() ended the connection");
 });
 

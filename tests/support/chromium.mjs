@@ -4,6 +4,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
+import { endProcess } from "./process.mjs";
 
 /** The Chromium binary the browser tests launch. */
 export const CHROMIUM = process.env.HUBWIRE_CHROMIUM || "/usr/bin/chromium";
@@ -49,14 +50,8 @@ export async function launchChromiumFreezable() {
   const os = await import("node:os");
   const dir = mkdtempSync(path.join(os.tmpdir(), "hubwire-chromium-"));
   const child = spawn(CHROMIUM, ["--headless", ...CHROMIUM_ARGS, "--remote-debugging-port=0", `--user-data-dir=${dir}`, "about:blank"], { stdio: "ignore" });
-  const exited = new Promise((r) => child.once("exit", r));
   const close = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await exited;
-      clearTimeout(t);
-    }
+    await endProcess(child);
     rmSync(dir, { recursive: true, force: true });
   };
   try {

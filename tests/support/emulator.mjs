@@ -15,6 +15,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { endProcess } from "./process.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -97,15 +98,8 @@ export async function launchEmulator(o = {}) {
   if (fd !== null) closeSync(fd);
   else for (const s of [child.stdout, child.stderr]) s.on("data", (d) => (out = (out + d).slice(-64 * 1024)));
   const log = () => (o.logFile ? readFileSync(o.logFile, "utf8").slice(-64 * 1024) : out);
-  let exited = null;
-  const gone = new Promise((r) => child.once("exit", (code, signal) => r((exited = { code, signal }))));
   const stop = async () => {
-    if (!exited) {
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await gone;
-      clearTimeout(t);
-    }
+    await endProcess(child);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -187,21 +181,11 @@ export class EmulatorProcess {
 
   /** `kill -9`: no chance to write anything more. */
   async kill9() {
-    await this.#end("SIGKILL");
+    await endProcess(this.child, "SIGKILL");
   }
 
   async stop() {
-    await this.#end("SIGTERM");
-  }
-
-  async #end(signal) {
-    const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const gone = new Promise((r) => c.once("exit", r));
-    c.kill(signal);
-    const t = setTimeout(() => c.kill("SIGKILL"), 5000);
-    await gone;
-    clearTimeout(t);
+    await endProcess(this.child, "SIGTERM", 5000);
   }
 
   /** The emulator's own log lines (stdout and stderr of every start). */
