@@ -233,8 +233,8 @@ class DeviceClientImpl {
     this.#module = flags & 2;
     this.#getToken = getToken;
     const input = (feed) => this.#input(feed);
-    this.#sock = new Sock(factory, input);
-    this.#timer = new Timer(() => input((c, now) => c.input(now, TIMER)));
+    this.#sock = sock(factory, input);
+    this.#timer = timer(() => input((c, now) => c.input(now, TIMER)));
     live.add(this);
     // The network came back (browsers, workers): the core retries now instead of at the end
     // of its backoff. (Like `live`, the listener holds the client until close().)
@@ -553,99 +553,95 @@ export function call(f, arg, done) {
 }
 
 /** The one timer of a core: `set(core.nextTimeout())` after every drive; `fire` when it is due. */
-export class Timer {
-  #t; #at = -1;
-  constructor(fire) { this.fire = fire; }
-  set(at) {
-    // Re-arm only for an earlier deadline: a later one (the keep-alive moves with every
-    // packet sent) waits for the armed timer, whose early call is harmless to the core.
-    if (at < 0 ? this.#at >= 0 : this.#at < 0 || at < this.#at) {
-      this.#at = at;
-      clearTimeout(this.#t);
-      if (at >= 0) {
-        this.#t = setTimeout(() => {
-          this.#at = -1;
-          this.fire();
-        }, Math.min(Math.max(at - Date.now(), 0), MAX_DELAY));
+export function timer(fire) {
+  let t, armed = -1;
+  return {
+    set(at) {
+      // Re-arm only for an earlier deadline: a later one (the keep-alive moves with every
+      // packet sent) waits for the armed timer, whose early call is harmless to the core.
+      if (at < 0 ? armed >= 0 : armed < 0 || at < armed) {
+        armed = at;
+        clearTimeout(t);
+        if (at >= 0) t = setTimeout(() => { armed = -1; fire(); }, Math.min(Math.max(at - Date.now(), 0), MAX_DELAY));
       }
-    }
-  }
-  clear() { clearTimeout(this.#t); }
+    },
+    clear: () => clearTimeout(t),
+  };
 }
 
 /**
  * The WebSocket of a core (`Core` or `DpsCore`, which number their inputs alike): opened with
- * the factory `f` or the global `WebSocket`; what happens to it is fed to the core through
+ * the factory `s.f` or the global `WebSocket`; what happens to it is fed to the core through
  * `input((core, now) => …)`. A newer `open` or a `close` makes an older socket stale.
  */
-export class Sock {
-  #ws = null; #h = null; #gen = 0;
-  constructor(f, input) { this.f = f; this.i = input; }
-
-  send(b) {
-    try { if (this.#ws) this.#ws.send(b.buffer); } catch (_) { /* the close event follows */ }
-  }
-
-  close() {
-    this.#gen++;
-    const ws = this.#ws, h = this.#h;
-    this.#ws = this.#h = null;
-    if (!ws) return;
-    for (const k in h) try { ws.removeEventListener(k, h[k]); } catch (_) { /* best effort */ }
-    if (!(ws.readyState >= 2)) try { ws.close(1000, ""); } catch (_) { /* best effort */ }
-  }
-
-  open(url) {
-    this.close();
-    const gen = this.#gen, input = this.i;
-    const fail = (code, e) => {
-      if (gen !== this.#gen) return;
-      const status = e && typeof e.status === "number" ? e.status : undefined;
-      input((core, now) => core.transportFailed(now, code, status, e === undefined ? undefined : messageOf(e)));
-    };
-    const kindOf = (e) => (e && e.retryable === false ? REFUSED : CREATE_FAILED);
-    const lost = () => input((core, now) => core.input(now, LOST));
-    const attach = (ws) => {
-      if (gen !== this.#gen) {
-        try { ws.close(1000, ""); } catch (_) { /* stale */ }
-        return;
-      }
-      if (!ws || typeof ws.addEventListener !== "function" || typeof ws.send !== "function") return fail(NOT_A_SOCKET);
-      try { ws.binaryType = "arraybuffer"; } catch (_) { /* older workerd: always ArrayBuffer */ }
-      const h = {
-        open: () => input((core, now) => core.input(now, OPENED)),
-        message: (e) => {
-          const d = e.data;
-          const b = d instanceof ArrayBuffer ? new Uint8Array(d)
-            : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
-          // A text frame: MQTT over WebSocket is binary only (MQTT 3.1.1 §6); the
-          // core ends the connection as a protocol error and has us close it.
-          input((core, now) => (b ? core.bytes(now, b) : core.input(now, TEXT_FRAME)));
-        },
-        close: lost,
-        error: lost,
+export function sock(factory, input) {
+  let ws = null, h = null, gen = 0;
+  const s = {
+    f: factory,
+    send(b) {
+      try { if (ws) ws.send(b.buffer); } catch (_) { /* the close event follows */ }
+    },
+    close() {
+      gen++;
+      const w = ws, l = h;
+      ws = h = null;
+      if (!w) return;
+      for (const k in l) try { w.removeEventListener(k, l[k]); } catch (_) { /* best effort */ }
+      if (!(w.readyState >= 2)) try { w.close(1000, ""); } catch (_) { /* best effort */ }
+    },
+    open(url) {
+      s.close();
+      const g = gen;
+      const fail = (code, e) => {
+        if (g !== gen) return;
+        const status = e && typeof e.status === "number" ? e.status : undefined;
+        input((core, now) => core.transportFailed(now, code, status, e === undefined ? undefined : messageOf(e)));
       };
-      this.#ws = ws;
-      this.#h = h;
+      const kindOf = (e) => (e && e.retryable === false ? REFUSED : CREATE_FAILED);
+      const lost = () => input((core, now) => core.input(now, LOST));
+      const attach = (w) => {
+        if (g !== gen) {
+          try { w.close(1000, ""); } catch (_) { /* stale */ }
+          return;
+        }
+        if (!w || typeof w.addEventListener !== "function" || typeof w.send !== "function") return fail(NOT_A_SOCKET);
+        try { w.binaryType = "arraybuffer"; } catch (_) { /* older workerd: always ArrayBuffer */ }
+        const l = {
+          open: () => input((core, now) => core.input(now, OPENED)),
+          message: (e) => {
+            const d = e.data;
+            const b = d instanceof ArrayBuffer ? new Uint8Array(d)
+              : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
+            // A text frame: MQTT over WebSocket is binary only (MQTT 3.1.1 §6); the
+            // core ends the connection as a protocol error and has us close it.
+            input((core, now) => (b ? core.bytes(now, b) : core.input(now, TEXT_FRAME)));
+          },
+          close: lost,
+          error: lost,
+        };
+        ws = w;
+        h = l;
+        try {
+          for (const k in l) w.addEventListener(k, l[k]);
+        } catch (e) {
+          s.close();
+          return fail(NOT_A_SOCKET, e);
+        }
+        if (w.readyState === 1) input((core, now) => core.input(now, OPENED));
+      };
+      let v;
       try {
-        for (const k in h) ws.addEventListener(k, h[k]);
+        if (s.f) v = s.f(url, ["mqtt"]);
+        else if (typeof globalThis.WebSocket !== "function") return fail(NO_WEBSOCKET);
+        else v = new globalThis.WebSocket(url, ["mqtt"]);
       } catch (e) {
-        this.close();
-        return fail(NOT_A_SOCKET, e);
+        return fail(e && e.name === "SyntaxError" ? BAD_URL : kindOf(e), e);
       }
-      if (ws.readyState === 1) input((core, now) => core.input(now, OPENED));
-    };
-    let v;
-    try {
-      if (this.f) v = this.f(url, ["mqtt"]);
-      else if (typeof globalThis.WebSocket !== "function") return fail(NO_WEBSOCKET);
-      else v = new globalThis.WebSocket(url, ["mqtt"]);
-    } catch (e) {
-      return fail(e && e.name === "SyntaxError" ? BAD_URL : kindOf(e), e);
-    }
-    if (v && typeof v.then === "function") v.then(attach, (e) => fail(kindOf(e), e));
-    else attach(v);
-  }
+      if (v && typeof v.then === "function") v.then(attach, (e) => fail(kindOf(e), e));
+      else attach(v);
+    },
+  };
+  return s;
 }
 
 /** A method handler's outcome as [status, JSON body]: `{status, payload}` as given (200

@@ -7,7 +7,7 @@
 // answered. Like client.js it decides nothing: retries, 429 `retry-after`, timeouts
 // and what an answer means are the core's.
 
-import { call, hwError, messageOf, Sock, Timer } from "./client.js";
+import { call, hwError, messageOf, sock as socket, timer as makeTimer } from "./client.js";
 
 const invalid = (m) => hwError("INVALID_ARGUMENT", m, false);
 // DpsCore.event kinds (src/wasm/dps.rs).
@@ -62,8 +62,8 @@ export function hwProvision(core, o, getToken) {
       feed(core, Date.now());
       drive();
     };
-    const sock = new Sock(o.webSocketFactory, input);
-    const timer = new Timer(() => input((c, now) => c.input(now, TIMER)));
+    const sock = socket(o.webSocketFactory, input);
+    const timer = makeTimer(() => input((c, now) => c.input(now, TIMER)));
     const event = (k) => {
       switch (k) {
         case OPEN: {
