@@ -5,9 +5,15 @@
 //
 //   node packaging/build.mjs                  # build pkg/ (packaging/web.mjs), assemble pkg-npm/hubwire, pack
 //   node packaging/build.mjs --wasm-dir DIR   # reuse an existing web build in DIR (e.g. pkg)
+//   node packaging/build.mjs --dps-wasm-dir DIR   # reuse the `--features dps` web build in DIR (e.g. pkg-dps)
 //   node packaging/build.mjs --no-pack        # assemble only
 //   node packaging/build.mjs --no-minify      # keep the JS as wasm-bindgen wrote it (debugging)
 //   node packaging/build.mjs --out DIR        # output root (default: <repo>/pkg-npm)
+//
+// The wasm is in the package twice: wasm/ (the hub client, entry `hubwire`) and
+// wasm-dps/ (built with cargo feature `dps`: the same plus `DeviceClient.fromProvisioning`,
+// entry `hubwire/provisioning`); a page loads one of them. `hubwire/pnp` is plain JS
+// (src/pnp.js). docs/size.md has both budgets.
 //
 // Output: <out>/hubwire/ (the package directory), <out>/hubwire-<version>.tgz,
 // <out>/sizes.json. Prints the sizes (packaging/sizes.mjs checks them against the budget).
@@ -19,7 +25,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { minifyPackage } from "./minify.mjs";
 import { formatParts, packageParts, sizeOfFile } from "./sizes.mjs";
-import { buildWasm, instantiates, PKG_DIR } from "./web.mjs";
+import { buildWasm, instantiates, PKG_DIR, PKG_DPS_DIR } from "./web.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "..");
@@ -27,13 +33,22 @@ const repo = resolve(here, "..");
 // Names the wasm-bindgen `--target web` glue exports for initialisation (the
 // package initialises itself) and `Core`, the core the client object drives
 // (src/wasm/core.rs): these stay out of the package's public surface.
-const INIT_NAMES = new Set(["default", "initSync", "InitInput", "InitOutput", "SyncInitInput", "__wbg_init", "Core"]);
+const INIT_NAMES = new Set(["default", "initSync", "InitInput", "InitOutput", "SyncInitInput", "__wbg_init", "Core", "DpsCore"]);
+// The provisioning entries: made from the hub entries with wasm/ → wasm-dps/.
+const DPS_ENTRIES = [["browser.js", "provisioning.js"], ["node.js", "provisioning-node.js"]];
 
 function parseArgs(argv) {
-  const args = { wasmDir: process.env.HUBWIRE_WASM_DIR || null, out: join(repo, "pkg-npm"), pack: true, minify: true };
+  const args = {
+    wasmDir: process.env.HUBWIRE_WASM_DIR || null,
+    dpsWasmDir: process.env.HUBWIRE_DPS_WASM_DIR || null,
+    out: join(repo, "pkg-npm"),
+    pack: true,
+    minify: true,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--wasm-dir") args.wasmDir = resolve(argv[++i]);
+    else if (a === "--dps-wasm-dir") args.dpsWasmDir = resolve(argv[++i]);
     else if (a === "--out") args.out = resolve(argv[++i]);
     else if (a === "--no-pack") args.pack = false;
     else if (a === "--no-minify") args.minify = false;
@@ -95,11 +110,11 @@ function checkImports(pkgDir) {
           const fleet = rel.startsWith("fleet/");
           if (spec.startsWith("./") || (spec.startsWith("../") && !fleet)) continue;
           if (fleet && spec === "../node.js") continue;
-          if (rel === "node.js" && spec === "node:fs/promises") continue;
+          if ((rel === "node.js" || rel === "provisioning-node.js") && spec === "node:fs/promises") continue;
           if (fleet && spec.startsWith("node:")) continue;
           problems.push(`${rel} imports ${spec}`);
         }
-        const nodeOnly = p.endsWith("node.js") || relative(pkgDir, p).startsWith("fleet/");
+        const nodeOnly = p.endsWith("node.js") || p.endsWith("provisioning-node.js") || relative(pkgDir, p).startsWith("fleet/");
         if (/\brequire\s*\(|\bBuffer\b|\bprocess\.(env|nextTick|versions)/.test(src) && !nodeOnly) {
           problems.push(`${relative(pkgDir, p)} uses a Node global (require/Buffer/process)`);
         }
@@ -107,9 +122,11 @@ function checkImports(pkgDir) {
     }
   };
   walk(pkgDir);
-  const mod = new WebAssembly.Module(readFileSync(join(pkgDir, "wasm", "hubwire_bg.wasm")));
-  for (const imp of WebAssembly.Module.imports(mod)) {
-    if (imp.module === "env") problems.push(`the wasm imports env.${imp.name}`);
+  for (const sub of ["wasm", "wasm-dps"]) {
+    const mod = new WebAssembly.Module(readFileSync(join(pkgDir, sub, "hubwire_bg.wasm")));
+    for (const imp of WebAssembly.Module.imports(mod)) {
+      if (imp.module === "env") problems.push(`${sub}/hubwire_bg.wasm imports env.${imp.name}`);
+    }
   }
   if (problems.length) throw new Error(`package import check failed:\n  ${problems.join("\n  ")}`);
 }
@@ -128,20 +145,25 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const version = cargoVersion();
   if (!args.wasmDir) await buildWasm({ outDir: PKG_DIR });
+  if (!args.dpsWasmDir) await buildWasm({ outDir: PKG_DPS_DIR, features: "dps" });
   const wasmDir = args.wasmDir || PKG_DIR;
-  for (const f of ["hubwire.js", "hubwire.d.ts", "hubwire_bg.wasm"]) {
-    if (!existsSync(join(wasmDir, f))) throw new Error(`${wasmDir} has no ${f}: not wasm-pack --target web output?`);
+  const dpsWasmDir = args.dpsWasmDir || PKG_DPS_DIR;
+  for (const dir of [wasmDir, dpsWasmDir]) {
+    for (const f of ["hubwire.js", "hubwire.d.ts", "hubwire_bg.wasm"]) {
+      if (!existsSync(join(dir, f))) throw new Error(`${dir} has no ${f}: not wasm-pack --target web output?`);
+    }
   }
 
   const pkgDir = join(args.out, "hubwire");
   rmSync(pkgDir, { recursive: true, force: true });
   mkdirSync(join(pkgDir, "wasm"), { recursive: true });
 
-  // The glue, its types, the wasm and any inline_js snippets, under wasm/.
-  cpSync(join(wasmDir, "hubwire.js"), join(pkgDir, "wasm", "hubwire.js"));
-  cpSync(join(wasmDir, "hubwire.d.ts"), join(pkgDir, "wasm", "hubwire.d.ts"));
-  cpSync(join(wasmDir, "hubwire_bg.wasm"), join(pkgDir, "wasm", "hubwire_bg.wasm"));
-  if (existsSync(join(wasmDir, "snippets"))) cpSync(join(wasmDir, "snippets"), join(pkgDir, "wasm", "snippets"), { recursive: true });
+  // The glue, its types, the wasm and any inline_js snippets, under wasm/ (and the dps build's under wasm-dps/).
+  for (const [from, sub] of [[wasmDir, "wasm"], [dpsWasmDir, "wasm-dps"]]) {
+    mkdirSync(join(pkgDir, sub), { recursive: true });
+    for (const f of ["hubwire.js", "hubwire.d.ts", "hubwire_bg.wasm"]) cpSync(join(from, f), join(pkgDir, sub, f));
+    if (existsSync(join(from, "snippets"))) cpSync(join(from, "snippets"), join(pkgDir, sub, "snippets"), { recursive: true });
+  }
 
   // package.json (with "type": "module") first, so that importing the copied glue is plain ESM.
   const pkg = JSON.parse(readFileSync(join(here, "package.template.json"), "utf8"));
@@ -150,8 +172,18 @@ async function main() {
   writePkg();
 
   const { values, types } = await surface(join(pkgDir, "wasm"));
+  const dpsSurface = await surface(join(pkgDir, "wasm-dps"));
+  if (dpsSurface.values.join() !== values.join() || types.some((t) => !dpsSurface.types.includes(t))) {
+    throw new Error(`the dps build's exports differ from the hub build's: ${dpsSurface.values} vs ${values}`);
+  }
   const wasmBytes = readFileSync(join(pkgDir, "wasm", "hubwire_bg.wasm"));
-  const unminified = await instantiates(join(pkgDir, "wasm"), wasmBytes);
+  const dpsBytes = readFileSync(join(pkgDir, "wasm-dps", "hubwire_bg.wasm"));
+  const loads = async () => {
+    const hub = await instantiates(join(pkgDir, "wasm"), wasmBytes);
+    if (hub) return hub;
+    return instantiates(join(pkgDir, "wasm-dps"), dpsBytes, "hubwire.js", { provisioning: true });
+  };
+  const unminified = await loads();
   if (unminified) throw new Error(`the wasm-pack output does not instantiate: ${unminified}`);
   const jsExports = `export { ${values.join(", ")} } from "./wasm/hubwire.js";\n`;
   for (const entry of ["browser.js", "node.js", "workerd.js"]) {
@@ -159,6 +191,13 @@ async function main() {
     if (!src.includes("/*HUBWIRE_EXPORTS*/")) throw new Error(`entries/${entry} lacks the exports marker`);
     writeFileSync(join(pkgDir, entry), src.replace("/*HUBWIRE_EXPORTS*/\n", jsExports));
   }
+  for (const [from, entry] of DPS_ENTRIES) {
+    const src = readFileSync(join(pkgDir, from), "utf8").replaceAll("./wasm/", "./wasm-dps/");
+    writeFileSync(join(pkgDir, entry), `// hubwire/provisioning: ${from}'s twin over the \`dps\` build (DeviceClient.fromProvisioning).\n${src}`);
+  }
+  // hubwire/pnp: plain JS, no wasm.
+  cpSync(join(repo, "src", "pnp.js"), join(pkgDir, "pnp.js"));
+  cpSync(join(repo, "src", "pnp.d.ts"), join(pkgDir, "pnp.d.ts"));
   const glueDts = readFileSync(join(pkgDir, "wasm", "hubwire.d.ts"), "utf8");
   const dts = [
     "// Types of the `hubwire` package (generated by packaging/build.mjs from the wasm-bindgen declarations).",
@@ -170,6 +209,14 @@ async function main() {
     "",
   ].join("\n");
   writeFileSync(join(pkgDir, "index.d.ts"), dts);
+  const dpsTypes = dpsSurface.types;
+  writeFileSync(join(pkgDir, "provisioning.d.ts"), [
+    "// Types of `hubwire/provisioning`: everything `hubwire` has, and DeviceClient.fromProvisioning.",
+    '/// <reference lib="esnext.disposable" />',
+    `export { ${values.join(", ")} } from "./wasm-dps/hubwire.js";`,
+    `export type { ${dpsTypes.join(", ")} } from "./wasm-dps/hubwire.js";`,
+    "",
+  ].join("\n"));
   cpSync(join(here, "entries", "cloudflare.js"), join(pkgDir, "cloudflare.js"));
   cpSync(join(here, "entries", "cloudflare.d.ts"), join(pkgDir, "cloudflare.d.ts"));
   // The `hubwire fleet` CLI (bin "hubwire"): plain Node ESM, no dependencies.
@@ -183,12 +230,14 @@ async function main() {
 
   checkImports(pkgDir);
   const minified = args.minify ? await minifyPackage(pkgDir) : null;
-  if (existsSync(join(pkgDir, "wasm", "snippets"))) {
-    pkg.files.push("wasm/snippets/");
-    writePkg();
+  for (const sub of ["wasm", "wasm-dps"]) {
+    if (existsSync(join(pkgDir, sub, "snippets"))) {
+      pkg.files.push(`${sub}/snippets/`);
+      writePkg();
+    }
   }
   // What ships must still load and export the same surface.
-  const shipped = await instantiates(join(pkgDir, "wasm"), wasmBytes);
+  const shipped = await loads();
   if (shipped) throw new Error(`the minified glue does not instantiate the wasm: ${shipped}`);
   const after = await surface(join(pkgDir, "wasm"));
   if (after.values.join() !== values.join()) throw new Error(`minifying changed the glue's exports: ${values} -> ${after.values}`);
@@ -198,6 +247,8 @@ async function main() {
   const wasmSize = sizeOfFile(join(pkgDir, "wasm", "hubwire_bg.wasm"));
   const glueSize = sizeOfFile(join(pkgDir, "wasm", "hubwire.js"));
   const parts = packageParts(pkgDir);
+  const provisioningParts = packageParts(pkgDir, { entry: "provisioning.js", wasmSub: "wasm-dps" });
+  const pnpSize = sizeOfFile(join(pkgDir, "pnp.js"));
   const sizes = {
     version,
     wasm: wasmSize.bytes,
@@ -207,6 +258,8 @@ async function main() {
     glueJsGzip: glueSize.gzip,
     minified,
     browserParts: parts,
+    provisioningParts,
+    pnp: pnpSize,
     files: listFiles(pkgDir),
     exports: { values, types },
   };
@@ -224,6 +277,9 @@ async function main() {
   const kb = (n) => `${(n / 1024).toFixed(1)} KiB (${n} B)`;
   console.log(`hubwire ${version}: package in ${relative(process.cwd(), pkgDir) || "."}${minified ? " (JS minified)" : ""}`);
   console.log(formatParts(parts));
+  console.log("hubwire/provisioning (provisioning.js + wasm-dps/):");
+  console.log(formatParts(provisioningParts));
+  console.log(`hubwire/pnp (pnp.js): ${pnpSize.bytes} B, gzip ${pnpSize.gzip} B`);
   if (sizes.tarball) {
     console.log(`  tarball         ${kb(sizes.tarballSize)}  ${relative(process.cwd(), sizes.tarball)}`);
     console.log(`  unpacked        ${kb(sizes.unpackedSize)} in ${sizes.packedFiles.length} files`);

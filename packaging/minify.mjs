@@ -41,10 +41,11 @@ export const TERSER_OPTIONS = {
 export async function minifyPackage(pkgDir) {
   const esbuild = tool("esbuild");
   const { minify } = tool("terser");
-  const glue = join(pkgDir, "wasm", "hubwire.js");
   const shipped = () => walkJs(pkgDir).filter((f) => !relative(pkgDir, f).startsWith("fleet/"));
   const before = Object.fromEntries(shipped().map((f) => [relative(pkgDir, f), readFileSync(f).length]));
-  if (existsSync(join(pkgDir, "wasm", "snippets"))) {
+  for (const sub of ["wasm", "wasm-dps"]) {
+    const glue = join(pkgDir, sub, "hubwire.js");
+    if (!existsSync(join(pkgDir, sub, "snippets"))) continue;
     const r = await esbuild.build({
       entryPoints: [glue],
       bundle: true,
@@ -59,13 +60,15 @@ export async function minifyPackage(pkgDir) {
         setup(b) {
           b.onResolve({ filter: /.*/ }, (a) => {
             if (a.kind === "entry-point" || a.path.startsWith("./snippets/")) return undefined;
+            // A snippet may import its sibling (provision.js imports client.js).
+            if (a.importer.includes("/snippets/") && a.path.startsWith("./")) return undefined;
             return { errors: [{ text: `the glue imports ${a.path}: only ./snippets/ may be inlined` }] };
           });
         },
       }],
     });
     writeFileSync(glue, r.outputFiles[0].text);
-    rmSync(join(pkgDir, "wasm", "snippets"), { recursive: true, force: true });
+    rmSync(join(pkgDir, sub, "snippets"), { recursive: true, force: true });
   }
   const sizes = {};
   for (const f of shipped()) {

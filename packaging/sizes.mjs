@@ -43,8 +43,8 @@ export function walkJs(dir) {
  * or from a wasm-pack web directory (`pkg/`, no entry), as parts:
  * `{ parts: [{ part, files, bytes, gzip, brotli }], total: { bytes, gzip, brotli } }`.
  */
-export function packageParts(dir, { entry = "browser.js" } = {}) {
-  const wasmDir = existsSync(join(dir, "wasm", "hubwire_bg.wasm")) ? join(dir, "wasm") : dir;
+export function packageParts(dir, { entry = "browser.js", wasmSub = "wasm" } = {}) {
+  const wasmDir = existsSync(join(dir, wasmSub, "hubwire_bg.wasm")) ? join(dir, wasmSub) : dir;
   const groups = [
     ["entry", wasmDir !== dir && entry ? [join(dir, entry)] : []],
     ["glue", [join(wasmDir, "hubwire.js")]],
@@ -67,11 +67,11 @@ export function packageParts(dir, { entry = "browser.js" } = {}) {
   return { parts, total };
 }
 
-/** packaging/size-budget.json's `gzipTotal`. */
-export function budget() {
+/** packaging/size-budget.json's `gzipTotal` (the hub entry), or another of its budgets. */
+export function budget(key = "gzipTotal") {
   const b = JSON.parse(readFileSync(BUDGET_FILE, "utf8"));
-  if (!Number.isInteger(b.gzipTotal) || b.gzipTotal <= 0) throw new Error(`${BUDGET_FILE}: gzipTotal must be a positive integer`);
-  return b.gzipTotal;
+  if (!Number.isInteger(b[key]) || b[key] <= 0) throw new Error(`${BUDGET_FILE}: ${key} must be a positive integer`);
+  return b[key];
 }
 
 /** The parts as a plain-text table. */
@@ -83,18 +83,31 @@ export function formatParts({ parts, total }) {
   return rows.join("\n");
 }
 
+/** Prints one entry's parts against its budget; returns whether it is within. */
+function check(title, sizes, key) {
+  const limit = budget(key);
+  console.log(title);
+  console.log(formatParts(sizes));
+  const within = sizes.total.gzip <= limit;
+  console.log(`size budget ${key} (${relative(repo, BUDGET_FILE)}): gzip -9 total ${sizes.total.gzip} B, budget ${limit} B: ${within ? "within" : "OVER"}` +
+    (within ? ` (${limit - sizes.total.gzip} B to spare)` : ` by ${sizes.total.gzip - limit} B`));
+  return within;
+}
+
 function main() {
   const dir = resolve(process.argv[2] || join(repo, "pkg-npm", "hubwire"));
   if (!existsSync(join(dir, "browser.js"))) throw new Error(`${dir} is not an npm package directory (run node packaging/build.mjs)`);
-  const sizes = packageParts(dir);
-  const limit = budget();
-  console.log(`what a page loads from ${relative(process.cwd(), dir) || "."} (browser.js + glue + snippets + wasm):`);
-  console.log(formatParts(sizes));
-  const verdict = sizes.total.gzip <= limit ? "within" : "OVER";
-  console.log(`size budget (${relative(repo, BUDGET_FILE)}): gzip -9 total ${sizes.total.gzip} B, budget ${limit} B: ${verdict}` +
-    (sizes.total.gzip <= limit ? ` (${limit - sizes.total.gzip} B to spare)` : ` by ${sizes.total.gzip - limit} B`));
-  if (sizes.total.gzip > limit) {
-    console.log("The package grew past its budget: find what grew (./scripts/bench.sh prints the wasm by module) and shrink it; the budget only goes down.");
+  const hub = packageParts(dir);
+  const dps = packageParts(dir, { entry: "provisioning.js", wasmSub: "wasm-dps" });
+  const pnp = sizeOfFile(join(dir, "pnp.js"));
+  let ok = check(`what a page loads from ${relative(process.cwd(), dir) || "."} for "hubwire" (browser.js + glue + snippets + wasm):`, hub, "gzipTotal");
+  ok = check(`for "hubwire/provisioning" (provisioning.js + wasm-dps/ glue + wasm):`, dps, "provisioningGzipTotal") && ok;
+  console.log(`DPS costs ${dps.total.gzip - hub.total.gzip} B gzip (provisioning entry minus hub entry)`);
+  const pnpLimit = budget("pnpGzip");
+  console.log(`"hubwire/pnp" (pnp.js, no wasm): ${pnp.bytes} B, gzip ${pnp.gzip} B, budget ${pnpLimit} B: ${pnp.gzip <= pnpLimit ? "within" : "OVER"}`);
+  ok = pnp.gzip <= pnpLimit && ok;
+  if (!ok) {
+    console.log("An entry grew past its budget: find what grew (./scripts/bench.sh prints the wasm by module) and shrink it; budgets only go down.");
     process.exit(1);
   }
 }

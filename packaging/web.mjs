@@ -11,6 +11,7 @@
 //   node packaging/web.mjs                          # pkg/ (web target)
 //   node packaging/web.mjs --target bundler --out-dir target/hubwire-bundler
 //   node packaging/web.mjs --check-only [--out-dir DIR]   # only the two checks
+//   node packaging/web.mjs --features dps --out-dir pkg-dps   # the provisioning build (hubwire/provisioning)
 //
 // Used by scripts/test.sh (wasm_build), scripts/demo.sh, scripts/bench.sh and
 // packaging/build.mjs. Node 20+, no dependencies beyond the root node_modules' binaryen.
@@ -23,6 +24,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 export const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const PKG_DIR = join(repo, "pkg");
+/** The build with cargo feature `dps` (`DeviceClient.fromProvisioning`), for the `hubwire/provisioning` entry. */
+export const PKG_DPS_DIR = join(repo, "pkg-dps");
 /** The npm binaryen's wasm-opt (root devDependency `binaryen`). */
 export const WASM_OPT = join(repo, "node_modules", ".bin", "wasm-opt");
 
@@ -43,21 +46,22 @@ function log(msg) {
  * `wasm-pack build --release --target TARGET --out-dir OUTDIR --out-name hubwire` with
  * scripts/setup.sh sourced first (its wasm-opt shim on PATH), then `checkBuild`.
  */
-export async function buildWasm({ target = "web", outDir = PKG_DIR } = {}) {
+export async function buildWasm({ target = "web", outDir = PKG_DIR, features = null } = {}) {
   const args = ["build", repo, "--target", target, "--release", "--out-dir", outDir, "--out-name", "hubwire"];
+  if (features) args.push("--", "--features", features);
   log(`wasm-pack ${args.join(" ")}`);
   execFileSync("bash", ["-c", 'source "$0/scripts/setup.sh" && exec wasm-pack "$@"', repo, ...args], {
     stdio: ["ignore", "inherit", "inherit"],
   });
-  return checkBuild({ outDir, target });
+  return checkBuild({ outDir, target, features });
 }
 
 /** Both checks of a wasm-pack output directory; returns `{ wasm, bytes, reOptimised }`. */
-export async function checkBuild({ outDir = PKG_DIR, target = "web" } = {}) {
+export async function checkBuild({ outDir = PKG_DIR, target = "web", features = null } = {}) {
   const wasm = join(outDir, "hubwire_bg.wasm");
   if (!existsSync(wasm)) throw new Error(`${wasm} is missing`);
   if (target === "web") {
-    const broken = await instantiates(outDir, readFileSync(wasm));
+    const broken = await instantiates(outDir, readFileSync(wasm), "hubwire.js", { provisioning: features === "dps" });
     if (broken) throw new Error(`${relative(repo, outDir)} does not instantiate: ${broken}`);
     log(`${relative(repo, outDir)}/ loads: initSync + DeviceClient.fromConnectionString ok`);
   }
@@ -90,7 +94,7 @@ function reOptimise(wasm) {
  * client; returns an error message, or null when it works. (Debian's binaryen 108 produced
  * wasm that failed here: "WebAssembly.Table.set(): Argument 1 is invalid for table".)
  */
-export async function instantiates(glueDir, bytes, glueName = "hubwire.js") {
+export async function instantiates(glueDir, bytes, glueName = "hubwire.js", { provisioning = false } = {}) {
   const copy = join(glueDir, `probe-${process.pid}-${Date.now()}.mjs`);
   cpSync(join(glueDir, glueName), copy);
   try {
@@ -99,6 +103,14 @@ export async function instantiates(glueDir, bytes, glueName = "hubwire.js") {
     const client = glue.DeviceClient.fromConnectionString("HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=a2V5");
     if (client.state !== "disconnected") return `a new client's state is ${client.state}`;
     client.close();
+    if (provisioning !== (typeof glue.DeviceClient.fromProvisioning === "function")) {
+      return `DeviceClient.fromProvisioning is ${provisioning ? "missing" : "in the hub build"}`;
+    }
+    if (provisioning) {
+      // Bad options reject typed, before any socket.
+      const e = await glue.DeviceClient.fromProvisioning({ idScope: "0ne1" }).then(() => null, (x) => x);
+      if (!e || e.code !== "INVALID_ARGUMENT") return `fromProvisioning({idScope}) did not reject INVALID_ARGUMENT: ${e && e.message}`;
+    }
     return null;
   } catch (e) {
     return e && e.message ? e.message : String(e);
@@ -109,12 +121,13 @@ export async function instantiates(glueDir, bytes, glueName = "hubwire.js") {
 
 async function main() {
   const argv = process.argv.slice(2);
-  const o = { target: "web", outDir: PKG_DIR, checkOnly: false };
+  const o = { target: "web", outDir: PKG_DIR, checkOnly: false, features: null };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--target") o.target = argv[++i];
     else if (argv[i] === "--out-dir") o.outDir = resolve(argv[++i]);
     else if (argv[i] === "--check-only") o.checkOnly = true;
-    else throw new Error(`unknown argument ${argv[i]} (usage: packaging/web.mjs [--target web|bundler] [--out-dir DIR] [--check-only])`);
+    else if (argv[i] === "--features") o.features = argv[++i];
+    else throw new Error(`unknown argument ${argv[i]} (usage: packaging/web.mjs [--target web|bundler] [--out-dir DIR] [--features dps] [--check-only])`);
   }
   if (o.checkOnly) await checkBuild(o);
   else await buildWasm(o);

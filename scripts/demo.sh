@@ -29,8 +29,10 @@ log() { printf '[demo] %s\n' "$*" >&2; }
 
 [ -n "${HUBWIRE_SKIP_SETUP:-}" ] || ensure_build_tools
 
-log "node packaging/web.mjs (wasm-pack build --target web --release into pkg/)"
+log "node packaging/web.mjs (wasm-pack build --target web --release into pkg/, and with --features dps into pkg-dps/)"
 node packaging/web.mjs
+# The dashboard loads the dps build (DeviceClient.fromProvisioning for its Provision mode).
+node packaging/web.mjs --features dps --out-dir pkg-dps
 
 log "cargo build -p hubwire-emulator"
 cargo build -p hubwire-emulator
@@ -49,7 +51,7 @@ trap 'exit 130' INT TERM
 STATIC=()
 [ -d www ] && STATIC=(--static www)
 "$TARGET_DIR/debug/hubwire-emulator" "${ARGS[@]}" --ready-file "$READY" \
-    "${STATIC[@]+"${STATIC[@]}"}" --pkg pkg &
+    "${STATIC[@]+"${STATIC[@]}"}" --pkg pkg-dps &
 EMU_PID=$!
 
 for _ in $(seq 1 300); do

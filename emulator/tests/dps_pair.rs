@@ -268,7 +268,7 @@ fn dps_pair_individual_enrollment_then_hub_telemetry_succeeds() {
     );
 
     // The assigned identity connects to the hub and its telemetry is recorded.
-    let hub_config = a.hub_config.clone();
+    let hub_config = a.hub_config().unwrap();
     let mut hc = w.connect_and_send(hub_config, b"{\"t\":21}");
     let items = w.hub.telemetry_json(0, Some("pair-dev-1"), 10);
     assert_eq!(items["items"][0]["body"], "{\"t\":21}");
@@ -300,7 +300,7 @@ fn dps_pair_group_enrollment_derived_key_then_hub_succeeds() {
         let mut c = dps::Client::new(cfg, w.now).unwrap();
         let a = assigned(&w.provision(&mut c, 60_000));
         assert_eq!(a.device_id, reg);
-        w.connect_and_send(a.hub_config, reg.as_bytes());
+        w.connect_and_send(a.hub_config().unwrap(), reg.as_bytes());
     }
     assert_eq!(
         w.hub
@@ -372,7 +372,7 @@ fn dps_pair_bad_key_fails_typed_without_retrying_fails() {
         panic!("{events:?}")
     };
     assert_eq!(err.code(), "UNAUTHORIZED");
-    assert_eq!(err.dps_error_code(), Some(401_002));
+    assert_eq!(err.dps_details().0, Some(401_002));
     assert_eq!(w.now, T0, "refused at once, no retry");
     assert_eq!(w.transports, 1);
     assert!(!events

@@ -268,7 +268,7 @@ fn process_dps_client_over_websocket_then_hub_and_state_survives_restart_succeed
         ("localhost", "proc-truck-1")
     );
 
-    let mut hub_config = a.hub_config.clone();
+    let mut hub_config = a.hub_config().unwrap();
     hub_config.url = Some(ws_url);
     let hub = HubClient::new(hub_config, now_ms()).unwrap();
     let (_hub, _ws) = rt.block_on(connect_hub(hub));
@@ -293,7 +293,7 @@ fn process_dps_client_over_websocket_then_hub_and_state_survives_restart_succeed
         panic!("{events:?}")
     };
     assert_eq!(
-        (err.code(), err.dps_error_code()),
+        (err.code(), err.dps_details().0),
         ("UNAUTHORIZED", Some(401_002))
     );
 

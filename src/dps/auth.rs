@@ -13,6 +13,7 @@ use crate::prelude::*;
 use crate::hub::connection_string::SymmetricKey;
 use crate::hub::encoding::percent_encode_into;
 use crate::hub::sas;
+use crate::text::concat;
 
 use super::error::Error;
 
@@ -26,42 +27,27 @@ pub const MAX_REGISTRATION_ID_LEN: usize = 128;
 /// Checks a registration id against DPS's rule: 1 to 128 ASCII letters, digits and
 /// `- . _ :`, starting and ending with a letter or digit.
 pub fn validate_registration_id(id: &str) -> Result<(), Error> {
-    if id.is_empty() {
-        return Err(Error::InvalidArgument("registration id is empty"));
+    let b = id.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= MAX_REGISTRATION_ID_LEN
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b':'))
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.last().is_some_and(u8::is_ascii_alphanumeric);
+    if ok {
+        return Ok(());
     }
-    if id.len() > MAX_REGISTRATION_ID_LEN {
-        return Err(Error::InvalidArgument(
-            "registration id is longer than 128 characters",
-        ));
-    }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':'))
-    {
-        return Err(Error::InvalidArgument(
-            "registration id may hold only ASCII letters, digits and - . _ :",
-        ));
-    }
-    let ends = [id.as_bytes()[0], id.as_bytes()[id.len() - 1]];
-    if !ends.iter().all(u8::is_ascii_alphanumeric) {
-        return Err(Error::InvalidArgument(
-            "registration id must start and end with a letter or digit",
-        ));
-    }
-    Ok(())
+    Err(Error::invalid(
+        "registration id must be 1 to 128 ASCII letters, digits and - . _ :, \
+         starting and ending with a letter or digit",
+    ))
 }
 
-/// Checks an ID scope: not empty, no `/`, whitespace or control characters.
+/// Checks an ID scope: not empty, no `/`, spaces or control characters.
 pub fn validate_id_scope(scope: &str) -> Result<(), Error> {
-    if scope.is_empty() {
-        return Err(Error::InvalidArgument("ID scope is empty"));
-    }
-    if scope
-        .chars()
-        .any(|c| c == '/' || c.is_whitespace() || c.is_control())
-    {
-        return Err(Error::InvalidArgument(
-            "ID scope must not contain '/' or spaces",
+    if scope.is_empty() || scope.bytes().any(|b| b == b'/' || b <= b' ' || b == 0x7f) {
+        return Err(Error::invalid(
+            "ID scope must not be empty nor contain '/' or spaces",
         ));
     }
     Ok(())
@@ -69,7 +55,13 @@ pub fn validate_id_scope(scope: &str) -> Result<(), Error> {
 
 /// The CONNECT username.
 pub fn username(id_scope: &str, registration_id: &str, client_version: Option<&str>) -> String {
-    let mut out = format!("{id_scope}/registrations/{registration_id}/api-version={API_VERSION}");
+    let mut out = concat(&[
+        id_scope,
+        "/registrations/",
+        registration_id,
+        "/api-version=",
+        API_VERSION,
+    ]);
     if let Some(v) = client_version {
         out.push_str("&ClientVersion=");
         percent_encode_into(&mut out, v);
@@ -92,7 +84,7 @@ pub fn parse_username(username: &str) -> Option<(&str, &str)> {
 
 /// The SAS resource: `{idScope}/registrations/{registrationId}` (unencoded).
 pub fn resource(id_scope: &str, registration_id: &str) -> String {
-    format!("{id_scope}/registrations/{registration_id}")
+    concat(&[id_scope, "/registrations/", registration_id])
 }
 
 /// A registration token signed with `key`, expiring at `expiry_secs`
@@ -128,7 +120,8 @@ pub fn derive_device_key_base64(
     group_key_base64: &str,
     registration_id: &str,
 ) -> Result<String, Error> {
-    let key = SymmetricKey::from_base64(group_key_base64).map_err(|_| Error::InvalidKey)?;
+    let key = SymmetricKey::from_base64(group_key_base64)
+        .map_err(|_| Error::invalid("group key is not valid base64"))?;
     Ok(sas::sign(key.bytes(), registration_id))
 }
 
@@ -224,7 +217,7 @@ mod tests {
         );
         assert_eq!(
             derive_device_key_base64("not base64!", "x"),
-            Err(Error::InvalidKey)
+            Err(Error::invalid("group key is not valid base64"))
         );
     }
 }

@@ -4,10 +4,11 @@ use crate::prelude::*;
 
 use crate::hub::connection_string::SymmetricKey;
 use crate::hub::retry::Backoff;
-use crate::hub::sas;
+use crate::hub::{sas, url};
 use crate::mqtt;
+use crate::text::concat;
 
-use super::auth::{self, derive_device_key};
+use super::auth;
 use super::error::Error;
 use super::registration::request_body;
 
@@ -20,10 +21,10 @@ pub const DEFAULT_REGISTRATION_TIMEOUT_MS: u64 = 120_000;
 /// Default time an answer may take before the connection is considered dead (the Node SDK's 30 s).
 pub const DEFAULT_OPERATION_TIMEOUT_MS: u64 = 30_000;
 
-fn decode_key(key_base64: &str) -> Result<SymmetricKey, Error> {
+fn decode_key(key_base64: &str, what: &'static str) -> Result<SymmetricKey, Error> {
     match SymmetricKey::from_base64(key_base64) {
         Ok(k) if !k.bytes().is_empty() => Ok(k),
-        _ => Err(Error::InvalidKey),
+        _ => Err(Error::invalid(what)),
     }
 }
 
@@ -52,6 +53,8 @@ pub struct Config {
     pub provisioning_host: String,
     /// WebSocket URL override; default `wss://{provisioning_host}:443/$iothub/websocket`.
     pub url: Option<String>,
+    /// Allow `ws://` (unencrypted) to a host that is not loopback (as `hub::ClientConfig`).
+    pub allow_insecure: bool,
     /// Plug and Play model id: goes into the payload as `{"modelId":…}` (IoT Central reads
     /// it there) and into the assigned hub configuration's username.
     pub model_id: Option<String>,
@@ -81,15 +84,15 @@ pub struct Config {
 }
 
 impl Config {
-    fn with(id_scope: &str, registration_id: &str, auth: Auth) -> Result<Config, Error> {
-        auth::validate_id_scope(id_scope)?;
-        auth::validate_registration_id(registration_id)?;
-        Ok(Config {
+    /// The ID scope and registration id are checked by [`Config::validate`] (`Client::new`).
+    fn with(id_scope: &str, registration_id: &str, auth: Auth) -> Config {
+        Config {
             id_scope: id_scope.to_owned(),
             registration_id: registration_id.to_owned(),
             auth,
             provisioning_host: DEFAULT_PROVISIONING_HOST.to_owned(),
             url: None,
+            allow_insecure: false,
             model_id: None,
             payload_json: None,
             client_version: Some(concat!("hubwire/", env!("CARGO_PKG_VERSION")).to_owned()),
@@ -102,7 +105,7 @@ impl Config {
             random_seed: 0,
             request_id_seed: 1,
             coalesce: true,
-        })
+        }
     }
 
     /// An individual enrollment (or an already derived device key), base64.
@@ -111,8 +114,12 @@ impl Config {
         registration_id: &str,
         key_base64: &str,
     ) -> Result<Config, Error> {
-        let key = decode_key(key_base64)?;
-        Self::with(id_scope, registration_id, Auth::SymmetricKey(key))
+        let key = decode_key(key_base64, "symmetric key is not valid base64")?;
+        Ok(Self::with(
+            id_scope,
+            registration_id,
+            Auth::SymmetricKey(key),
+        ))
     }
 
     /// A symmetric-key enrollment group: the device key is derived here,
@@ -123,21 +130,27 @@ impl Config {
         registration_id: &str,
         group_key_base64: &str,
     ) -> Result<Config, Error> {
-        let group = decode_key(group_key_base64)?;
-        let key = derive_device_key(&group, registration_id);
-        Self::with(id_scope, registration_id, Auth::SymmetricKey(key))
+        let group = decode_key(group_key_base64, "group key is not valid base64")?;
+        // `derive_device_key`, without its unreachable panic on the wasm path.
+        let derived = sas::sign(group.bytes(), registration_id);
+        let key = decode_key(&derived, "group key is not valid base64")?;
+        Ok(Self::with(
+            id_scope,
+            registration_id,
+            Auth::SymmetricKey(key),
+        ))
     }
 
     /// Tokens come from the shell (`NeedToken` → `set_token`).
     pub fn from_token_provider(id_scope: &str, registration_id: &str) -> Result<Config, Error> {
-        Self::with(id_scope, registration_id, Auth::Provider)
+        Ok(Self::with(id_scope, registration_id, Auth::Provider))
     }
 
     /// The WebSocket URL the shell should open.
     pub fn websocket_url(&self) -> String {
         match &self.url {
             Some(u) => u.clone(),
-            None => format!("wss://{}:443/$iothub/websocket", self.provisioning_host),
+            None => concat(&["wss://", &self.provisioning_host, ":443/$iothub/websocket"]),
         }
     }
 
@@ -166,31 +179,30 @@ impl Config {
 
     /// Checks the configuration as a whole.
     pub fn validate(&self) -> Result<(), Error> {
+        self.checked_body().map(drop)
+    }
+
+    /// [`Config::validate`], and the register request body.
+    pub(crate) fn checked_body(&self) -> Result<String, Error> {
         auth::validate_id_scope(&self.id_scope)?;
         auth::validate_registration_id(&self.registration_id)?;
-        if self.url.is_none()
-            && (self.provisioning_host.is_empty()
-                || self
-                    .provisioning_host
-                    .chars()
-                    .any(|c| c == '/' || c.is_whitespace()))
-        {
-            return Err(Error::InvalidArgument(
-                "provisioning host must be a bare host name",
+        let host = self.provisioning_host.as_bytes();
+        if self.url.is_none() && (host.is_empty() || host.iter().any(|&b| b == b'/' || b <= b' ')) {
+            return Err(Error::invalid("provisioning host must be a bare host name"));
+        }
+        url::check(&self.websocket_url(), self.allow_insecure)?;
+        self.retry.validate()?;
+        let positive = [
+            self.token_ttl_secs,
+            self.poll_interval_ms,
+            self.registration_timeout_ms,
+            self.operation_timeout_ms,
+        ];
+        if positive.contains(&0) {
+            return Err(Error::invalid(
+                "token ttl, poll interval and timeouts must be positive",
             ));
         }
-        self.retry
-            .validate()
-            .map_err(|_| Error::InvalidArgument("retry backoff is inconsistent"))?;
-        if self.token_ttl_secs == 0 {
-            return Err(Error::InvalidArgument("token_ttl_secs must be positive"));
-        }
-        if self.poll_interval_ms == 0 {
-            return Err(Error::InvalidArgument("poll_interval_ms must be positive"));
-        }
-        if self.registration_timeout_ms == 0 || self.operation_timeout_ms == 0 {
-            return Err(Error::InvalidArgument("timeouts must be positive"));
-        }
-        self.request_body().map(|_| ())
+        self.request_body()
     }
 }

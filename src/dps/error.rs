@@ -1,52 +1,20 @@
-//! Typed errors of the provisioning client, and the transport failures a shell reports.
+//! Typed errors of the provisioning client.
 //!
-//! Each variant says whose fault it is and carries what DPS said (its numeric
-//! `errorCode`, e.g. 401002, and `message`), never a key or token.
+//! Failures the hub client has too — invalid arguments and URLs, a WebSocket that
+//! cannot be opened (`hub::TransportError`), a token provider that fails
+//! (`hub::TokenError`), MQTT protocol violations — are a [`hub::Error`] inside
+//! [`Error::Hub`], with the hub's codes and messages, so one shell path serves both
+//! clients. The rest says what DPS answered, with its numeric `errorCode`, `message`
+//! and `trackingId`, never a key or token. Messages are built without `core::fmt`
+//! (`crate::text`): the wasm never formats.
 
 use crate::prelude::*;
 
 use core::fmt;
 
 use crate::hub::error::MalformedError;
-
-/// Why the shell could not open the WebSocket (input of `Client::transport_failed`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TransportFailure {
-    /// The host could not be reached: DNS, connection refused or reset, network down, or a
-    /// browser's opaque WebSocket `error` event. Retried with backoff.
-    Unreachable,
-    /// The TLS handshake failed (e.g. an untrusted certificate). Not retried.
-    Tls,
-    /// The server answered the upgrade with this HTTP status instead of 101. 408, 429 and 5xx
-    /// are retried; anything else is not.
-    HttpStatus(u16),
-    /// The runtime refused the URL (`new WebSocket` threw). Not retried.
-    InvalidUrl,
-}
-
-impl TransportFailure {
-    /// Whether trying again later may help.
-    pub fn retryable(&self) -> bool {
-        match self {
-            TransportFailure::Unreachable => true,
-            TransportFailure::HttpStatus(s) => *s == 408 || *s == 429 || *s >= 500,
-            TransportFailure::Tls | TransportFailure::InvalidUrl => false,
-        }
-    }
-}
-
-impl fmt::Display for TransportFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TransportFailure::Unreachable => f.write_str("the provisioning host is unreachable"),
-            TransportFailure::Tls => f.write_str("the TLS handshake failed"),
-            TransportFailure::HttpStatus(s) => {
-                write!(f, "the WebSocket upgrade was answered with HTTP {s}")
-            }
-            TransportFailure::InvalidUrl => f.write_str("the WebSocket URL was refused"),
-        }
-    }
-}
+use crate::hub::{self, TransportError};
+use crate::text::push_u64;
 
 /// What DPS said when it refused a request: the status of the response topic and the body's
 /// `errorCode`/`message` (`{"errorCode":401002,"trackingId":…,"message":…}`).
@@ -62,28 +30,38 @@ pub struct Rejection {
     pub tracking_id: Option<String>,
 }
 
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.status)?;
-        if let Some(c) = self.error_code {
-            write!(f, ", errorCode {c}")?;
-        }
-        if let Some(m) = &self.message {
-            write!(f, ": {m}")?;
-        }
-        Ok(())
-    }
+/// What [`Error::facts`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Facts<'a> {
+    /// [`Error::code`].
+    pub code: &'static str,
+    /// [`Error::retryable`].
+    pub retryable: bool,
+    /// [`Error::status`].
+    pub status: Option<u16>,
+    /// DPS's numeric `errorCode`.
+    pub error_code: Option<u64>,
+    /// DPS's `message`, or `registrationState.errorMessage`.
+    pub dps_message: Option<&'a str>,
+    /// DPS's `trackingId`.
+    pub tracking_id: Option<&'a str>,
 }
 
 /// Every error of the provisioning client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// Caller: a configuration value is unusable (the message says which).
-    InvalidArgument(&'static str),
-    /// Caller: a symmetric key is not valid base64 (the key is not echoed).
-    InvalidKey,
-    /// DPS: the registration ended in `failed` (e.g. custom allocation failed); not retried.
+    /// A failure reported exactly as the hub client reports it (its `code()`, message,
+    /// `retryable()` and `status()`): an unusable argument, key or URL (`INVALID_ARGUMENT`,
+    /// `INSECURE_URL`), a WebSocket that could not be opened (`Transport`, `TRANSPORT`), a
+    /// token provider that failed (`Token`) or no usable token (`TokenRequired`), an MQTT
+    /// protocol violation (`Protocol`).
+    Hub(hub::Error),
+    /// DPS refused the request: 401 (wrong key, expired token, unknown registration), 404,
+    /// 400 and other 4xx are final; 429 and 5xx are retried and only end the registration
+    /// when its deadline passes ([`Error::Timeout`]).
+    Rejected(Box<Rejection>),
+    /// DPS: the registration ended `failed` (e.g. custom allocation failed); not retried.
     RegistrationFailed {
         /// `registrationState.errorCode`.
         error_code: Option<u64>,
@@ -97,130 +75,28 @@ pub enum Error {
         /// `registrationState.errorMessage`, if any.
         error_message: Option<String>,
     },
-    /// DPS refused the request: 401 (wrong key, expired token, unknown registration), 404,
-    /// 400 and other 4xx are final; 429 and 5xx only end the registration when its deadline
-    /// passes, see [`Error::Timeout`].
-    Rejected(Rejection),
-    /// DPS: CONNACK refused with this code (2, 4, 5 final; 3 is retried).
+    /// DPS refused the connection with this CONNACK code (2, 4, 5 final; 3 is retried).
     Refused {
         /// The CONNACK return code.
         code: u8,
     },
-    /// The registration did not finish before its deadline (`registration_timeout_ms`).
+    /// The registration did not finish before its deadline (`registration_timeout_ms`), or
+    /// (while retrying) an answer did not come within `operation_timeout_ms`.
     Timeout {
         /// The last answer that kept it going (e.g. 429 while throttled), if any.
         last_status: Option<u16>,
     },
-    /// Transport: the WebSocket could not be opened, and retrying cannot help.
-    Transport(TransportFailure),
     /// DPS/peer: an answer could not be understood (topic or body).
     Malformed(MalformedError),
-    /// DPS/peer: an MQTT-level or DPS-level protocol violation (the message says which).
-    Protocol(&'static str),
-    /// Caller: token-provider mode and no usable token was supplied.
-    TokenRequired,
     /// Caller: the registration was cancelled.
     Cancelled,
 }
 
-impl Error {
-    /// A stable code for the JS boundary (`err.code`), as listed in docs/dps.md.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::InvalidArgument(_) | Error::TokenRequired => "INVALID_ARGUMENT",
-            Error::InvalidKey => "INVALID_KEY",
-            Error::RegistrationFailed { .. } => "REGISTRATION_FAILED",
-            Error::RegistrationDisabled { .. } => "REGISTRATION_DISABLED",
-            Error::Rejected(r) => match r.status {
-                401 | 403 => "UNAUTHORIZED",
-                404 => "NOT_FOUND",
-                429 => "THROTTLED",
-                500..=599 => "SERVER_ERROR",
-                _ => "BAD_REQUEST",
-            },
-            Error::Refused { .. } => "UNAUTHORIZED",
-            Error::Timeout { .. } => "TIMEOUT",
-            Error::Transport(_) => "TRANSPORT_FAILED",
-            Error::Malformed(_) | Error::Protocol(_) => "PROTOCOL_ERROR",
-            Error::Cancelled => "CANCELLED",
-        }
-    }
-
-    /// The status DPS answered with, if this error came from an answer.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            Error::Rejected(r) => Some(r.status),
-            Error::Timeout { last_status } => *last_status,
-            _ => None,
-        }
-    }
-
-    /// DPS's numeric `errorCode`, if it sent one.
-    pub fn dps_error_code(&self) -> Option<u64> {
-        match self {
-            Error::Rejected(r) => r.error_code,
-            Error::RegistrationFailed { error_code, .. }
-            | Error::RegistrationDisabled { error_code, .. } => *error_code,
-            _ => None,
-        }
+impl From<hub::Error> for Error {
+    fn from(e: hub::Error) -> Self {
+        Error::Hub(e)
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let detail = |f: &mut fmt::Formatter<'_>, c: &Option<u64>, m: &Option<String>| {
-            if let Some(c) = c {
-                write!(f, " (errorCode {c})")?;
-            }
-            if let Some(m) = m {
-                write!(f, ": {m}")?;
-            }
-            Ok(())
-        };
-        match self {
-            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
-            Error::InvalidKey => f.write_str("the symmetric key is not valid base64"),
-            Error::RegistrationFailed {
-                error_code,
-                error_message,
-            } => {
-                f.write_str("DPS registration failed")?;
-                detail(f, error_code, error_message)
-            }
-            Error::RegistrationDisabled {
-                error_code,
-                error_message,
-            } => {
-                f.write_str("the DPS enrollment is disabled")?;
-                detail(f, error_code, error_message)
-            }
-            Error::Rejected(r) => match r.status {
-                401 | 403 => write!(
-                    f,
-                    "DPS refused the credentials ({r}); check the ID scope, registration id and key"
-                ),
-                _ => write!(f, "DPS refused the request ({r})"),
-            },
-            Error::Refused { code } => {
-                write!(f, "DPS refused the connection (CONNACK {code})")
-            }
-            Error::Timeout { last_status } => {
-                f.write_str("the registration did not finish before its deadline")?;
-                if let Some(s) = last_status {
-                    write!(f, " (last answer {s})")?;
-                }
-                Ok(())
-            }
-            Error::Transport(t) => write!(f, "{t}"),
-            Error::Malformed(e) => write!(f, "malformed answer from DPS: {e}"),
-            Error::Protocol(what) => write!(f, "DPS protocol error: {what}"),
-            Error::TokenRequired => f.write_str("no valid SAS token: supply one with set_token"),
-            Error::Cancelled => f.write_str("the registration was cancelled"),
-        }
-    }
-}
-
-impl core::error::Error for Error {}
 
 impl From<MalformedError> for Error {
     fn from(e: MalformedError) -> Self {
@@ -228,17 +104,203 @@ impl From<MalformedError> for Error {
     }
 }
 
+impl Error {
+    /// `Hub(InvalidArgument(what))`.
+    pub(crate) fn invalid(what: &'static str) -> Error {
+        Error::Hub(hub::Error::InvalidArgument(what))
+    }
+
+    /// `Hub(Protocol(what))`.
+    pub(crate) fn protocol(what: &'static str) -> Error {
+        Error::Hub(hub::Error::Protocol(what))
+    }
+
+    /// `Hub(Transport { kind, status, detail })`.
+    pub(crate) fn transport(
+        kind: TransportError,
+        status: Option<u16>,
+        detail: Option<String>,
+    ) -> Error {
+        Error::Hub(hub::Error::Transport {
+            kind,
+            status,
+            detail,
+        })
+    }
+
+    /// Code, retryability, status and DPS's own details, from one match (what the JS
+    /// boundary shows: `err.code`, `retryable`, `status`, `errorCode`, `errorMessage`,
+    /// `trackingId`).
+    pub fn facts(&self) -> Facts<'_> {
+        let mut f = Facts {
+            code: "PROTOCOL_ERROR",
+            retryable: false,
+            status: None,
+            error_code: None,
+            dps_message: None,
+            tracking_id: None,
+        };
+        match self {
+            Error::Hub(e) => {
+                f.code = e.code();
+                f.retryable = e.retryable();
+                f.status = e.status();
+            }
+            Error::Rejected(r) => {
+                f.code = match r.status {
+                    401 | 403 => "UNAUTHORIZED",
+                    404 => "NOT_FOUND",
+                    429 => "THROTTLED",
+                    500..=599 => "SERVER_ERROR",
+                    _ => "BAD_REQUEST",
+                };
+                f.retryable = r.status == 429 || r.status >= 500;
+                f.status = Some(r.status);
+                f.error_code = r.error_code;
+                f.dps_message = r.message.as_deref();
+                f.tracking_id = r.tracking_id.as_deref();
+            }
+            Error::RegistrationFailed {
+                error_code,
+                error_message,
+            }
+            | Error::RegistrationDisabled {
+                error_code,
+                error_message,
+            } => {
+                f.code = if matches!(self, Error::RegistrationFailed { .. }) {
+                    "REGISTRATION_FAILED"
+                } else {
+                    "REGISTRATION_DISABLED"
+                };
+                f.error_code = *error_code;
+                f.dps_message = error_message.as_deref();
+            }
+            Error::Refused { .. } => f.code = "UNAUTHORIZED",
+            Error::Timeout { last_status } => {
+                f.code = "TIMEOUT";
+                f.retryable = true;
+                f.status = *last_status;
+            }
+            Error::Malformed(_) => {}
+            Error::Cancelled => f.code = "CANCELLED",
+        }
+        f
+    }
+
+    /// A stable code for the JS boundary (`err.code`), as listed in docs/js-api.md.
+    pub fn code(&self) -> &'static str {
+        self.facts().code
+    }
+
+    /// Whether registering again later may succeed.
+    pub fn retryable(&self) -> bool {
+        self.facts().retryable
+    }
+
+    /// The status DPS answered with, if this error came from an answer (or the status a
+    /// refused WebSocket upgrade carried).
+    pub fn status(&self) -> Option<u16> {
+        self.facts().status
+    }
+
+    /// What DPS itself said: its numeric `errorCode`, its `message` (or
+    /// `registrationState.errorMessage`) and its `trackingId`.
+    pub fn dps_details(&self) -> (Option<u64>, Option<&str>, Option<&str>) {
+        let f = self.facts();
+        (f.error_code, f.dps_message, f.tracking_id)
+    }
+
+    /// A one-line message for people.
+    pub fn message(&self) -> String {
+        let mut out = String::new();
+        self.describe(&mut out);
+        out
+    }
+
+    fn describe(&self, out: &mut String) {
+        let (code, text) = match self {
+            Error::Hub(e) => return out.push_str(&e.message()),
+            Error::Rejected(r) => {
+                out.push_str("DPS refused the request (");
+                push_u64(out, u64::from(r.status));
+                if let Some(c) = r.error_code {
+                    out.push_str(", errorCode ");
+                    push_u64(out, c);
+                }
+                out.push(')');
+                (None, r.message.as_deref())
+            }
+            Error::RegistrationFailed {
+                error_code,
+                error_message,
+            } => {
+                out.push_str("the DPS registration failed");
+                (*error_code, error_message.as_deref())
+            }
+            Error::RegistrationDisabled {
+                error_code,
+                error_message,
+            } => {
+                out.push_str("the DPS enrollment is disabled");
+                (*error_code, error_message.as_deref())
+            }
+            Error::Refused { code } => {
+                out.push_str("DPS refused the connection (CONNACK ");
+                push_u64(out, u64::from(*code));
+                return out.push(')');
+            }
+            Error::Timeout { last_status } => {
+                out.push_str("the registration did not finish in time");
+                if let Some(s) = last_status {
+                    out.push_str(" (last answer ");
+                    push_u64(out, u64::from(*s));
+                    out.push(')');
+                }
+                return;
+            }
+            Error::Malformed(e) => {
+                out.push_str("malformed answer from DPS: ");
+                return e.describe(out);
+            }
+            Error::Cancelled => return out.push_str("the registration was cancelled"),
+        };
+        if let Some(c) = code {
+            out.push_str(" (errorCode ");
+            push_u64(out, c);
+            out.push(')');
+        }
+        if let Some(t) = text {
+            out.push_str(": ");
+            out.push_str(t);
+        }
+        if matches!(self, Error::Rejected(r) if r.status == 401 || r.status == 403) {
+            out.push_str("; check the ID scope, the registration id and the key");
+        }
+    }
+}
+
+/// Native code may print it; the wasm never calls it (no `core::fmt` there).
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl core::error::Error for Error {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::TokenError;
 
     fn rejected(status: u16) -> Error {
-        Error::Rejected(Rejection {
+        Error::Rejected(Box::new(Rejection {
             status,
             error_code: Some(u64::from(status) * 1000 + 2),
             message: Some("m".into()),
-            tracking_id: None,
-        })
+            tracking_id: Some("t".into()),
+        }))
     }
 
     #[test]
@@ -249,18 +311,69 @@ mod tests {
         assert_eq!(rejected(412).code(), "BAD_REQUEST");
         assert_eq!(rejected(429).code(), "THROTTLED");
         assert_eq!(rejected(503).code(), "SERVER_ERROR");
-        assert_eq!(rejected(401).dps_error_code(), Some(401_002));
+        assert_eq!(
+            rejected(401).dps_details(),
+            (Some(401_002), Some("m"), Some("t"))
+        );
         assert_eq!(rejected(401).status(), Some(401));
-        assert!(rejected(401).to_string().contains("errorCode 401002: m"));
+        assert!(!rejected(401).retryable());
+        assert!(rejected(429).retryable() && rejected(503).retryable());
+        assert_eq!(
+            rejected(401).message(),
+            "DPS refused the request (401, errorCode 401002): m; check the ID scope, the registration id and the key"
+        );
+        assert_eq!(
+            rejected(404).to_string(),
+            "DPS refused the request (404, errorCode 404002): m"
+        );
     }
 
     #[test]
-    fn transport_failure_retryable_succeeds() {
-        assert!(TransportFailure::Unreachable.retryable());
-        assert!(TransportFailure::HttpStatus(503).retryable());
-        assert!(TransportFailure::HttpStatus(429).retryable());
-        assert!(!TransportFailure::HttpStatus(404).retryable());
-        assert!(!TransportFailure::Tls.retryable());
-        assert!(!TransportFailure::InvalidUrl.retryable());
+    fn messages_without_fmt_succeeds() {
+        let failed = Error::RegistrationFailed {
+            error_code: Some(400_207),
+            error_message: Some("Custom allocation failed".into()),
+        };
+        assert_eq!(
+            failed.message(),
+            "the DPS registration failed (errorCode 400207): Custom allocation failed"
+        );
+        let disabled = Error::RegistrationDisabled {
+            error_code: None,
+            error_message: None,
+        };
+        assert_eq!(disabled.message(), "the DPS enrollment is disabled");
+        assert_eq!(
+            Error::Timeout {
+                last_status: Some(429)
+            }
+            .message(),
+            "the registration did not finish in time (last answer 429)"
+        );
+        assert_eq!(
+            Error::Refused { code: 5 }.message(),
+            "DPS refused the connection (CONNACK 5)"
+        );
+        assert_eq!(
+            Error::Malformed(MalformedError::MissingField("status")).message(),
+            "malformed answer from DPS: required field status is absent"
+        );
+    }
+
+    #[test]
+    fn hub_errors_keep_hub_codes_succeeds() {
+        let t = Error::transport(TransportError::NotOpened, None, Some("wss://x".into()));
+        assert_eq!((t.code(), t.retryable()), ("TRANSPORT", true));
+        assert_eq!(t.message(), "the WebSocket could not be opened: wss://x");
+        let refused = Error::transport(TransportError::Refused, Some(404), None);
+        assert_eq!((refused.retryable(), refused.status()), (false, Some(404)));
+        let token = Error::Hub(hub::Error::Token {
+            kind: TokenError::Failed,
+            detail: Some("no".into()),
+        });
+        assert_eq!(token.code(), "UNAUTHORIZED");
+        assert_eq!(Error::invalid("x").code(), "INVALID_ARGUMENT");
+        assert_eq!(Error::protocol("x").code(), "PROTOCOL_ERROR");
+        assert_eq!(Error::Cancelled.code(), "CANCELLED");
     }
 }

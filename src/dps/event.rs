@@ -2,29 +2,53 @@
 
 use crate::prelude::*;
 
-use crate::hub::client::ClientConfig;
+use crate::hub::client::{Auth as HubAuth, ClientConfig};
+use crate::hub::connection_string::SymmetricKey;
+use crate::hub::error::MalformedError;
+use crate::hub::Error as HubError;
 
 use super::error::Error;
+use super::registration::{parse_registration_state, RegistrationState};
 
 /// The outcome of a successful registration.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assignment {
     /// The IoT Hub host name DPS assigned (`assignedHub`).
     pub assigned_hub: String,
     /// The device id in that hub (`deviceId`; the enrollment may differ from the registration id).
     pub device_id: String,
-    /// `substatus` (`initialAssignment`, `deviceDataMigrated`, `deviceDataReset`, …).
-    pub substatus: Option<String>,
-    /// `payload` returned by a custom allocation webhook, as raw JSON.
-    pub payload: Option<String>,
-    /// The whole `registrationState` as raw JSON.
+    /// The whole `registrationState` as raw JSON ([`Assignment::state`] reads it).
     pub registration_state: String,
     /// The DPS operation id.
     pub operation_id: Option<String>,
-    /// A ready `hub::ClientConfig` for the assigned identity: the same key (an individual
-    /// enrollment's key or the derived group key) or token-provider mode, and `model_id`.
-    /// Set `url` (and other knobs) as needed before `hub::Client::new`.
-    pub hub_config: ClientConfig,
+    /// The key the registration signed with (an individual enrollment's key or the key
+    /// derived from the group key); `None` in token-provider mode.
+    pub key: Option<SymmetricKey>,
+    /// The Plug and Play model id the registration announced.
+    pub model_id: Option<String>,
+}
+
+impl Assignment {
+    /// A `hub::ClientConfig` for the assigned identity: the same key (or token-provider
+    /// mode) and `model_id`. Set `url` (and other knobs) as needed before `hub::Client::new`.
+    pub fn hub_config(&self) -> Result<ClientConfig, HubError> {
+        let mut c =
+            ClientConfig::from_token_provider(&self.assigned_hub, &self.device_id, None, None)?;
+        if let Some(key) = &self.key {
+            c.auth = HubAuth::Key {
+                key: key.clone(),
+                key_name: None,
+            };
+        }
+        c.model_id = self.model_id.clone();
+        Ok(c)
+    }
+
+    /// Every field of `registrationState` this client knows (`substatus`, the custom
+    /// allocation `payload`, …).
+    pub fn state(&self) -> Result<RegistrationState, MalformedError> {
+        parse_registration_state(&self.registration_state)
+    }
 }
 
 /// What the shell must act on, or report to the app.

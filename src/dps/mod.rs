@@ -13,14 +13,15 @@
 //! | `topics.rs` | subscribe filter, request topics, response topic parsing (and the service side for the emulator) |
 //! | `registration.rs` | the register request body and the `RegistrationOperationStatus` response |
 //! | `auth.rs` | the username, the SAS resource and token, group-key derivation, registration id rules |
-//! | `error.rs` | [`Error`], [`TransportFailure`] |
+//! | `error.rs` | [`Error`], [`Rejection`] |
 //! | `config.rs` | [`Config`], [`Auth`] |
 //! | `event.rs` | [`DpsEvent`], [`Assignment`], [`State`] |
 //! | `client.rs` | [`Client`], the state machine driven like `hub::Client` |
 //!
-//! Built on [`crate::mqtt::Session`], [`crate::hub::sas`] and
-//! [`crate::hub::retry::Backoff`]; JSON stays text, read with the hub's small
-//! scanner (no JSON library in the wasm bundle).
+//! Built on what the hub client has: [`crate::mqtt::Session`], [`crate::hub::sas`],
+//! [`crate::hub::retry::Backoff`], the hub's error kinds ([`crate::hub::TransportError`],
+//! [`crate::hub::TokenError`], [`crate::hub::Error`] inside [`Error::Hub`]) and its small
+//! JSON scanner (no JSON library in the wasm bundle); text is built without `core::fmt`.
 
 pub mod auth;
 pub mod client;
@@ -33,7 +34,7 @@ pub mod topics;
 pub use auth::derive_device_key;
 pub use client::Client;
 pub use config::{Auth, Config, DEFAULT_PROVISIONING_HOST};
-pub use error::{Error, Rejection, TransportFailure};
+pub use error::{Error, Facts, Rejection};
 pub use event::{Assignment, DpsEvent, State};
 pub use registration::{OperationStatus, RegistrationState, Status};
 

@@ -20,7 +20,7 @@ use crate::hub::json;
 use super::error::{Error, Rejection};
 
 /// The status of a registration operation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     /// Not assigned (yet).
     Unassigned,
@@ -32,37 +32,26 @@ pub enum Status {
     Failed,
     /// Done: the enrollment is disabled.
     Disabled,
-    /// A status this client does not know (kept verbatim).
-    Other(String),
+    /// A status this client does not know.
+    Other,
 }
 
 impl Status {
     /// Parses DPS's status text (case-insensitive, as the Node SDK compares it).
     pub fn parse(s: &str) -> Status {
         match s.to_ascii_lowercase().as_str() {
-            "unassigned" => Status::Unassigned,
             "assigning" => Status::Assigning,
             "assigned" => Status::Assigned,
             "failed" => Status::Failed,
             "disabled" => Status::Disabled,
-            _ => Status::Other(s.to_owned()),
-        }
-    }
-
-    /// The wire text.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Status::Unassigned => "unassigned",
-            Status::Assigning => "assigning",
-            Status::Assigned => "assigned",
-            Status::Failed => "failed",
-            Status::Disabled => "disabled",
-            Status::Other(s) => s,
+            "unassigned" => Status::Unassigned,
+            _ => Status::Other,
         }
     }
 }
 
-/// `registrationState` of an answer.
+/// `registrationState` of an answer, every field this client knows (for native callers:
+/// `Assignment::state`; the client itself reads only what it needs).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RegistrationState {
     /// `registrationId`.
@@ -81,61 +70,68 @@ pub struct RegistrationState {
     pub error_message: Option<String>,
     /// `payload` (data returned by a custom allocation webhook) as raw JSON.
     pub payload: Option<String>,
-    /// The whole `registrationState` object as raw JSON.
-    pub raw: String,
 }
 
-/// A `RegistrationOperationStatus` answer.
+/// A `RegistrationOperationStatus` answer; `registration_state` stays raw JSON text.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OperationStatus {
+pub struct OperationStatus<'a> {
     /// `operationId` (empty or absent when DPS answered at once, e.g. `disabled`).
     pub operation_id: Option<String>,
     /// `status`.
     pub status: Status,
-    /// `registrationState`, when present.
-    pub registration_state: Option<RegistrationState>,
+    /// `registrationState` (an object), when present and not `null`.
+    pub registration_state: Option<&'a str>,
 }
 
-fn string_member(obj: &str, key: &str) -> Option<String> {
+/// A string member of the object `obj`, decoded; empty counts as absent.
+pub(crate) fn string_member(obj: &str, key: &str) -> Option<String> {
     json::member(obj, key)
         .and_then(json::as_str)
+        .filter(|s| !s.is_empty())
         .map(|s| s.into_owned())
 }
 
-fn parse_state(obj: &str) -> Result<RegistrationState, MalformedError> {
+/// A whole-number member of the object `obj`.
+pub(crate) fn number_member(obj: &str, key: &str) -> Option<u64> {
+    json::member(obj, key).and_then(json::as_u64)
+}
+
+/// Parses a `registrationState` object.
+pub fn parse_registration_state(obj: &str) -> Result<RegistrationState, MalformedError> {
     if !json::is_object(obj) {
         return Err(MalformedError::BadBody);
     }
     Ok(RegistrationState {
         registration_id: string_member(obj, "registrationId"),
-        assigned_hub: string_member(obj, "assignedHub").filter(|s| !s.is_empty()),
-        device_id: string_member(obj, "deviceId").filter(|s| !s.is_empty()),
+        assigned_hub: string_member(obj, "assignedHub"),
+        device_id: string_member(obj, "deviceId"),
         status: string_member(obj, "status").map(|s| Status::parse(&s)),
         substatus: string_member(obj, "substatus"),
-        error_code: json::member(obj, "errorCode").and_then(json::as_u64),
+        error_code: number_member(obj, "errorCode"),
         error_message: string_member(obj, "errorMessage"),
         payload: json::member(obj, "payload")
             .filter(|p| *p != "null")
             .map(str::to_owned),
-        raw: obj.trim().to_owned(),
     })
 }
 
 /// Parses a 200/202 answer body. A body that is not an object (or whose
 /// `registrationState` is not one) is `BadBody`; one without `status` is `MissingField`.
-pub fn parse_operation_status(body: &str) -> Result<OperationStatus, MalformedError> {
+pub fn parse_operation_status(body: &str) -> Result<OperationStatus<'_>, MalformedError> {
     if !json::is_object(body) {
         return Err(MalformedError::BadBody);
     }
-    let status = string_member(body, "status")
+    let status = json::member(body, "status")
+        .and_then(json::as_str)
         .map(|s| Status::parse(&s))
         .ok_or(MalformedError::MissingField("status"))?;
     let registration_state = match json::member(body, "registrationState") {
         None | Some("null") => None,
-        Some(obj) => Some(parse_state(obj)?),
+        Some(obj) if json::is_object(obj) => Some(obj),
+        Some(_) => return Err(MalformedError::BadBody),
     };
     Ok(OperationStatus {
-        operation_id: string_member(body, "operationId").filter(|s| !s.is_empty()),
+        operation_id: string_member(body, "operationId"),
         status,
         registration_state,
     })
@@ -147,9 +143,7 @@ pub fn parse_rejection(status: u16, body: &str) -> Rejection {
     let obj = json::is_object(body).then_some(body);
     Rejection {
         status,
-        error_code: obj
-            .and_then(|b| json::member(b, "errorCode"))
-            .and_then(json::as_u64),
+        error_code: obj.and_then(|b| number_member(b, "errorCode")),
         message: obj
             .and_then(|b| string_member(b, "message").or_else(|| string_member(b, "Message"))),
         tracking_id: obj.and_then(|b| string_member(b, "trackingId")),
@@ -170,21 +164,25 @@ pub fn request_body(
         (None, None) => None,
         (Some(p), None) => {
             if !json::is_value(p) {
-                return Err(Error::InvalidArgument("payload must be one JSON value"));
+                return Err(Error::invalid("payload must be one JSON value"));
             }
             Some(p.to_owned())
         }
         (p, Some(m)) => {
             let p = p.unwrap_or("{}");
             if !json::is_object(p) {
-                return Err(Error::InvalidArgument(
+                return Err(Error::invalid(
                     "payload must be a JSON object when modelId is given",
                 ));
             }
             if json::member(p, "modelId").is_some() {
                 Some(p.to_owned())
             } else {
-                let inner = p[1..p.len() - 1].trim();
+                let inner = p
+                    .strip_prefix('{')
+                    .and_then(|r| r.strip_suffix('}'))
+                    .unwrap_or_default()
+                    .trim();
                 let mut out = String::from("{\"modelId\":");
                 json::push_string(&mut out, m);
                 if !inner.is_empty() {
@@ -214,9 +212,8 @@ mod tests {
 
     #[test]
     fn parse_operation_status_assigning_succeeds() {
-        let s =
-            parse_operation_status(&format!(r#"{{"operationId":"{OP}","status":"assigning"}}"#))
-                .unwrap();
+        let body = format!(r#"{{"operationId":"{OP}","status":"assigning"}}"#);
+        let s = parse_operation_status(&body).unwrap();
         assert_eq!(s.operation_id.as_deref(), Some(OP));
         assert_eq!(s.status, Status::Assigning);
         assert_eq!(s.registration_state, None);
@@ -230,24 +227,25 @@ mod tests {
         );
         let s = parse_operation_status(&body).unwrap();
         assert_eq!(s.status, Status::Assigned);
-        let r = s.registration_state.unwrap();
+        let raw = s.registration_state.unwrap();
+        assert!(raw.starts_with("{\"x509\""));
+        let r = parse_registration_state(raw).unwrap();
         assert_eq!(r.assigned_hub.as_deref(), Some("contoso.azure-devices.net"));
         assert_eq!(r.device_id.as_deref(), Some("my-device-id1"));
         assert_eq!(r.substatus.as_deref(), Some("initialAssignment"));
         assert_eq!(r.status, Some(Status::Assigned));
         assert_eq!(r.payload.as_deref(), Some(r#"{"a":[1]}"#));
-        assert!(r.raw.starts_with("{\"x509\""));
         assert_eq!((r.error_code, r.error_message), (None, None));
     }
 
     #[test]
     fn parse_operation_status_failed_and_disabled_succeeds() {
-        let s = parse_operation_status(&format!(
+        let body = format!(
             r#"{{"operationId":"{OP}","status":"failed","registrationState":{{"registrationId":"r","status":"failed","errorCode":400207,"errorMessage":"Custom allocation failed with status code: 400"}}}}"#
-        ))
-        .unwrap();
+        );
+        let s = parse_operation_status(&body).unwrap();
         assert_eq!(s.status, Status::Failed);
-        let r = s.registration_state.unwrap();
+        let r = parse_registration_state(s.registration_state.unwrap()).unwrap();
         assert_eq!(r.error_code, Some(400_207));
         assert_eq!(
             r.error_message.as_deref(),
@@ -279,7 +277,7 @@ mod tests {
             parse_operation_status("{\"status\":\"weird\"}")
                 .unwrap()
                 .status,
-            Status::Other("weird".into())
+            Status::Other
         );
     }
 

@@ -9,8 +9,9 @@
 
 use crate::prelude::*;
 
-use crate::hub::encoding::{decode_bag, percent_encode, PropertyBag};
+use crate::hub::encoding::{percent_encode, percent_encode_into};
 use crate::hub::error::MalformedError;
+use crate::hub::twin::{field, query};
 
 /// SUBSCRIBE filter for every DPS answer.
 pub const SUBSCRIBE_FILTER: &str = "$dps/registrations/res/#";
@@ -21,16 +22,20 @@ const STATUS_PREFIX: &str = "$dps/registrations/GET/iotdps-get-operationstatus/"
 
 /// `$dps/registrations/PUT/iotdps-register/?$rid={rid}`
 pub fn register_topic(rid: &str) -> String {
-    format!("{REGISTER_PREFIX}?$rid={}", percent_encode(rid))
+    let mut t = String::from(REGISTER_PREFIX);
+    t.push_str("?$rid=");
+    percent_encode_into(&mut t, rid);
+    t
 }
 
 /// `$dps/registrations/GET/iotdps-get-operationstatus/?$rid={rid}&operationId={id}`
 pub fn status_topic(rid: &str, operation_id: &str) -> String {
-    format!(
-        "{STATUS_PREFIX}?$rid={}&operationId={}",
-        percent_encode(rid),
-        percent_encode(operation_id)
-    )
+    let mut t = String::from(STATUS_PREFIX);
+    t.push_str("?$rid=");
+    percent_encode_into(&mut t, rid);
+    t.push_str("&operationId=");
+    percent_encode_into(&mut t, operation_id);
+    t
 }
 
 /// A DPS answer, from its topic `$dps/registrations/res/{status}/?$rid={rid}[&retry-after={s}]`.
@@ -42,16 +47,6 @@ pub struct Response {
     pub rid: String,
     /// `retry-after` in seconds, when DPS sent one.
     pub retry_after_secs: Option<u64>,
-}
-
-fn query(rest: &str) -> Result<PropertyBag, MalformedError> {
-    decode_bag(rest.strip_prefix('?').ok_or(MalformedError::BadTopic)?)
-}
-
-fn field<'a>(bag: &'a PropertyBag, k: &str) -> Option<&'a str> {
-    bag.iter()
-        .find(|(n, _)| n == k)
-        .and_then(|(_, v)| v.as_deref())
 }
 
 /// Parses a received topic. `Ok(None)`: not a DPS answer.

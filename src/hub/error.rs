@@ -151,7 +151,7 @@ pub enum MalformedError {
 }
 
 impl MalformedError {
-    fn describe(&self, out: &mut String) {
+    pub(crate) fn describe(&self, out: &mut String) {
         let tail = match self {
             Self::BadPercentEscape => "'%' not followed by two hex digits",
             Self::NotUtf8 => "percent-decoded bytes are not UTF-8",

@@ -86,12 +86,14 @@ pub enum TwinRequest {
     },
 }
 
-fn query(rest: &str) -> Result<Vec<(String, Option<String>)>, MalformedError> {
+/// The decoded query of `?k=v&…` (shared with `crate::dps::topics`).
+pub(crate) fn query(rest: &str) -> Result<Vec<(String, Option<String>)>, MalformedError> {
     let q = rest.strip_prefix('?').ok_or(MalformedError::BadTopic)?;
     decode_bag(q)
 }
 
-fn field<'a>(bag: &'a [(String, Option<String>)], k: &str) -> Option<&'a str> {
+/// The value of `k` in a decoded query.
+pub(crate) fn field<'a>(bag: &'a [(String, Option<String>)], k: &str) -> Option<&'a str> {
     bag.iter()
         .find(|(n, _)| n == k)
         .and_then(|(_, v)| v.as_deref())

@@ -14,8 +14,8 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen]
 pub struct DeviceClient(());
 
-/// Reads the options and makes the client object around a new core.
-fn build(
+/// Reads the options and makes the client object around a new core (also dps.rs's).
+pub(super) fn build(
     config: hub::ClientConfig,
     options: Option<ClientOptionsArg>,
     get_token: JsValue,

@@ -26,7 +26,7 @@ export function hwError(code, message, retryable, status) {
 
 const invalid = (m) => hwError("INVALID_ARGUMENT", m, false);
 const closedError = () => hwError("CLOSED", "the client was closed", false);
-const messageOf = (e) => {
+export const messageOf = (e) => {
   try { return e instanceof Error ? e.message : String(e); } catch (_) { return "?"; }
 };
 
@@ -217,10 +217,10 @@ export function hwClient(core, factory, getToken, flags, will) {
 }
 
 class DeviceClientImpl {
-  #core; #factory; #getToken; #module; // a module identity: outputs and inputs
+  #core; #getToken; #module; // a module identity: outputs and inputs
   #closed = false;
   #coalesce; // API calls share one WebSocket message per task
-  #ws = null; #handlers = null; #gen = 0; #timer; #armed = -1; #flushPosted = false;
+  #sock; #timer; #flushPosted = false;
   #listeners = {}; #methods = new Map(); #defaultMethod = null;
   #ops = new Map(); // op id -> [resolve, reject, kind]
   #waiters = []; // connect() [resolve, reject]
@@ -231,8 +231,10 @@ class DeviceClientImpl {
     // Core::flags (src/wasm/core.rs): bit 0 coalesce, bit 1 a module identity.
     this.#coalesce = flags & 1;
     this.#module = flags & 2;
-    this.#factory = factory;
     this.#getToken = getToken;
+    const input = (feed) => this.#input(feed);
+    this.#sock = sock(factory, input);
+    this.#timer = timer(() => input((c, now) => c.input(now, TIMER)));
     live.add(this);
     // The network came back (browsers, workers): the core retries now instead of at the end
     // of its backoff. (Like `live`, the listener holds the client until close().)
@@ -269,15 +271,16 @@ class DeviceClientImpl {
     const core = this.#core;
     core.input(Date.now(), DISCONNECT);
     let b;
-    while ((b = core.transmit())) this.#send(b);
+    while ((b = core.transmit())) this.#sock.send(b);
     this.#closed = true;
     live.delete(this);
     if (this.#online) globalThis.removeEventListener("online", this.#online);
-    clearTimeout(this.#timer);
-    this.#closeSocket();
+    this.#timer.clear();
+    this.#sock.close();
+    this.#sock.f = null;
     this.#listeners = {};
     this.#methods.clear();
-    this.#defaultMethod = this.#factory = this.#getToken = null;
+    this.#defaultMethod = this.#getToken = null;
     const e = closedError();
     const pending = [...this.#ops.values(), ...this.#waiters];
     this.#ops.clear();
@@ -416,23 +419,11 @@ class DeviceClientImpl {
       const out = [];
       let b;
       while ((b = core.transmit())) out.push(b);
-      // Re-arm only for an earlier deadline: a later one (the keep-alive moves with every
-      // packet sent) waits for the armed timer, whose early call is harmless to the core.
-      const at = core.nextTimeout();
-      if (at < 0 ? this.#armed >= 0 : this.#armed < 0 || at < this.#armed) {
-        this.#armed = at;
-        clearTimeout(this.#timer);
-        if (at >= 0) {
-          this.#timer = setTimeout(() => this.#input((c, now) => {
-            this.#armed = -1;
-            c.input(now, TIMER);
-          }), Math.min(Math.max(at - Date.now(), 0), MAX_DELAY));
-        }
-      }
+      this.#timer.set(core.nextTimeout());
       if (!out.length && !actions.length) return;
       // Bytes go to the socket current before this round's actions: the DISCONNECT
       // queued with a CloseTransport leaves before that socket closes.
-      for (const b of out) this.#send(b);
+      for (const b of out) this.#sock.send(b);
       for (const a of actions) if (a) a();
     }
   }
@@ -450,12 +441,12 @@ class DeviceClientImpl {
     switch (k) {
       case OPEN: {
         const url = c.eventText(0);
-        return () => this.#open(url);
+        return () => this.#sock.open(url);
       }
-      case CLOSE: return () => this.#closeSocket();
+      case CLOSE: return () => this.#sock.close();
       case NEED_TOKEN: {
         const expiry = c.eventNum(0), getToken = this.#getToken;
-        return getToken && (() => this.#call(getToken, expiry, (ok, v) => this.#input((core, now) => {
+        return getToken && (() => call(getToken, expiry, (ok, v) => this.#input((core, now) => {
           if (!ok) core.token(now, 1, messageOf(v), 0);
           else if (typeof v !== "string") core.token(now, 2, undefined, 0);
           else core.token(now, 0, v, expiry);
@@ -527,7 +518,7 @@ class DeviceClientImpl {
         }
         const req = { name, command, requestId: rid, payload: payload.trim() ? parse(payload) : null };
         if (component !== undefined) req.component = component;
-        return () => this.#call(handler, req, (ok, v) => {
+        return () => call(handler, req, (ok, v) => {
           const [status, body] = methodResult(ok, v);
           this.#respond(rid, status, body);
         });
@@ -545,85 +536,112 @@ class DeviceClientImpl {
       try { core.respond(now, rid, status, body); } catch (e) { this._emit("error", e); }
     });
   }
-
-  /** Runs a user function; `done(ok, value)` gets its (awaited) outcome. */
-  #call(f, arg, done) {
-    let v;
-    try { v = f(arg); } catch (e) { return done(false, e); }
-    if (v && typeof v.then === "function") v.then((x) => done(true, x), (e) => done(false, e));
-    else done(true, v);
-  }
-
-  // ---------------------------------------------------------- the socket
-
-  #send(b) {
-    try { if (this.#ws) this.#ws.send(b.buffer); } catch (_) { /* the close event follows */ }
-  }
-
-  #closeSocket() {
-    this.#gen++;
-    const ws = this.#ws, h = this.#handlers;
-    this.#ws = this.#handlers = null;
-    if (!ws) return;
-    for (const k in h) try { ws.removeEventListener(k, h[k]); } catch (_) { /* best effort */ }
-    if (!(ws.readyState >= 2)) try { ws.close(1000, ""); } catch (_) { /* best effort */ }
-  }
-
-  #open(url) {
-    this.#closeSocket();
-    const gen = this.#gen;
-    const fail = (code, e) => {
-      if (gen !== this.#gen) return;
-      const status = e && typeof e.status === "number" ? e.status : undefined;
-      this.#input((core, now) => core.transportFailed(now, code, status, e === undefined ? undefined : messageOf(e)));
-    };
-    const kindOf = (e) => (e && e.retryable === false ? REFUSED : CREATE_FAILED);
-    const lost = () => this.#input((core, now) => core.input(now, LOST));
-    const attach = (ws) => {
-      if (gen !== this.#gen || this.#closed) {
-        try { ws.close(1000, ""); } catch (_) { /* stale */ }
-        return;
-      }
-      if (!ws || typeof ws.addEventListener !== "function" || typeof ws.send !== "function") return fail(NOT_A_SOCKET);
-      try { ws.binaryType = "arraybuffer"; } catch (_) { /* older workerd: always ArrayBuffer */ }
-      const h = {
-        open: () => this.#input((core, now) => core.input(now, OPENED)),
-        message: (e) => {
-          const d = e.data;
-          const b = d instanceof ArrayBuffer ? new Uint8Array(d)
-            : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
-          // A text frame: MQTT over WebSocket is binary only (MQTT 3.1.1 §6); the
-          // core ends the connection as a protocol error and has us close it.
-          this.#input((core, now) => (b ? core.bytes(now, b) : core.input(now, TEXT_FRAME)));
-        },
-        close: lost,
-        error: lost,
-      };
-      this.#ws = ws;
-      this.#handlers = h;
-      try {
-        for (const k in h) ws.addEventListener(k, h[k]);
-      } catch (e) {
-        this.#closeSocket();
-        return fail(NOT_A_SOCKET, e);
-      }
-      if (ws.readyState === 1) this.#input((core, now) => core.input(now, OPENED));
-    };
-    let v;
-    try {
-      if (this.#factory) v = this.#factory(url, ["mqtt"]);
-      else if (typeof globalThis.WebSocket !== "function") return fail(NO_WEBSOCKET);
-      else v = new globalThis.WebSocket(url, ["mqtt"]);
-    } catch (e) {
-      return fail(e && e.name === "SyntaxError" ? BAD_URL : kindOf(e), e);
-    }
-    if (v && typeof v.then === "function") v.then(attach, (e) => fail(kindOf(e), e));
-    else attach(v);
-  }
 }
 
 if (typeof Symbol.dispose === "symbol") {
   DeviceClientImpl.prototype[Symbol.dispose] = DeviceClientImpl.prototype.free;
+}
+
+// ------------------------------------------------------------ helpers (provision.js uses them too)
+
+/** Runs a user function; `done(ok, value)` gets its (awaited) outcome. */
+export function call(f, arg, done) {
+  let v;
+  try { v = f(arg); } catch (e) { return done(false, e); }
+  if (v && typeof v.then === "function") v.then((x) => done(true, x), (e) => done(false, e));
+  else done(true, v);
+}
+
+/** The one timer of a core: `set(core.nextTimeout())` after every drive; `fire` when it is due. */
+export function timer(fire) {
+  let t, armed = -1;
+  return {
+    set(at) {
+      // Re-arm only for an earlier deadline: a later one (the keep-alive moves with every
+      // packet sent) waits for the armed timer, whose early call is harmless to the core.
+      if (at < 0 ? armed >= 0 : armed < 0 || at < armed) {
+        armed = at;
+        clearTimeout(t);
+        if (at >= 0) t = setTimeout(() => { armed = -1; fire(); }, Math.min(Math.max(at - Date.now(), 0), MAX_DELAY));
+      }
+    },
+    clear: () => clearTimeout(t),
+  };
+}
+
+/**
+ * The WebSocket of a core (`Core` or `DpsCore`, which number their inputs alike): opened with
+ * the factory `s.f` or the global `WebSocket`; what happens to it is fed to the core through
+ * `input((core, now) => …)`. A newer `open` or a `close` makes an older socket stale.
+ */
+export function sock(factory, input) {
+  let ws = null, h = null, gen = 0;
+  const s = {
+    f: factory,
+    send(b) {
+      try { if (ws) ws.send(b.buffer); } catch (_) { /* the close event follows */ }
+    },
+    close() {
+      gen++;
+      const w = ws, l = h;
+      ws = h = null;
+      if (!w) return;
+      for (const k in l) try { w.removeEventListener(k, l[k]); } catch (_) { /* best effort */ }
+      if (!(w.readyState >= 2)) try { w.close(1000, ""); } catch (_) { /* best effort */ }
+    },
+    open(url) {
+      s.close();
+      const g = gen;
+      const fail = (code, e) => {
+        if (g !== gen) return;
+        const status = e && typeof e.status === "number" ? e.status : undefined;
+        input((core, now) => core.transportFailed(now, code, status, e === undefined ? undefined : messageOf(e)));
+      };
+      const kindOf = (e) => (e && e.retryable === false ? REFUSED : CREATE_FAILED);
+      const lost = () => input((core, now) => core.input(now, LOST));
+      const attach = (w) => {
+        if (g !== gen) {
+          try { w.close(1000, ""); } catch (_) { /* stale */ }
+          return;
+        }
+        if (!w || typeof w.addEventListener !== "function" || typeof w.send !== "function") return fail(NOT_A_SOCKET);
+        try { w.binaryType = "arraybuffer"; } catch (_) { /* older workerd: always ArrayBuffer */ }
+        const l = {
+          open: () => input((core, now) => core.input(now, OPENED)),
+          message: (e) => {
+            const d = e.data;
+            const b = d instanceof ArrayBuffer ? new Uint8Array(d)
+              : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
+            // A text frame: MQTT over WebSocket is binary only (MQTT 3.1.1 §6); the
+            // core ends the connection as a protocol error and has us close it.
+            input((core, now) => (b ? core.bytes(now, b) : core.input(now, TEXT_FRAME)));
+          },
+          close: lost,
+          error: lost,
+        };
+        ws = w;
+        h = l;
+        try {
+          for (const k in l) w.addEventListener(k, l[k]);
+        } catch (e) {
+          s.close();
+          return fail(NOT_A_SOCKET, e);
+        }
+        if (w.readyState === 1) input((core, now) => core.input(now, OPENED));
+      };
+      let v;
+      try {
+        if (s.f) v = s.f(url, ["mqtt"]);
+        else if (typeof globalThis.WebSocket !== "function") return fail(NO_WEBSOCKET);
+        else v = new globalThis.WebSocket(url, ["mqtt"]);
+      } catch (e) {
+        return fail(e && e.name === "SyntaxError" ? BAD_URL : kindOf(e), e);
+      }
+      if (v && typeof v.then === "function") v.then(attach, (e) => fail(kindOf(e), e));
+      else attach(v);
+    },
+  };
+  return s;
 }
 
 /** A method handler's outcome as [status, JSON body]: `{status, payload}` as given (200

@@ -7,6 +7,7 @@
 //! | `api.rs` | `DeviceClient`, the exported name: its constructors build the core and return the client.js object |
 //! | `core.rs` | `Core`: `hub::Client` exported to client.js with plain arguments |
 //! | `host.rs` | imports from client.js and the host |
+//! | `dps.rs`, `provision.js` | feature `dps`: `DeviceClient.fromProvisioning` (a DPS registration, then the hub client) |
 //! | `panic.rs` | panics → `error` events |
 //! | `runtime.rs` | allocator and panic handler of the release (no-`std`) build |
 //! | `types.rs` | the hand-written TypeScript |
@@ -15,6 +16,8 @@
 
 mod api;
 mod core;
+#[cfg(feature = "dps")]
+mod dps;
 mod host;
 mod panic;
 #[cfg(not(feature = "std"))]
@@ -22,6 +25,8 @@ mod runtime;
 mod types;
 
 pub use api::DeviceClient;
+#[cfg(feature = "dps")]
+pub use dps::ProvisioningOptionsArg;
 pub use types::{ClientOptionsArg, TokenProviderArg};
 
 #[cfg(test)]

@@ -157,6 +157,21 @@ test("dashboard_axe_no_serious_or_critical_violations_succeeds", async (t) => {
     await page.click("#connect-btn");
     await eventually(async () => (await page.textContent("#connect-error")).trim().length > 0, "the token-mode error");
     await auditClean(t, page, "token mode, error shown");
+
+    // Provision mode with a group key: the warning shows; an enrollment was just created.
+    await page.check("input[name=enr-kind][value=group]");
+    await page.click("#enr-create");
+    await eventually(async () => /ready/.test(await page.textContent("#enr-result")), "the enrollment group");
+    await page.click("#enr-use");
+    assert.equal(await page.isVisible("#dps-group-warning"), true);
+    await auditClean(t, page, "provision mode, group-key warning");
+    await page.emulateMedia({ colorScheme: "dark" });
+    await auditClean(t, page, "provision mode, dark");
+    await page.emulateMedia({ colorScheme: "light" });
+    await page.fill("#dps-key", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+    await page.click("#connect-btn");
+    await eventually(async () => /UNAUTHORIZED/.test(await page.textContent("#connect-error")), "the provisioning error");
+    await auditClean(t, page, "provision mode, error shown");
   });
 });
 
@@ -178,6 +193,12 @@ test("dashboard_every_control_reachable_by_tab_with_focus_ring_succeeds", async 
     const token = await tabRound(page);
     assert.deepEqual(token.missing, [], "controls Tab never reached in token mode");
     assert.deepEqual(token.noRing, [], "focused controls without a visible focus indicator in token mode");
+
+    await page.check("input[name=mode][value=dps]");
+    await page.check("input[name=dps-kind][value=group]");
+    const dps = await tabRound(page);
+    assert.deepEqual(dps.missing, [], "controls Tab never reached in provision mode");
+    assert.deepEqual(dps.noRing, [], "focused controls without a visible focus indicator in provision mode");
   });
 });
 

@@ -28,7 +28,10 @@ export async function startEmulator() {
     const log = process.env.HUBWIRE_EMULATOR_LOG;
     return { httpUrl: shared.httpUrl, info: shared, stop: async () => log && fs.existsSync(log) && scanEmulatorLog(log, shared) };
   }
-  const pkgDir = process.env.HUBWIRE_PKG_DIR ? path.resolve(process.env.HUBWIRE_PKG_DIR) : path.join(ROOT, "pkg");
+  // The dps build (pkg-dps/, a superset of pkg/) when there is one: the dashboard's Provision mode needs it.
+  const dpsDir = path.join(ROOT, "pkg-dps");
+  const pkgDir = process.env.HUBWIRE_PKG_DIR ? path.resolve(process.env.HUBWIRE_PKG_DIR)
+    : fs.existsSync(path.join(dpsDir, "hubwire.js")) ? dpsDir : path.join(ROOT, "pkg");
   if (!fs.existsSync(path.join(pkgDir, "hubwire.js"))) {
     throw new Error("pkg/hubwire.js is missing: run `node packaging/web.mjs` (or scripts/test.sh wasm_build) first");
   }

@@ -37,7 +37,10 @@ test("package_tarball_contents_and_size_succeeds", () => {
   for (const f of ["package.json", "README.md", "LICENSE", "index.d.ts", "browser.js", "node.js", "workerd.js", "cloudflare.js", "cloudflare.d.ts", "wasm/hubwire.js", "wasm/hubwire.d.ts", "wasm/hubwire_bg.wasm"]) {
     assert.ok(files.includes(f), `${f} missing from the tarball: ${files}`);
   }
-  for (const f of files) assert.match(f, /^(package\.json|README\.md|LICENSE|[a-z]+\.(js|d\.ts)|wasm\/.+|fleet\/[a-z-]+\.js)$/, `unexpected file ${f} in the tarball`);
+  for (const f of files) assert.match(f, /^(package\.json|README\.md|LICENSE|[a-z-]+\.(js|d\.ts)|wasm(-dps)?\/.+|fleet\/[a-z-]+\.js)$/, `unexpected file ${f} in the tarball`);
+  for (const f of ["provisioning.js", "provisioning-node.js", "provisioning.d.ts", "pnp.js", "pnp.d.ts", "wasm-dps/hubwire.js", "wasm-dps/hubwire_bg.wasm"]) {
+    assert.ok(files.includes(f), `${f} missing from the tarball: ${files}`);
+  }
   assert.ok(files.includes("fleet/cli.js"), "the hubwire fleet CLI is in the tarball");
   const tgz = statSync(app.tarball).size;
   console.log(`hubwire tarball ${tgz} B; wasm ${sizes.wasm} B (gzip ${sizes.wasmGzip} B, brotli ${sizes.wasmBrotli} B); glue ${sizes.glueJs} B`);

@@ -58,7 +58,9 @@ const HINTS = {
   SERVER_UNAVAILABLE: "The hub is temporarily unavailable; the client backs off and retries.",
   TIMEOUT: "The hub did not answer in time.",
   THROTTLED: "The hub is throttling this device; the client backs off and retries.",
-  NOT_FOUND: "The device is not in the hub's registry.",
+  NOT_FOUND: "The device (or, when provisioning, the registration) is not known.",
+  REGISTRATION_FAILED: "DPS could not assign the registration (see its errorCode).",
+  REGISTRATION_DISABLED: "The DPS enrollment (or this device in its group) is disabled.",
 };
 
 // ---------------------------------------------------------------- connection state
@@ -93,20 +95,74 @@ function mode() {
   return document.querySelector('input[name="mode"]:checked').value;
 }
 
-function buildClient() {
+function dpsKind() {
+  return document.querySelector('input[name="dps-kind"]:checked').value;
+}
+
+function clientOptions() {
   const url = $("url-input").value.trim();
   const options = {};
   if (url) options.url = url;
   if ($("insecure-check").checked) options.allowInsecure = true;
+  return options;
+}
+
+function invalid(message) {
+  const e = new Error(message);
+  e.code = "INVALID_ARGUMENT";
+  return e;
+}
+
+/**
+ * Provision mode: DPS registration with the device key, or with the group key (the
+ * device key is derived from it inside the client), then a client for the assigned
+ * hub and device. The URL override serves both DPS and the hub (as the emulator does).
+ */
+async function provisionClient() {
+  const idScope = $("dps-scope").value.trim();
+  const registrationId = $("dps-reg").value.trim();
+  const key = $("dps-key").value.trim();
+  const modelId = $("dps-model").value.trim();
+  if (!idScope || !registrationId || !key) throw invalid("ID scope, registration id and key are all required");
+  app.secrets.add(key);
+  const options = clientOptions();
+  // connect: false: the caller adds its listeners, then connects (as for the other modes).
+  const o = { idScope, registrationId, ...options, connect: false };
+  if (dpsKind() === "group") o.groupKey = key;
+  else o.symmetricKey = key;
+  if (modelId) o.modelId = modelId;
+  const out = $("dps-result");
+  out.className = "small";
+  out.textContent = `Registering ${registrationId} with DPS…`;
+  delete out.dataset.hub;
+  delete out.dataset.device;
+  setConn("connecting", `Provisioning ${registrationId}…`);
+  logEvent(`DeviceClient.fromProvisioning(${registrationId}, ${dpsKind()} key)`);
+  try {
+    const client = await app.DeviceClient.fromProvisioning(o);
+    const p = client.provisioning;
+    out.className = "small ok";
+    out.textContent = `Assigned hub ${p.assignedHub} · device id ${p.deviceId}`;
+    out.dataset.hub = p.assignedHub;
+    out.dataset.device = p.deviceId;
+    logEvent(`provisioned: hub ${p.assignedHub}, device ${p.deviceId} (${p.substatus || "assigned"})`, "ok");
+    return { deviceId: p.deviceId, client };
+  } catch (e) {
+    out.className = "small bad";
+    out.textContent = scrub(`Provisioning failed: ${e.code || "ERROR"}${e.errorCode ? ` (DPS errorCode ${e.errorCode})` : ""}`);
+    throw e;
+  }
+}
+
+function buildClient() {
+  const options = clientOptions();
   if (mode() === "token") {
     const hostName = $("tok-host").value.trim();
     const deviceId = $("tok-device").value.trim();
     const token = $("tok-token").value.trim();
     const tokenUrl = $("tok-url").value.trim();
     if (!hostName || !deviceId || !(token || tokenUrl)) {
-      const e = new Error("host name, device id and a SAS token or a token server URL are all required");
-      e.code = "INVALID_ARGUMENT";
-      throw e;
+      throw invalid("host name, device id and a SAS token or a token server URL are all required");
     }
     if (token) app.secrets.add(token);
     const getToken = tokenUrl ? tokenServerGetToken(tokenUrl, deviceId) : async () => token;
@@ -148,10 +204,12 @@ async function connect() {
   }
   releaseClient();
   let built;
+  $("connect-btn").disabled = true;
   try {
-    built = buildClient();
+    built = mode() === "dps" ? await provisionClient() : buildClient();
   } catch (e) {
     failConnect(e);
+    $("connect-btn").disabled = false;
     return;
   }
   const client = built.client;
@@ -781,6 +839,49 @@ async function cloudPatchDesired(ev) {
   }
 }
 
+let lastEnrollment = null;
+
+function enrollmentKind() {
+  return document.querySelector('input[name="enr-kind"]:checked').value;
+}
+
+async function cloudCreateEnrollment(ev) {
+  ev.preventDefault();
+  const out = $("enr-result");
+  const kind = enrollmentKind();
+  const id = $("enr-id").value.trim();
+  if (!id) return setResult(out, false, "enter an id");
+  $("enr-create").disabled = true;
+  try {
+    const e = await app.service.putEnrollment(kind, id);
+    const key = e && e.attestation && e.attestation.symmetricKey && e.attestation.symmetricKey.primaryKey;
+    if (!key) throw new Error("the enrollment came back without a key");
+    app.secrets.add(key);
+    lastEnrollment = { kind, id, key };
+    $("enr-use").hidden = false;
+    setResult(out, true, `${kind === "group" ? "Enrollment group" : "Individual enrollment"} ${id} ready (${e.provisioningStatus || "enabled"}); its key stays in this page.`);
+  } catch (e) {
+    setResult(out, false, errorText(e));
+  } finally {
+    $("enr-create").disabled = false;
+  }
+}
+
+/** Fills the connect panel's Provision mode with the enrollment just created. */
+function useEnrollment() {
+  const e = lastEnrollment;
+  if (!e) return;
+  document.querySelector('input[name="mode"][value="dps"]').checked = true;
+  showMode();
+  document.querySelector(`input[name="dps-kind"][value="${e.kind === "group" ? "group" : "device"}"]`).checked = true;
+  showDpsKind();
+  if (app.info && app.info.dps) $("dps-scope").value = app.info.dps.idScope;
+  $("dps-reg").value = e.kind === "group" ? `${e.id}-device-1` : e.id;
+  $("dps-key").value = e.key;
+  $("dps-reg").focus();
+  $("enr-result").textContent = `Provision mode is filled in with ${e.kind === "group" ? "a device of group " : ""}${e.id}: press Connect.`;
+}
+
 // ---------------------------------------------------------------- fleet
 
 const fleetTiles = new Map();
@@ -850,6 +951,7 @@ function setupFleet() {
 
   $("fleet-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    const identities = document.querySelector('input[name="fleet-ids"]:checked').value;
     const n = Math.floor(Number($("fleet-size").value));
     const interval = Number($("fleet-interval").value);
     const prefix = $("fleet-prefix").value.trim();
@@ -872,7 +974,15 @@ function setupFleet() {
     status.textContent = `Starting ${n} devices…`;
     const t0 = performance.now();
     try {
-      await app.fleet.start({ n, prefix, intervalSec: interval, spread, onProgress: (text) => (status.textContent = text) });
+      await app.fleet.start({
+        n,
+        prefix,
+        intervalSec: interval,
+        spread,
+        identities,
+        idScope: app.info && app.info.dps && app.info.dps.idScope,
+        onProgress: (text) => (status.textContent = text),
+      });
       const c = app.fleet.counts();
       if (app.fleet.running) {
         const { registerMs, connectMs } = app.fleet.timing;
@@ -933,6 +1043,12 @@ async function loadClient() {
     await mod.default();
     app.DeviceClient = mod.DeviceClient;
     $("build-note").textContent = "hubwire wasm client loaded";
+    // Provision mode needs the dps build (pkg-dps/, served at /pkg/ by scripts/demo.sh and test.sh).
+    if (typeof mod.DeviceClient.fromProvisioning !== "function") {
+      const radio = document.querySelector('input[name="mode"][value="dps"]');
+      radio.disabled = true;
+      radio.parentElement.title = "This build has no DeviceClient.fromProvisioning: serve pkg-dps/ (cargo feature dps)";
+    }
     document.body.dataset.wasm = "ready";
   } catch (e) {
     document.body.dataset.wasm = "missing";
@@ -955,20 +1071,34 @@ async function loadInfo() {
   }
 }
 
+function showMode() {
+  $("mode-cs").hidden = mode() !== "cs";
+  $("mode-token").hidden = mode() !== "token";
+  $("mode-dps").hidden = mode() !== "dps";
+}
+
+function showDpsKind() {
+  const group = dpsKind() === "group";
+  $("dps-key-label").textContent = group ? "Group key (the device key is derived in this page)" : "Device key";
+  $("dps-group-warning").hidden = !group;
+}
+
 function setupConnectPanel() {
   for (const r of document.querySelectorAll('input[name="mode"]')) {
-    r.addEventListener("change", () => {
-      $("mode-cs").hidden = mode() !== "cs";
-      $("mode-token").hidden = mode() !== "token";
+    r.addEventListener("change", showMode);
+  }
+  for (const r of document.querySelectorAll('input[name="dps-kind"]')) {
+    r.addEventListener("change", showDpsKind);
+  }
+  for (const [button, input] of [["cs-show", "cs-input"], ["dps-key-show", "dps-key"]]) {
+    $(button).addEventListener("click", () => {
+      const field = $(input);
+      const show = field.type === "password";
+      field.type = show ? "text" : "password";
+      $(button).setAttribute("aria-pressed", String(show));
+      $(button).textContent = show ? "Hide" : "Show";
     });
   }
-  $("cs-show").addEventListener("click", () => {
-    const input = $("cs-input");
-    const show = input.type === "password";
-    input.type = show ? "text" : "password";
-    $("cs-show").setAttribute("aria-pressed", String(show));
-    $("cs-show").textContent = show ? "Hide" : "Show";
-  });
   $("connect-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     connect();
@@ -1004,6 +1134,10 @@ async function main() {
     }
     $("url-input").value = info.wsUrl;
     $("tok-host").value = info.hostName || "";
+    if (info.dps) {
+      $("dps-scope").value = info.dps.idScope || "";
+      $("enr-scope").textContent = info.dps.idScope || "–";
+    }
     for (const id of ["cloud", "fleet", "nav-cloud", "nav-fleet"]) $(id).hidden = false;
     $("svc-cs").value = info.serviceConnectionString || "";
     const demoId = (info.demoDevice && info.demoDevice.deviceId) || "";
@@ -1013,6 +1147,13 @@ async function main() {
     $("c2d-form").addEventListener("submit", cloudSendC2d);
     $("method-form").addEventListener("submit", cloudInvoke);
     $("desired-form").addEventListener("submit", cloudPatchDesired);
+    $("enr-form").addEventListener("submit", cloudCreateEnrollment);
+    $("enr-use").addEventListener("click", useEnrollment);
+    for (const r of document.querySelectorAll('input[name="enr-kind"]')) {
+      r.addEventListener("change", () => {
+        $("enr-id-label").textContent = enrollmentKind() === "group" ? "Enrollment group id" : "Registration id";
+      });
+    }
     $("tele-filter").addEventListener("input", () => $("tele-body").replaceChildren());
     makeService();
     setInterval(() => {

@@ -77,6 +77,28 @@ export class ServiceClient {
     });
   }
 
+  /**
+   * A DPS individual enrollment (`kind` "individual", id = registration id) or enrollment
+   * group (`kind` "group") with generated symmetric keys; returns it (keys included).
+   */
+  putEnrollment(kind, id) {
+    const path = kind === "group" ? "enrollmentGroups" : "enrollments";
+    return this.request("PUT", `/${path}/${encodeURIComponent(id)}`, { json: { attestation: { type: "symmetricKey" } } });
+  }
+
+  /**
+   * The enrollment group `id`, created with generated keys when it does not exist yet
+   * (a PUT without keys keeps an existing group's keys).
+   */
+  ensureEnrollmentGroup(id) {
+    return this.putEnrollment("group", id);
+  }
+
+  /** DPS's record of a registration (`assignedHub`, `deviceId`, `payload`, …). */
+  registration(id) {
+    return this.request("GET", `/registrations/${encodeURIComponent(id)}`);
+  }
+
   /** Cloud-to-device send. `properties` become `iothub-app-{name}` headers. */
   sendC2d(deviceId, body, { messageId, correlationId, contentType, properties = [] } = {}) {
     const headers = {};

@@ -5,8 +5,9 @@ use mqttbytes::v4::{ConnectReturnCode, Packet, Publish, SubAck, SubscribeReasonC
 use mqttbytes::QoS as WireQoS;
 
 use super::harness::*;
-use crate::dps::{Client, Config, DpsEvent, Error, Rejection, State, TransportFailure};
+use crate::dps::{Client, Config, DpsEvent, Error, Rejection, State};
 use crate::hub::retry::Backoff;
+use crate::hub::{self, TokenError, TransportError};
 
 #[test]
 fn unauthorized_401_fails_typed_without_retry_fails() {
@@ -22,13 +23,22 @@ fn unauthorized_401_fails_typed_without_retry_fails() {
     let err = h.failed();
     assert_eq!(
         err,
-        Error::Rejected(Rejection {
+        Error::Rejected(Box::new(Rejection {
             status: 401,
             error_code: Some(401_002),
             message: Some("The request authorization key is not authorized".into()),
             tracking_id: Some("abc".into()),
-        })
+        }))
     );
+    assert_eq!(
+        err.dps_details(),
+        (
+            Some(401_002),
+            Some("The request authorization key is not authorized"),
+            Some("abc")
+        )
+    );
+    assert!(!err.retryable());
     assert_eq!(err.code(), "UNAUTHORIZED");
     assert_eq!(h.c.state(), State::Failed);
     assert_eq!(h.c.poll_timeout(), None);
@@ -76,7 +86,7 @@ fn failed_status_carries_dps_error_code_fails() {
         }
     );
     assert_eq!(
-        (err.code(), err.dps_error_code()),
+        (err.code(), err.dps_details().0),
         ("REGISTRATION_FAILED", Some(400_207))
     );
 }
@@ -135,7 +145,7 @@ fn deadline_while_throttled_times_out_fails() {
 }
 
 #[test]
-fn transport_failed_unreachable_retried_tls_final_fails() {
+fn transport_failed_retryable_kinds_retried_others_final_fails() {
     let mut c = config();
     c.retry = Backoff {
         min_ms: 1000,
@@ -145,7 +155,7 @@ fn transport_failed_unreachable_retried_tls_final_fails() {
     let mut h = H::new(c);
     h.c.register(h.now);
     h.take_events();
-    h.c.transport_failed(h.now, TransportFailure::Unreachable);
+    h.c.transport_failed(h.now, TransportError::NotOpened, None, None);
     assert!(matches!(
         h.take_events().as_slice(),
         [DpsEvent::Retrying {
@@ -159,22 +169,26 @@ fn transport_failed_unreachable_retried_tls_final_fails() {
         h.take_events().as_slice(),
         [DpsEvent::OpenTransport { .. }]
     ));
-    h.c.transport_failed(h.now, TransportFailure::HttpStatus(503));
+    h.c.transport_failed(
+        h.now,
+        TransportError::CreateFailed,
+        Some(503),
+        Some("x".into()),
+    );
     assert!(matches!(
         h.take_events().as_slice(),
         [DpsEvent::Retrying { attempt: 2, .. }]
     ));
     h.run_until(h.now + 1000);
     h.take_events();
-    h.c.transport_failed(h.now, TransportFailure::Tls);
+    h.c.transport_failed(h.now, TransportError::Refused, Some(404), None);
     let ev = h.take_events();
+    let failed = Error::transport(TransportError::Refused, Some(404), None);
     assert_eq!(
         ev,
-        [
-            DpsEvent::CloseTransport,
-            DpsEvent::Failed(Error::Transport(TransportFailure::Tls))
-        ]
+        [DpsEvent::CloseTransport, DpsEvent::Failed(failed.clone())]
     );
+    assert_eq!((failed.code(), failed.status()), ("TRANSPORT", Some(404)));
 }
 
 #[test]
@@ -290,7 +304,7 @@ fn suback_refused_fails() {
         s.pkid,
         vec![SubscribeReasonCode::Failure],
     )));
-    assert_eq!(h.failed(), Error::Protocol("DPS refused the subscription"));
+    assert_eq!(h.failed(), Error::protocol("DPS refused the subscription"));
 }
 
 #[test]
@@ -329,7 +343,47 @@ fn token_provider_expired_token_fails() {
     h.c.register(h.now);
     h.take_events();
     h.c.set_token(h.now, "t".into(), T0 / 1000);
-    assert_eq!(h.failed(), Error::TokenRequired);
+    assert_eq!(h.failed(), Error::Hub(hub::Error::TokenRequired));
+}
+
+#[test]
+fn token_provider_failure_ends_typed_fails() {
+    let mut h = H::new(Config::from_token_provider(SCOPE, REG).unwrap());
+    h.c.register(h.now);
+    h.take_events();
+    h.c.token_failed(h.now, TokenError::Failed, Some("backend down".into()));
+    let err = h.failed();
+    assert_eq!(err.code(), "UNAUTHORIZED");
+    assert_eq!(err.message(), "getToken failed: backend down");
+    assert_eq!(h.c.poll_timeout(), None);
+    // A token failure outside WaitingToken is ignored.
+    h.c.token_failed(h.now, TokenError::NotAToken, None);
+    assert!(h.take_events().is_empty());
+}
+
+#[test]
+fn socket_closed_before_open_is_retried_with_url_succeeds() {
+    let mut c = config();
+    c.retry = Backoff {
+        min_ms: 100,
+        max_ms: 100,
+        jitter: 0.0,
+    };
+    let mut h = H::new(c);
+    h.c.register(h.now);
+    h.take_events();
+    h.c.connection_lost(h.now);
+    let ev = h.take_events();
+    let [DpsEvent::Retrying { reason, .. }] = ev.as_slice() else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(reason.code(), "TRANSPORT");
+    assert!(
+        reason
+            .message()
+            .ends_with("ws://127.0.0.1:1/$iothub/websocket"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -349,23 +403,28 @@ fn cancel_closes_and_fails_cancelled_succeeds() {
 
 #[test]
 fn config_bad_values_fail() {
+    let bad_key = Config::from_symmetric_key(SCOPE, REG, "not base64!").unwrap_err();
+    assert_eq!(bad_key.code(), "INVALID_ARGUMENT");
     assert_eq!(
-        Config::from_symmetric_key(SCOPE, REG, "not base64!").unwrap_err(),
-        Error::InvalidKey
+        bad_key.message(),
+        "invalid argument: symmetric key is not valid base64"
     );
     assert_eq!(
         Config::from_symmetric_key(SCOPE, REG, "").unwrap_err(),
-        Error::InvalidKey
+        bad_key
     );
     assert_eq!(
         Config::from_group_key(SCOPE, REG, "%%").unwrap_err(),
-        Error::InvalidKey
+        Error::invalid("group key is not valid base64")
     );
+    // The ID scope and registration id are checked when the client is made.
+    let empty_scope = Config::from_symmetric_key("", REG, KEY).unwrap();
     assert_eq!(
-        Config::from_symmetric_key("", REG, KEY).unwrap_err().code(),
+        Client::new(empty_scope, T0).unwrap_err().code(),
         "INVALID_ARGUMENT"
     );
-    assert!(Config::from_symmetric_key(SCOPE, "bad id", KEY).is_err());
+    let bad_id = Config::from_symmetric_key(SCOPE, "bad id", KEY).unwrap();
+    assert!(Client::new(bad_id, T0).is_err());
     let mut c = config();
     c.payload_json = Some("{\"a\":".into());
     assert!(Client::new(c, T0).is_err());
@@ -380,6 +439,14 @@ fn config_bad_values_fail() {
     c.url = None;
     c.provisioning_host = "a/b".into();
     assert!(Client::new(c, T0).is_err());
+    let mut c = config();
+    c.url = Some("ws://dps.example.com/$iothub/websocket".into());
+    assert_eq!(
+        Client::new(c.clone(), T0).unwrap_err().code(),
+        "INSECURE_URL"
+    );
+    c.allow_insecure = true;
+    assert!(Client::new(c, T0).is_ok());
     let c = Config::from_symmetric_key(SCOPE, REG, KEY).unwrap();
     assert_eq!(
         c.websocket_url(),
