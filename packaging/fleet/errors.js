@@ -8,7 +8,7 @@ export const CODES = Object.freeze({
   HANDLERS: "HANDLERS", // the --methods module cannot be loaded or exports no handler
   IDENTITY: "IDENTITY", // no device identities (bad connection-string file, bad service connection string)
   REGISTRY: "REGISTRY", // the hub's registry refused to create devices
-  NOT_AVAILABLE: "NOT_AVAILABLE", // a documented feature that this build cannot do yet (DPS)
+  DPS: "DPS", // DPS refused or failed a registration (its code and message follow)
   REPORT: "REPORT", // a report file to merge is unreadable or not a fleet report
   CLIENT: "CLIENT", // the hubwire package (DeviceClient) cannot be loaded
 });

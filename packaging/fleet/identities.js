@@ -7,17 +7,19 @@
 //             exists (DeviceAlreadyExists → the same derived key), so creation
 //             is idempotent and an interrupted run resumes where it stopped.
 //   file      --connection-strings FILE: one device connection string a line.
-//   dps       --id-scope --group-key: DPS group enrollment. Not in this build
-//             yet (it waits for the JS provision() API); it plugs in here: derive the key
-//             with deriveKey(groupKey, registrationId) exactly as `registry`
-//             does, register through DPS, and return the assigned hub's
-//             connection string. Nothing else in the fleet changes.
+//   dps       --id-scope --group-key: DPS group enrollment. Each device of the
+//             slice registers as `${prefix}${n}` with its key derived from the group
+//             key (HMAC-SHA256, as DPS does), through hubwire/provisioning's
+//             DeviceClient.fromProvisioning (connect: false); the fleet then runs it
+//             on the hub DPS assigned, with the assigned device id. Registering again
+//             is idempotent (DPS reuses the registration), so a rerun works too.
 
 import { readFile } from "node:fs/promises";
 import { FleetError } from "./errors.js";
 import { deriveKey, fleetRootKey, parseDeviceConnectionString, parseServiceConnectionString } from "./connstr.js";
 import { BULK_MAX, registryClient } from "./registry.js";
 import { shardSlice } from "./shard.js";
+import { loadProvisioning } from "./load-client.js";
 
 /** The device id of range index `i`: prefix + zero-padded number (sim000001, like the reference tool). */
 export function deviceId(prefix, i, pad) {
@@ -156,17 +158,62 @@ export const sources = {
     };
   },
 
-  async dps() {
-    throw new FleetError(
-      "NOT_AVAILABLE",
-      "DPS group enrollment (--id-scope, --group-key) is not in this build yet: it needs the JS provisioning API (provision(), " +
-        "coming with the new wasm shell; the DPS core is in src/dps). " +
-        "Until then create the devices with --service-connection-string, or pass existing ones with --connection-strings FILE.",
-    );
+  async dps(o, log, client) {
+    if (o.idScope === undefined || o.groupKey === undefined) {
+      throw new FleetError("USAGE", "DPS needs both --id-scope and --group-key (the enrollment group's primary key)");
+    }
+    const DeviceClient = await loadProvisioning(client);
+    const { start, end } = shardSlice(o.count, o.shard.index, o.shard.count);
+    const devices = [];
+    for (let k = start; k < end; k++) {
+      const index = o.index + k;
+      const id = deviceId(o.prefix, index, o.pad);
+      devices.push({ id, index, key: deriveKey(o.groupKey, id) });
+    }
+    const stats = { registered: 0, ms: 0, hubs: {} };
+    const t0 = Date.now();
+    let lastLog = 0;
+    await pool(devices, o.dpsConcurrency, async (d) => {
+      let c;
+      try {
+        c = await DeviceClient.fromProvisioning({
+          idScope: o.idScope,
+          registrationId: d.id,
+          symmetricKey: d.key,
+          ...(o.provisioningHost !== undefined ? { provisioningHost: o.provisioningHost } : {}),
+          ...(o.url !== undefined ? { url: o.url } : {}),
+          ...(o.allowInsecure ? { allowInsecure: true } : {}),
+          connect: false,
+        });
+      } catch (e) {
+        const dps = e && e.errorCode !== undefined ? ` (DPS ${e.errorCode}${e.errorMessage ? `: ${e.errorMessage}` : ""})` : "";
+        throw new FleetError("DPS", `registering ${d.id} failed: ${e && e.code ? `${e.code}: ` : ""}${e && e.message}${dps}`, { cause: e });
+      }
+      const a = c.provisioning;
+      c.close();
+      d.hostName = a.assignedHub;
+      d.deviceId = a.deviceId;
+      stats.hubs[a.assignedHub] = (stats.hubs[a.assignedHub] || 0) + 1;
+      stats.registered++;
+      if (Date.now() - lastLog > 1000 || stats.registered === devices.length) {
+        lastLog = Date.now();
+        log?.(`dps: ${stats.registered.toLocaleString("en-US")}/${devices.length.toLocaleString("en-US")} devices registered`);
+      }
+    });
+    stats.ms = Date.now() - t0;
+    const hosts = Object.keys(stats.hubs);
+    return {
+      source: "dps",
+      hostName: hosts.length === 1 ? hosts[0] : null,
+      total: o.count,
+      slice: { start, end },
+      dps: stats,
+      devices: devices.map((d) => ({ id: d.deviceId, index: d.index, connectionString: `HostName=${d.hostName};DeviceId=${d.deviceId};SharedAccessKey=${d.key}` })),
+    };
   },
 };
 
 /** Resolves this shard's identities from whichever source the options name. */
-export async function resolveIdentities(o, log) {
-  return sources[sourceOf(o)](o, log);
+export async function resolveIdentities(o, log, client) {
+  return sources[sourceOf(o)](o, log, client);
 }

@@ -4,7 +4,7 @@
 // `pkg/` (wasm-pack --target web output) and `pkg-npm/hubwire/`.
 
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { FleetError } from "./errors.js";
 
@@ -60,4 +60,26 @@ export async function loadClient(found) {
     if (e instanceof FleetError) throw e;
     throw new FleetError("CLIENT", `cannot load hubwire from ${found.path}: ${e.message}`, { cause: e });
   }
+}
+
+/**
+ * hubwire/provisioning's DeviceClient (with fromProvisioning) beside the client
+ * findClient found: provisioning-node.js next to a node.js entry, or the dps
+ * build `pkg-dps/` next to a wasm-pack `pkg/` directory.
+ */
+export async function loadProvisioning(found) {
+  let alt;
+  if (found.kind === "web") alt = { kind: "web", path: join(dirname(found.path), `${basename(found.path)}-dps`) };
+  else alt = { kind: "module", path: join(dirname(found.path), "provisioning-node.js") };
+  const there = alt.kind === "web" ? existsSync(join(alt.path, "hubwire_bg.wasm")) : existsSync(alt.path);
+  if (!there) {
+    throw new FleetError(
+      "CLIENT",
+      `DPS needs hubwire/provisioning beside ${found.path} (looked for ${alt.path}). In the repository: ` +
+        "`./scripts/test.sh wasm_build` builds pkg-dps/, or `node packaging/build.mjs`.",
+    );
+  }
+  const DeviceClient = await loadClient(alt);
+  if (typeof DeviceClient.fromProvisioning !== "function") throw new FleetError("CLIENT", `${alt.path} has no DeviceClient.fromProvisioning`);
+  return DeviceClient;
 }

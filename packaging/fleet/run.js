@@ -76,7 +76,7 @@ export async function runFleet(o, io = {}) {
     process.once("SIGINT", early);
     process.once("SIGTERM", early);
   }
-  const ids = await resolveIdentities(o, log);
+  const ids = await resolveIdentities(o, log, client);
   if (io.signals !== false) {
     process.off("SIGINT", early);
     process.off("SIGTERM", early);
@@ -352,8 +352,9 @@ export async function runFleet(o, io = {}) {
       count: n,
       first,
       last,
-      ids: ids.source === "registry" ? { prefix: o.prefix, index: o.index, pad: o.pad } : { file: o.connectionStrings },
+      ids: ids.source === "file" ? { file: o.connectionStrings } : { prefix: o.prefix, index: o.index, pad: o.pad, ...(ids.source === "dps" ? { idScope: o.idScope } : {}) },
       registry: ids.registry,
+      dps: ids.dps,
     },
     config: {
       url: o.url ?? null,

@@ -205,11 +205,48 @@ test("fleet_sigint_disconnects_every_device_and_writes_the_report_succeeds", asy
   }
 });
 
+test("fleet_dps_group_enrollment_provisions_then_runs_and_wrong_key_fails", async () => {
+  // A group enrollment made over the emulator's DPS service API; the fleet derives each
+  // device's key from the group key, registers through DPS (hubwire/provisioning, pkg-dps/)
+  // and runs the devices on the hub DPS assigned.
+  const group = `${tag}grp`;
+  const g = await service.request("PUT", `/enrollmentGroups/${group}`, { attestation: { type: "symmetricKey" } });
+  const groupKey = g.attestation.symmetricKey.primaryKey;
+  const { idScope } = await service.request("GET", "/emulator/dps");
+  const prefix = `${tag}dps`;
+  const args = ["fleet", "--id-scope", idScope, "--group-key", groupKey, "--url", emu.wsUrl, "--prefix", prefix, "--progress", "line",
+    "--ramp-per-sec", "0", "--count", "12", "--messages", "3", "--interval", "0.2", "--report", "dps.json", "--max-error-rate", "0"];
+  const r = await fleet(args);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /dps: 12\/12 devices registered/);
+  const rep = readJson("dps.json");
+  assert.equal(rep.devices.source, "dps");
+  assert.equal(rep.devices.count, 12);
+  assert.equal(rep.devices.dps.registered, 12);
+  assert.equal(rep.devices.hostName, emu.hostName);
+  assert.equal(rep.totals.acked, 36);
+  assert.equal(rep.totals.errors, 0);
+  // DPS made the devices in the hub's registry and recorded each registration.
+  const id = (n) => `${prefix}${String(n).padStart(6, "0")}`;
+  const reg = await service.request("GET", `/registrations/${id(7)}`);
+  assert.equal(reg.status, "assigned");
+  assert.equal(reg.deviceId, id(7));
+  assert.equal((await service.telemetry(id(7))).length, 3);
+  // A rerun registers the same devices again (idempotent) and runs them.
+  const again = await fleet(args);
+  assert.equal(again.code, 0, again.stderr);
+  // The wrong group key: DPS refuses the first registration, the fleet exits with DPS's error.
+  const bad = await fleet(["fleet", "--id-scope", idScope, "--group-key", Buffer.from("not the key").toString("base64"), "--url", emu.wsUrl,
+    "--prefix", `${tag}bad`, "--count", "2", "--messages", "1", "--progress", "off"]);
+  assert.equal(bad.code, 2, "an identity problem, before any device connects");
+  assert.match(bad.stderr, /registering .*bad0+1 failed: UNAUTHORIZED.*\[DPS\]/);
+});
+
 test("fleet_bad_invocations_exit_2_fail", async () => {
   const cases = [
     [["fleet", "--bogus"], /unknown option --bogus.*\[USAGE\]/],
     [["fleet", "--count", "1"], /no identities/],
-    [["fleet", "--id-scope", "0ne00000001", "--group-key", "a2V5"], /DPS group enrollment .* not in this build yet.*\[NOT_AVAILABLE\]/],
+    [["fleet", "--id-scope", "0ne00000001"], /DPS needs both --id-scope and --group-key.*\[USAGE\]/],
     [["fleet", "--service-connection-string", "HostName=h;DeviceId=d;SharedAccessKey=a2V5a2V5a2V5a2V5a2V5a2V5"], /this is a device connection string/],
     [["fleet", "--connection-strings", "nope.txt"], /cannot read --connection-strings/],
     [[...base(), "--template", "missing.json"], /cannot read template missing\.json.*\[TEMPLATE\]/],
