@@ -52,7 +52,7 @@ export async function launchChromiumFreezable() {
   const child = spawn(CHROMIUM, ["--headless", ...CHROMIUM_ARGS, "--remote-debugging-port=0", `--user-data-dir=${dir}`, "about:blank"], { stdio: "ignore" });
   const close = async () => {
     await endProcess(child);
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   };
   try {
     // Chromium writes the port it chose to DevToolsActivePort once it listens.

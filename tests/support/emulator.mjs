@@ -100,7 +100,7 @@ export async function launchEmulator(o = {}) {
   const log = () => (o.logFile ? readFileSync(o.logFile, "utf8").slice(-64 * 1024) : out);
   const stop = async () => {
     await endProcess(child);
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   };
   try {
     const info = await waitReady(child, readyFile, o.timeoutMs ?? 30000, bin, log);
