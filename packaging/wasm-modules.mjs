@@ -5,7 +5,7 @@
 // of the code section is attributed to the module its name points at; the data section
 // and the module's other sections are parts of their own.
 //
-//   node packaging/wasm-modules.mjs [SHIPPED.wasm]    # prints the table (default pkg/hubwire_bg.wasm)
+//   node packaging/wasm-modules.mjs [SHIPPED.wasm] [--features dps]   # the table (default pkg/, with dps pkg-dps/)
 //
 // Attribution (first rule that matches the demangled name):
 //   wasm-bindgen shims  the exports (`core_*`, `deviceclient_*`: wasm-bindgen's shims with the
@@ -26,15 +26,13 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
-import { PKG_DIR, repo, WASM_OPT, wasmOptFlags } from "./web.mjs";
+import { cargoWasm, PKG_DIR, PKG_DPS_DIR, repo, WASM_OPT, wasmOptFlags } from "./web.mjs";
 
-/** The cargo output wasm-pack built pkg/ from. */
-export function cargoWasm() {
-  return join(process.env.CARGO_TARGET_DIR || join(repo, "target"), "wasm32-unknown-unknown", "release", "hubwire.wasm");
-}
-
-/** Builds the names-kept twin of pkg/'s wasm into a temporary directory; returns its bytes. */
-export function namedWasm({ input = cargoWasm() } = {}) {
+/**
+ * Builds the names-kept twin of pkg/'s wasm (or, with `features: "dps"`, pkg-dps/'s) into a
+ * temporary directory from the cargo output that build kept; returns its bytes.
+ */
+export function namedWasm({ features = null, input = cargoWasm(features) } = {}) {
   if (!existsSync(input)) throw new Error(`${input} is missing: build pkg/ first (node packaging/web.mjs)`);
   const dir = mkdtempSync(join(tmpdir(), "hubwire-named-"));
   try {
@@ -154,8 +152,12 @@ export function moduleOf(fname) {
  * namedTotal, shipped: { bytes, code, data, otherSections } }` — module bytes are function bodies
  * of the names-kept twin (name section excluded from its total).
  */
-export function wasmModules({ shipped = join(PKG_DIR, "hubwire_bg.wasm"), named = namedWasm() } = {}) {
+export function wasmModules({ features = null, shipped = join(features ? PKG_DPS_DIR : PKG_DIR, "hubwire_bg.wasm"), named = namedWasm({ features }) } = {}) {
   const n = parseWasm(named);
+  const s = parseWasm(readFileSync(shipped));
+  if (s.bodies.length !== n.bodies.length) {
+    throw new Error(`the names-kept twin has ${n.bodies.length} functions, ${relative(repo, shipped)} ${s.bodies.length}: not the same build (rebuild with node packaging/web.mjs${features ? ` --features ${features}` : ""})`);
+  }
   const by = new Map(MODULE_ORDER.map((m) => [m, { module: m, bytes: 0, functions: 0, parts: [] }]));
   for (const b of n.bodies) {
     const m = by.get(moduleOf(b.name));
@@ -170,7 +172,6 @@ export function wasmModules({ shipped = join(PKG_DIR, "hubwire_bg.wasm"), named 
     data: sum(secs, (s) => s.id === 11),
     otherSections: sum(secs, (s) => s.id !== 10 && s.id !== 11 && s.custom !== "name"),
   });
-  const s = parseWasm(readFileSync(shipped));
   const namedSplit = split(n.sections);
   return {
     modules,
@@ -194,7 +195,10 @@ export function formatModules(r) {
 
 if (import.meta.url === pathToFileURL(process.argv[1] || "").href) {
   try {
-    console.log(formatModules(wasmModules(process.argv[2] ? { shipped: process.argv[2] } : {})));
+    const args = process.argv.slice(2);
+    const f = args.indexOf("--features");
+    const features = f >= 0 ? args.splice(f, 2)[1] : null;
+    console.log(formatModules(wasmModules({ features, ...(args[0] ? { shipped: args[0] } : {}) })));
   } catch (e) {
     console.error(`packaging/wasm-modules.mjs: ${e.message}`);
     process.exit(1);

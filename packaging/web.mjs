@@ -17,7 +17,7 @@
 // packaging/build.mjs. Node 20+, no dependencies beyond the root node_modules' binaryen.
 
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -26,6 +26,15 @@ export const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const PKG_DIR = join(repo, "pkg");
 /** The build with cargo feature `dps` (`DeviceClient.fromProvisioning`), for the `hubwire/provisioning` entry. */
 export const PKG_DPS_DIR = join(repo, "pkg-dps");
+/**
+ * Where buildWasm keeps the cargo output each build came from (`hubwire-hub.wasm`,
+ * `hubwire-dps.wasm`): the hub and dps builds share cargo's `hubwire.wasm`, and the
+ * names-kept twin (packaging/wasm-modules.mjs) must be made from the right one.
+ */
+export function cargoWasm(features = null) {
+  return join(process.env.CARGO_TARGET_DIR || join(repo, "target"), "wasm32-unknown-unknown", "release", `hubwire-${features || "hub"}.wasm`);
+}
+
 /** The npm binaryen's wasm-opt (root devDependency `binaryen`). */
 export const WASM_OPT = join(repo, "node_modules", ".bin", "wasm-opt");
 
@@ -53,6 +62,7 @@ export async function buildWasm({ target = "web", outDir = PKG_DIR, features = n
   execFileSync("bash", ["-c", 'source "$0/scripts/setup.sh" && exec wasm-pack "$@"', repo, ...args], {
     stdio: ["ignore", "inherit", "inherit"],
   });
+  copyFileSync(join(dirname(cargoWasm()), "hubwire.wasm"), cargoWasm(features));
   return checkBuild({ outDir, target, features });
 }
 
