@@ -178,7 +178,7 @@ impl Core {
         }
     }
 
-    /// `code`: 0 CreateFailed, 1 NoWebSocket, 2 BadUrl, 3 NotASocket, 4 Refused.
+    /// `code`: see [`transport_error`].
     #[wasm_bindgen(js_name = transportFailed)]
     pub fn transport_failed(
         &mut self,
@@ -187,28 +187,20 @@ impl Core {
         status: Option<u16>,
         detail: Option<String>,
     ) {
-        let kind = match code {
-            1 => TransportError::NoWebSocket,
-            2 => TransportError::BadUrl,
-            3 => TransportError::NotASocket,
-            4 => TransportError::Refused,
-            _ => TransportError::CreateFailed,
-        };
-        self.c.transport_failed(ms(now), kind, status, detail);
+        self.c
+            .transport_failed(ms(now), transport_error(code), status, detail);
     }
 
     pub fn bytes(&mut self, now: f64, data: &[u8]) {
         self.c.handle_bytes(ms(now), data);
     }
 
-    /// What the token provider gave: `kind` 0 a token (`text`, expiring at
-    /// `expiry_secs`), 1 it failed (`text`: its message), 2 something other than a string.
+    /// What the token provider gave: see [`token_input`].
     pub fn token(&mut self, now: f64, kind: u8, text: Option<String>, expiry_secs: f64) {
         let now = ms(now);
-        match (kind, text) {
-            (0, Some(token)) => self.c.set_token(now, token, expiry_secs as u64),
-            (1, detail) => self.c.token_failed(now, TokenError::Failed, detail),
-            _ => self.c.token_failed(now, TokenError::NotAToken, None),
+        match token_input(kind, text, expiry_secs) {
+            Ok((token, expiry)) => self.c.set_token(now, token, expiry),
+            Err((why, detail)) => self.c.token_failed(now, why, detail),
         }
     }
 
@@ -399,5 +391,32 @@ impl Core {
             Some(HubEvent::C2d(m)) => core::mem::take(&mut m.payload),
             _ => Vec::new(),
         }
+    }
+}
+
+/// `transportFailed`'s `code` (`Core`'s and `DpsCore`'s): 0 the factory threw
+/// (CreateFailed), 1 no WebSocket, 2 a bad URL, 3 not a socket, 4 refused.
+pub(crate) fn transport_error(code: u8) -> TransportError {
+    match code {
+        1 => TransportError::NoWebSocket,
+        2 => TransportError::BadUrl,
+        3 => TransportError::NotASocket,
+        4 => TransportError::Refused,
+        _ => TransportError::CreateFailed,
+    }
+}
+
+/// `token`'s arguments (`Core`'s and `DpsCore`'s): `kind` 0 a token (`text`, expiring
+/// at `expiry_secs`), 1 the provider failed (`text`: its message), 2 something other
+/// than a string. `Ok` is for `set_token`, `Err` for `token_failed`.
+pub(crate) fn token_input(
+    kind: u8,
+    text: Option<String>,
+    expiry_secs: f64,
+) -> Result<(String, u64), (TokenError, Option<String>)> {
+    match (kind, text) {
+        (0, Some(token)) => Ok((token, expiry_secs as u64)),
+        (1, detail) => Err((TokenError::Failed, detail)),
+        _ => Err((TokenError::NotAToken, None)),
     }
 }

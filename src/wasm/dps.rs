@@ -11,11 +11,11 @@
 //! keeps its budget; docs/size.md).
 
 use super::api::{build, DeviceClient};
-use super::core::{hub_error, Core};
+use super::core::{hub_error, token_input, transport_error, Core};
 use super::host;
 use super::panic;
 use crate::dps::{self, Assignment, DpsEvent};
-use crate::hub::{self, TokenError, TransportError};
+use crate::hub;
 use crate::prelude::*;
 use js_sys::{Array, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -116,7 +116,7 @@ impl DpsCore {
         }
     }
 
-    /// `code` as `Core.transportFailed`'s: 0 CreateFailed, 1 NoWebSocket, 2 BadUrl, 3 NotASocket, 4 Refused.
+    /// `code` as `Core.transportFailed`'s ([`transport_error`]).
     #[wasm_bindgen(js_name = transportFailed)]
     pub fn transport_failed(
         &mut self,
@@ -125,27 +125,20 @@ impl DpsCore {
         status: Option<u16>,
         detail: Option<String>,
     ) {
-        let kind = match code {
-            1 => TransportError::NoWebSocket,
-            2 => TransportError::BadUrl,
-            3 => TransportError::NotASocket,
-            4 => TransportError::Refused,
-            _ => TransportError::CreateFailed,
-        };
-        self.c.transport_failed(ms(now), kind, status, detail);
+        self.c
+            .transport_failed(ms(now), transport_error(code), status, detail);
     }
 
     pub fn bytes(&mut self, now: f64, data: &[u8]) {
         self.c.handle_bytes(ms(now), data);
     }
 
-    /// As `Core.token`: `kind` 0 a token, 1 the provider failed (`text`: why), 2 not a string.
+    /// As `Core.token` ([`token_input`]).
     pub fn token(&mut self, now: f64, kind: u8, text: Option<String>, expiry_secs: f64) {
         let now = ms(now);
-        match (kind, text) {
-            (0, Some(token)) => self.c.set_token(now, token, expiry_secs as u64),
-            (1, detail) => self.c.token_failed(now, TokenError::Failed, detail),
-            _ => self.c.token_failed(now, TokenError::NotAToken, None),
+        match token_input(kind, text, expiry_secs) {
+            Ok((token, expiry)) => self.c.set_token(now, token, expiry),
+            Err((why, detail)) => self.c.token_failed(now, why, detail),
         }
     }
 

@@ -6,27 +6,17 @@
 // options are reached with the arrow keys) and show a focus indicator; and the
 // main flows must work with the keyboard alone.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { ROOT, startEmulator, launchBrowser, openDashboard, eventually, num } from "./harness.mjs";
+import { ROOT, openDashboard, eventually, num, withEmulatorAndBrowser } from "./harness.mjs";
 
 const AXE = createRequire(path.join(ROOT, "package.json")).resolve("axe-core/axe.min.js");
 
-let emu;
-let browser;
-
-before(async () => {
-  emu = await startEmulator();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (emu) await emu.stop();
-});
+let emu, browser;
+withEmulatorAndBrowser((e) => ({ emu, browser } = e));
 
 /** A fresh dashboard for `body`; fails on console errors, always screenshots and closes. */
 async function withDashboard(name, body) {

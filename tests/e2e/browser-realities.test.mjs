@@ -5,25 +5,13 @@
 // before or during the outage reaches the emulator and its Promise resolves. Going online
 // makes a client that is waiting out its backoff try at once (the `online` event).
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startEmulator, serviceFor, eventually } from "./harness.mjs";
+import { eventually, withEmulatorAndBrowser } from "./harness.mjs";
 import { launchChromiumFreezable } from "../support/chromium.mjs";
 
-let emu;
-let chromium;
-let service;
-
-before(async () => {
-  emu = await startEmulator();
-  chromium = await launchChromiumFreezable();
-  service = serviceFor(emu);
-});
-
-after(async () => {
-  await chromium?.close();
-  await emu?.stop();
-});
+let emu, chromium, service;
+withEmulatorAndBrowser((e) => ({ emu, browser: chromium, service } = e), { launch: launchChromiumFreezable });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

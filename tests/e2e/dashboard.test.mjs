@@ -2,30 +2,18 @@
 // Run: node --test tests/e2e/   (needs pkg/ from `wasm-pack build --target web --release`
 // and target/debug/hubwire-emulator, or HUBWIRE_EMULATOR_HTTP pointing at a running one).
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { startEmulator, launchBrowser, openDashboard, connectDemo, eventually, num, serviceFor, telemetryCursor, ROOT } from "./harness.mjs";
+import { openDashboard, connectDemo, eventually, num, telemetryCursor, ROOT, withEmulatorAndBrowser } from "./harness.mjs";
 import { sasToken, parseConnectionString } from "../../www/js/sas.js";
 
-let emu;
-let browser;
-let service;
-
-before(async () => {
-  emu = await startEmulator();
-  browser = await launchBrowser();
-  service = serviceFor(emu);
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (emu) await emu.stop();
-});
+let emu, browser, service;
+withEmulatorAndBrowser((e) => ({ emu, browser, service } = e));
 
 /** Run `body` with a fresh dashboard; always screenshot, close, and fail on console errors. */
 async function withDashboard(name, body, opts = {}) {

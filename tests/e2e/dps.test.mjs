@@ -3,24 +3,12 @@
 // Central)" mode with a device key and with a group key (the warning shows), a refused
 // key, and a fleet that provisions itself through a group enrollment.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startEmulator, launchBrowser, openDashboard, eventually, num, serviceFor } from "./harness.mjs";
+import { openDashboard, eventually, num, withEmulatorAndBrowser } from "./harness.mjs";
 
-let emu;
-let browser;
-let service;
-
-before(async () => {
-  emu = await startEmulator();
-  browser = await launchBrowser();
-  service = serviceFor(emu);
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (emu) await emu.stop();
-});
+let emu, browser, service;
+withEmulatorAndBrowser((e) => ({ emu, browser, service } = e));
 
 async function withDashboard(name, body) {
   const d = await openDashboard(browser, emu);

@@ -5,6 +5,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
+import { launchChromium } from "../support/chromium.mjs";
 import { ServiceClient } from "../../www/js/service.js";
 import { launchEmulator, sharedEmulator } from "../support/emulator.mjs";
 import { findSecrets, tokenSecrets, withoutCredentialBanner } from "../../scripts/soak/secrets.mjs";
@@ -193,4 +195,24 @@ export async function telemetryCursor(service) {
 /** Integer text content of an element. */
 export async function num(page, selector) {
   return Number((await page.textContent(selector)).trim());
+}
+
+/**
+ * The fixture the dashboard test files share: before their tests an emulator, a browser
+ * (`launch`, default the Playwright Chromium) and a service client, handed to `set`
+ * (`let emu, browser, service; withEmulatorAndBrowser((e) => ({ emu, browser, service } = e));`);
+ * after them both are stopped.
+ */
+export function withEmulatorAndBrowser(set, { launch = launchChromium } = {}) {
+  const e = { emu: null, browser: null, service: null };
+  before(async () => {
+    e.emu = await startEmulator();
+    e.browser = await launch();
+    e.service = serviceFor(e.emu);
+    set(e);
+  });
+  after(async () => {
+    await e.browser?.close();
+    await e.emu?.stop();
+  });
 }

@@ -3,26 +3,14 @@
 // provider mode with examples/token-server, whose device key the page never sees.
 // Every test here also runs the harness's secret scan (docs/reliability.md).
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { startEmulator, launchBrowser, openDashboard, connectDemo, eventually, num, serviceFor, ROOT } from "./harness.mjs";
+import { openDashboard, connectDemo, eventually, num, ROOT, withEmulatorAndBrowser } from "./harness.mjs";
 
-let emu;
-let browser;
-let service;
-
-before(async () => {
-  emu = await startEmulator();
-  browser = await launchBrowser();
-  service = serviceFor(emu);
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (emu) await emu.stop();
-});
+let emu, browser, service;
+withEmulatorAndBrowser((e) => ({ emu, browser, service } = e));
 
 /** Records every CSP violation the page reports, from its first script on. */
 function recordViolations() {

@@ -122,7 +122,6 @@ impl Client {
         self.fail_attempt(now, err);
     }
 
-    /// The shell's transport closed under us (after it opened).
     /// The transport delivered a WebSocket text frame: MQTT over WebSocket is binary
     /// only, so the connection ends with a `PROTOCOL_ERROR` (the shell is told to
     /// close it) and is retried with backoff.
@@ -133,6 +132,7 @@ impl Client {
         }
     }
 
+    /// The shell's transport closed under us (after it opened).
     pub fn connection_lost(&mut self, now: u64) {
         match self.phase {
             Phase::Connecting { .. } | Phase::Connected => {
