@@ -197,11 +197,7 @@ impl Core {
 
     /// What the token provider gave: see [`token_input`].
     pub fn token(&mut self, now: f64, kind: u8, text: Option<String>, expiry_secs: f64) {
-        let now = ms(now);
-        match token_input(kind, text, expiry_secs) {
-            Ok((token, expiry)) => self.c.set_token(now, token, expiry),
-            Err((why, detail)) => self.c.token_failed(now, why, detail),
-        }
+        token_input(&mut self.c, ms(now), kind, text, expiry_secs);
     }
 
     /// Sends telemetry (see [`telemetry`] for the arguments); returns the op id. With
@@ -406,17 +402,34 @@ pub(crate) fn transport_error(code: u8) -> TransportError {
     }
 }
 
-/// `token`'s arguments (`Core`'s and `DpsCore`'s): `kind` 0 a token (`text`, expiring
-/// at `expiry_secs`), 1 the provider failed (`text`: its message), 2 something other
-/// than a string. `Ok` is for `set_token`, `Err` for `token_failed`.
+/// A core that takes a token provider's answers: `hub::Client` and `dps::Client`.
+pub(crate) trait TokenInput {
+    fn set_token(&mut self, now: u64, token: String, expiry_secs: u64);
+    fn token_failed(&mut self, now: u64, kind: TokenError, detail: Option<String>);
+}
+
+impl TokenInput for hub::Client {
+    fn set_token(&mut self, now: u64, token: String, expiry_secs: u64) {
+        hub::Client::set_token(self, now, token, expiry_secs)
+    }
+    fn token_failed(&mut self, now: u64, kind: TokenError, detail: Option<String>) {
+        hub::Client::token_failed(self, now, kind, detail)
+    }
+}
+
+/// `token`'s arguments (`Core`'s and `DpsCore`'s), handed to `c`: `kind` 0 a token
+/// (`text`, expiring at `expiry_secs`), 1 the provider failed (`text`: its message),
+/// 2 something other than a string.
 pub(crate) fn token_input(
+    c: &mut impl TokenInput,
+    now: u64,
     kind: u8,
     text: Option<String>,
     expiry_secs: f64,
-) -> Result<(String, u64), (TokenError, Option<String>)> {
+) {
     match (kind, text) {
-        (0, Some(token)) => Ok((token, expiry_secs as u64)),
-        (1, detail) => Err((TokenError::Failed, detail)),
-        _ => Err((TokenError::NotAToken, None)),
+        (0, Some(token)) => c.set_token(now, token, expiry_secs as u64),
+        (1, detail) => c.token_failed(now, TokenError::Failed, detail),
+        _ => c.token_failed(now, TokenError::NotAToken, None),
     }
 }

@@ -11,7 +11,7 @@
 //! keeps its budget; docs/size.md).
 
 use super::api::{build, DeviceClient};
-use super::core::{hub_error, token_input, transport_error, Core};
+use super::core::{hub_error, token_input, transport_error, Core, TokenInput};
 use super::host;
 use super::panic;
 use crate::dps::{self, Assignment, DpsEvent};
@@ -20,6 +20,15 @@ use crate::prelude::*;
 use js_sys::{Array, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+
+impl TokenInput for dps::Client {
+    fn set_token(&mut self, now: u64, token: String, expiry_secs: u64) {
+        dps::Client::set_token(self, now, token, expiry_secs)
+    }
+    fn token_failed(&mut self, now: u64, kind: hub::TokenError, detail: Option<String>) {
+        dps::Client::token_failed(self, now, kind, detail)
+    }
+}
 
 #[wasm_bindgen(module = "/src/wasm/provision.js")]
 extern "C" {
@@ -135,11 +144,7 @@ impl DpsCore {
 
     /// As `Core.token` ([`token_input`]).
     pub fn token(&mut self, now: f64, kind: u8, text: Option<String>, expiry_secs: f64) {
-        let now = ms(now);
-        match token_input(kind, text, expiry_secs) {
-            Ok((token, expiry)) => self.c.set_token(now, token, expiry),
-            Err((why, detail)) => self.c.token_failed(now, why, detail),
-        }
+        token_input(&mut self.c, ms(now), kind, text, expiry_secs);
     }
 
     pub fn transmit(&mut self) -> Option<Vec<u8>> {

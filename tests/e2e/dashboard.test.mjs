@@ -411,6 +411,27 @@ test("dashboard_fleet_panel_states_browser_cap_and_runs_hubwire_fleet_command_su
     assert.equal(report.totals.acked, 4);
     await page.click("#fleet-cli-copy");
     await eventually(async () => /Copied|Selected/.test(await page.textContent("#fleet-cli-copied")), "the copy button to answer");
+    // With DPS identities the command provisions through the group {prefix}group, its key from $GROUP_KEY.
+    await page.check('input[name="fleet-ids"][value="dps"]');
+    await page.fill("#fleet-prefix", "e2e-dpscli-");
+    const line = await page.textContent("#fleet-cli");
+    const { idScope } = emu.info.dps;
+    assert.match(line, new RegExp(`--id-scope ${idScope} .* --group-key "\\$GROUP_KEY"$`));
+    const group = await service.ensureEnrollmentGroup("e2e-dpscli-group");
+    const groupKey = group.attestation.symmetricKey.primaryKey;
+    const dpsWords = shellWords(line).map((w) => (w === '"$GROUP_KEY"' ? groupKey : w));
+    const { IOTHUB_CONNECTION_STRING, ...env } = process.env;
+    const p = spawnSync(process.execPath, [path.join(ROOT, "packaging", "fleet", "cli.js"), ...dpsWords.slice(2), "--messages", "1", "--progress", "off"], {
+      cwd: dir,
+      encoding: "utf8",
+      timeout: 60000,
+      env,
+    });
+    assert.equal(p.status, 0, `${p.stdout}\n${p.stderr}`);
+    const dpsReport = JSON.parse(readFileSync(path.join(dir, "fleet-report.json"), "utf8"));
+    assert.equal(dpsReport.devices.source, "dps");
+    assert.equal(dpsReport.devices.dps.registered, 4);
+    assert.equal(dpsReport.totals.acked, 4);
   });
 });
 

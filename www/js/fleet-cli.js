@@ -12,15 +12,19 @@ export function shellQuote(s) {
 
 /**
  * The `npx hubwire fleet …` command for `count` devices named `prefix` + number,
- * sending every `intervalSec` (± `spread`, a fraction) to `wsUrl`. The service
- * connection string comes from $IOTHUB_CONNECTION_STRING, so no key is shown.
+ * sending every `intervalSec` (± `spread`, a fraction) to `wsUrl`. No key is shown:
+ * the service connection string comes from $IOTHUB_CONNECTION_STRING, or, with
+ * `idScope` (the form's DPS identities), the devices provision themselves through
+ * DPS with the key of the enrollment group `{prefix}group` from $GROUP_KEY.
  */
-export function fleetCommand({ count, prefix, intervalSec, spread = 0, wsUrl }) {
+export function fleetCommand({ count, prefix, intervalSec, spread = 0, wsUrl, idScope }) {
   const args = ["npx", "hubwire", "fleet", "--count", String(count), "--prefix", prefix, "--pad", String(Math.max(3, String(count).length))];
+  if (idScope) args.push("--id-scope", idScope);
   if (Number.isFinite(intervalSec) && intervalSec > 0) args.push("--interval", String(intervalSec));
   if (spread > 0) args.push("--interval-spread", `${Math.round(spread * 100)}%`);
   if (wsUrl) args.push("--url", wsUrl);
   if (count > 1000) args.push("--ramp-per-sec", "500");
   args.push("--report", "fleet-report.json");
-  return args.map(shellQuote).join(" ");
+  const line = args.map(shellQuote).join(" ");
+  return idScope ? `${line} --group-key "$GROUP_KEY"` : line;
 }

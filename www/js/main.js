@@ -1007,9 +1007,11 @@ function setupFleet() {
       intervalSec: Number($("fleet-interval").value),
       spread: Number($("fleet-spread").value) / 100,
       wsUrl: $("url-input").value.trim() || (app.info && app.info.wsUrl),
+      idScope: document.querySelector('input[name="fleet-ids"]:checked').value === "dps" ? app.info && app.info.dps && app.info.dps.idScope : undefined,
     });
   };
   for (const id of ["fleet-size", "fleet-prefix", "fleet-interval", "fleet-spread", "url-input"]) $(id).addEventListener("input", showCommand);
+  for (const r of document.querySelectorAll('input[name="fleet-ids"]')) r.addEventListener("change", showCommand);
   $("fleet-max").textContent = String(MAX_FLEET);
   showCommand();
   $("fleet-cli-copy").addEventListener("click", async () => {
