@@ -186,7 +186,8 @@ export const sources = {
           connect: false,
         });
       } catch (e) {
-        const dps = e && e.errorCode !== undefined ? ` (DPS ${e.errorCode}${e.errorMessage ? `: ${e.errorMessage}` : ""})` : "";
+        const said = e && e.errorCode !== undefined && !String(e.message).includes(String(e.errorCode));
+        const dps = said ? ` (DPS ${e.errorCode}${e.errorMessage ? `: ${e.errorMessage}` : ""})` : "";
         throw new FleetError("DPS", `registering ${d.id} failed: ${e && e.code ? `${e.code}: ` : ""}${e && e.message}${dps}`, { cause: e });
       }
       const a = c.provisioning;
