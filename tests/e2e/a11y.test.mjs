@@ -11,26 +11,14 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { ROOT, openDashboard, eventually, num, withEmulatorAndBrowser } from "./harness.mjs";
+import { ROOT, eventually, num, withEmulatorAndBrowser, onDashboard } from "./harness.mjs";
 
 const AXE = createRequire(path.join(ROOT, "package.json")).resolve("axe-core/axe.min.js");
 
 let emu, browser;
 withEmulatorAndBrowser((e) => ({ emu, browser } = e));
 
-/** A fresh dashboard for `body`; fails on console errors, always screenshots and closes. */
-async function withDashboard(name, body) {
-  const d = await openDashboard(browser, emu);
-  let failure = null;
-  try {
-    await body(d.page);
-  } catch (e) {
-    failure = e;
-  }
-  const errors = await d.finish(name, { fullPage: true });
-  if (failure) throw failure;
-  assert.deepEqual(errors, [], "the page logged console errors");
-}
+const withDashboard = (name, body, opts) => onDashboard(browser, emu, name, body, opts);
 
 /** Runs axe on the page; returns every violation as `{id, impact, help, targets}`. */
 async function audit(page) {

@@ -9,27 +9,13 @@ import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { openDashboard, connectDemo, eventually, num, telemetryCursor, ROOT, withEmulatorAndBrowser } from "./harness.mjs";
+import { connectDemo, eventually, num, telemetryCursor, ROOT, withEmulatorAndBrowser, onDashboard } from "./harness.mjs";
 import { sasToken, parseConnectionString } from "../../www/js/sas.js";
 
 let emu, browser, service;
 withEmulatorAndBrowser((e) => ({ emu, browser, service } = e));
 
-/** Run `body` with a fresh dashboard; always screenshot, close, and fail on console errors. */
-async function withDashboard(name, body, opts = {}) {
-  const d = await openDashboard(browser, emu, opts);
-  let failure = null;
-  try {
-    await body(d.page, d);
-  } catch (e) {
-    failure = e;
-  }
-  const errors = await d.finish(name, { fullPage: true });
-  if (failure) throw failure;
-  // Chromium itself logs a failed WebSocket handshake; a test that provokes one says so.
-  const unexpected = opts.allowConsole ? errors.filter((e) => !opts.allowConsole.test(e)) : errors;
-  assert.deepEqual(unexpected, [], "the page logged console errors");
-}
+const withDashboard = (name, body, opts) => onDashboard(browser, emu, name, body, opts);
 
 const demoId = () => emu.info.demoDevice.deviceId;
 

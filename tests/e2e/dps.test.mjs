@@ -5,23 +5,12 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { openDashboard, eventually, num, withEmulatorAndBrowser } from "./harness.mjs";
+import { eventually, num, withEmulatorAndBrowser, onDashboard } from "./harness.mjs";
 
 let emu, browser, service;
 withEmulatorAndBrowser((e) => ({ emu, browser, service } = e));
 
-async function withDashboard(name, body) {
-  const d = await openDashboard(browser, emu);
-  let failure = null;
-  try {
-    await body(d.page, d);
-  } catch (e) {
-    failure = e;
-  }
-  const errors = await d.finish(name, { fullPage: true });
-  if (failure) throw failure;
-  assert.deepEqual(errors, [], "the page logged console errors");
-}
+const withDashboard = (name, body, opts) => onDashboard(browser, emu, name, body, opts);
 
 const unique = (name) => `e2e-${name}-${Math.random().toString(36).slice(2, 8)}`;
 

@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
 import { after, before } from "node:test";
 import { launchChromium } from "../support/chromium.mjs";
 import { ServiceClient } from "../../www/js/service.js";
@@ -215,4 +216,24 @@ export function withEmulatorAndBrowser(set, { launch = launchChromium } = {}) {
     await e.browser?.close();
     await e.emu?.stop();
   });
+}
+
+/**
+ * Runs `body(page, d)` on a fresh dashboard (openDashboard with `opts`), then always
+ * screenshots and closes it, and fails on console errors except those matching
+ * `opts.allowConsole` (Chromium itself logs a failed WebSocket handshake; a test that
+ * provokes one says so).
+ */
+export async function onDashboard(browser, emu, name, body, opts = {}) {
+  const d = await openDashboard(browser, emu, opts);
+  let failure = null;
+  try {
+    await body(d.page, d);
+  } catch (e) {
+    failure = e;
+  }
+  const errors = await d.finish(name, { fullPage: true });
+  if (failure) throw failure;
+  const unexpected = opts.allowConsole ? errors.filter((e) => !opts.allowConsole.test(e)) : errors;
+  assert.deepEqual(unexpected, [], "the page logged console errors");
 }
