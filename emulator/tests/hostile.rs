@@ -4,127 +4,28 @@
 //! flood of C2D messages is delivered in full. The browser and Node halves of
 //! these checks (text frames, memory) are tests/reliability/hostile.test.mjs.
 
-use hubwire::hub::client::{ClientConfig, HubEvent};
-use hubwire::hub::{Client, Error};
+use hubwire::hub::client::HubEvent;
+use hubwire::hub::Error;
 use hubwire_emulator::core::hostile::{MalformedVariant, VARIANT_NAMES};
 use hubwire_emulator::core::registry::IdentityId;
-use hubwire_emulator::core::{parse_fault, ConnId, Fault, Hub, HubConfig, Output};
+use hubwire_emulator::core::{parse_fault, Fault};
 use serde_json::json;
 
-const HOST: &str = "hostile.example";
-const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-const T0: u64 = 1_800_000_000_000;
+mod support;
+use support::pair::{Pair, T0};
 
-struct Pair {
-    hub: Hub,
-    client: Client,
-    conn: Option<ConnId>,
-    now: u64,
-    events: Vec<HubEvent>,
+/// A connected pair (device "d", C2D and desired properties on), its events cleared.
+fn connected() -> Pair {
+    let mut p = Pair::with_seed("d", 11);
+    p.client.enable_c2d(T0);
+    p.client.enable_twin_desired(T0);
+    p.client.connect(T0).unwrap();
+    p.until(10_000, |e| matches!(e, HubEvent::Connected));
+    p.events.clear();
+    p
 }
 
 impl Pair {
-    fn new() -> Pair {
-        let mut hub = Hub::new(HubConfig {
-            host_name: HOST.into(),
-            service_key: KEY.into(),
-            max_telemetry: 100,
-        });
-        let id = IdentityId::device("d");
-        hub.put_identity(
-            T0,
-            &id,
-            None,
-            Some((KEY.into(), KEY.into())),
-            (KEY.into(), KEY.into()),
-        )
-        .unwrap();
-        let cs = format!("HostName={HOST};DeviceId=d;SharedAccessKey={KEY}");
-        let mut config = ClientConfig::from_connection_string(&cs).unwrap();
-        config.url = Some("ws://localhost/$iothub/websocket".into());
-        config.random_seed = 11;
-        let mut client = Client::new(config, T0).unwrap();
-        client.enable_c2d(T0);
-        client.enable_twin_desired(T0);
-        client.connect(T0).unwrap();
-        let mut p = Pair {
-            hub,
-            client,
-            conn: None,
-            now: T0,
-            events: Vec::new(),
-        };
-        p.until(10_000, |e| matches!(e, HubEvent::Connected));
-        p.events.clear();
-        p
-    }
-
-    fn pump(&mut self) {
-        loop {
-            let mut busy = false;
-            while let Some(ev) = self.client.poll_event() {
-                busy = true;
-                match ev {
-                    HubEvent::OpenTransport { .. } => {
-                        self.conn = Some(self.hub.connection_opened(self.now));
-                        self.client.transport_opened(self.now);
-                    }
-                    HubEvent::CloseTransport => {
-                        if let Some(c) = self.conn.take() {
-                            self.hub.connection_closed(self.now, c);
-                        }
-                    }
-                    other => self.events.push(other),
-                }
-            }
-            while let Some(bytes) = self.client.poll_transmit() {
-                busy = true;
-                if let Some(c) = self.conn {
-                    self.hub.handle_bytes(self.now, c, &bytes);
-                }
-            }
-            while let Some(o) = self.hub.poll_output() {
-                busy = true;
-                match o {
-                    Output::Transmit { conn, bytes } if Some(conn) == self.conn => {
-                        self.client.handle_bytes(self.now, &bytes)
-                    }
-                    Output::Close { conn, .. } if Some(conn) == self.conn => {
-                        self.conn = None;
-                        self.client.connection_lost(self.now);
-                    }
-                    _ => {}
-                }
-            }
-            if !busy {
-                return;
-            }
-        }
-    }
-
-    /// Runs simulated time until an event matches (it stays in `events`).
-    fn until(&mut self, max_ms: u64, f: impl Fn(&HubEvent) -> bool) {
-        let limit = self.now + max_ms;
-        loop {
-            self.pump();
-            if self.events.iter().any(&f) {
-                return;
-            }
-            assert!(
-                self.now < limit,
-                "nothing matched in {max_ms} ms: {:?}",
-                self.events
-            );
-            let next = [self.client.poll_timeout(), self.hub.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min();
-            self.now = next.unwrap_or(limit).clamp(self.now, limit);
-            self.client.handle_timeout(self.now);
-            self.hub.handle_timeout(self.now);
-        }
-    }
-
     fn inject(&mut self, body: serde_json::Value) {
         let f = parse_fault(&body).unwrap();
         self.hub
@@ -149,7 +50,7 @@ fn hostile_packet_variants_end_connection_with_protocol_error_then_reconnect_suc
         .iter()
         .filter(|v| !matches!(**v, "connackUnknownCode" | "textFrame" | "flood"));
     for variant in immediate {
-        let mut p = Pair::new();
+        let mut p = connected();
         p.inject(json!({"kind": "malformed", "variant": variant}));
         p.until(60_000, |e| matches!(e, HubEvent::Connected));
         let d = disconnects(&p.events);
@@ -173,7 +74,7 @@ fn hostile_packet_variants_end_connection_with_protocol_error_then_reconnect_suc
 
 #[test]
 fn hostile_connack_unknown_code_is_retried_with_growing_backoff_succeeds() {
-    let mut p = Pair::new();
+    let mut p = connected();
     p.inject(json!({"kind": "malformed", "variant": "connackUnknownCode", "code": 6, "count": 3}));
     p.inject(json!({"kind": "drop"}));
     p.until(120_000, |e| matches!(e, HubEvent::Connected));
@@ -195,7 +96,7 @@ fn hostile_connack_unknown_code_is_retried_with_growing_backoff_succeeds() {
 
 #[test]
 fn hostile_flood_is_delivered_in_full_succeeds() {
-    let mut p = Pair::new();
+    let mut p = connected();
     assert_eq!(
         parse_fault(&json!({"kind": "malformed", "variant": "flood", "count": 3000, "size": 100})),
         Ok(Fault::Malformed(MalformedVariant::Flood {
